@@ -1,0 +1,635 @@
+"""The persona model and its YAML loader.
+
+A persona file describes one virtual influencer. Loading refuses anything
+doubtful — unknown keys, duplicate keys, YAML 1.1 surprises such as `no`
+meaning false — and reports every problem as `FILE:LINE:COL: field: what is
+wrong — how to fix it`, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from content.errors import PersonaError, Problem
+from content.timing import Window, format_duration, parse_duration, parse_window
+
+SUPPORTED_PUBLISHERS = ("outbox",)
+FEED_ASPECT_MIN, FEED_ASPECT_MAX = 4 / 5, 1.91  # Instagram's feed limits (width / height)
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def _custom(kind: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(kind, message)
+
+
+def _to_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_duration(str(value))
+    except ValueError as err:
+        raise _custom("duration", str(err)) from None
+
+
+def _to_window(value: Any) -> Window:
+    if isinstance(value, Window):
+        return value
+    if not isinstance(value, str):
+        raise _custom("window", "a posting window must be text — write it like 'mon-fri 08:00-09:30'")
+    try:
+        return parse_window(value)
+    except ValueError as err:
+        raise _custom("window", str(err)) from None
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(_to_duration), PlainSerializer(format_duration, return_type=str)
+]
+PostingWindow = Annotated[
+    Window,
+    BeforeValidator(_to_window),
+    PlainSerializer(
+        lambda w: f"{','.join(str(d) for d in w.days)} {w.start:%H:%M}-{w.end:%H:%M}",
+        return_type=str,
+    ),
+]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+EnvName = Annotated[str | None, Field(default=None)]
+
+
+class Strict(BaseModel):
+    """Every persona section forbids unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path | None:
+    """Resolve a path relative to the persona file; it must exist."""
+    if value is None:
+        return None
+    base = Path((info.context or {}).get("base_dir", "."))
+    resolved = value if value.is_absolute() else base / value
+    if not resolved.exists():
+        raise _custom(
+            "missing_file",
+            f"{what} '{value}' does not exist (looked in {resolved.parent}) — "
+            "put the file there or fix the path (relative to the persona file)",
+        )
+    return resolved
+
+
+class Account(Strict):
+    publisher: str = "outbox"
+    username_env: EnvName = None
+    password_env: EnvName = None
+
+    @field_validator("publisher")
+    @classmethod
+    def _known_publisher(cls, value: str) -> str:
+        if value not in SUPPORTED_PUBLISHERS:
+            raise _custom(
+                "publisher",
+                f"unsupported publisher '{value}' — use one of: {', '.join(SUPPORTED_PUBLISHERS)}",
+            )
+        return value
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise _custom(
+                "env_name",
+                "this must be the NAME of an environment variable (like MARA_IG_PASSWORD), "
+                "not the secret itself — put the secret in the environment and name it here",
+            )
+        return value
+
+
+class Disclosure(Strict):
+    label: NonEmptyText = "AI-generated"
+    caption_line: NonEmptyText
+    hashtag: str = "#AIgenerated"
+
+    @field_validator("label", "caption_line")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise _custom("blank", "must not be empty — AI disclosure is mandatory; write the text")
+        return value.strip()
+
+    @field_validator("hashtag")
+    @classmethod
+    def _hashtag(cls, value: str) -> str:
+        if not re.fullmatch(r"#\w+", value):
+            raise _custom("hashtag", f"'{value}' is not a hashtag — write it like #AIgenerated")
+        return value
+
+
+class Hashtags(Strict):
+    always: list[str] = Field(default_factory=list)
+    max: int = Field(default=8, ge=0, le=30)
+
+    @field_validator("always")
+    @classmethod
+    def _hashtags(cls, value: list[str]) -> list[str]:
+        for tag in value:
+            if not re.fullmatch(r"#\w+", tag):
+                raise _custom("hashtag", f"'{tag}' is not a hashtag — write it like #travel")
+        return value
+
+
+DEFAULT_TEMPLATES = (
+    "{scene}. {pillar_title} mood today.",
+    "Caught a moment: {scene}.",
+    "{pillar_title} diaries — {scene}.",
+)
+
+
+class Voice(Strict):
+    language: str = "en"
+    tone: str = ""
+    hashtags: Hashtags = Field(default_factory=Hashtags)
+    banned_words: list[str] = Field(default_factory=list)
+    templates: list[NonEmptyText] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: list[str]) -> list[str]:
+        allowed = {"scene", "pillar", "pillar_title", "name"}
+        for template in value:
+            for field_name in re.findall(r"{(\w*)}", template):
+                if field_name not in allowed:
+                    raise _custom(
+                        "template",
+                        f"caption template uses {{{field_name}}} — "
+                        f"only {', '.join(sorted('{' + a + '}' for a in allowed))} can be used",
+                    )
+        return value
+
+
+class Appearance(Strict):
+    trigger: str = ""
+    base_prompt: NonEmptyText
+    lora: Path | None = None
+    lora_scale: float = Field(default=1.0, ge=0.0, le=2.0)
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info, "LoRA file")
+
+
+class Pillar(Strict):
+    name: NonEmptyText
+    weight: float = Field(default=1.0, gt=0)
+    scenes: list[NonEmptyText] = Field(min_length=1)
+
+
+class Schedule(Strict):
+    posts_per_week: int = Field(ge=0, le=70)
+    reel_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    carousel_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    windows: list[PostingWindow] = Field(min_length=1)
+    lead_time: Duration = timedelta(hours=24)
+    grace: Duration = timedelta(hours=2)
+    min_gap: Duration = timedelta(hours=3)
+    scene_repeat_days: int = Field(default=14, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _shares(self) -> Schedule:
+        if self.reel_share + self.carousel_share > 1.0 + 1e-9:
+            raise _custom(
+                "shares",
+                f"reel_share + carousel_share is {self.reel_share + self.carousel_share:g}, "
+                "more than 1 — lower one of them",
+            )
+        return self
+
+
+class NoiseInjection(Strict):
+    strength: float = Field(default=0.0, ge=0.0, le=1.0)
+    at: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(default_factory=list)
+
+
+class ImageSize(Strict):
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+def _to_size(value: Any) -> Any:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if not match:
+            raise _custom("size", f"'{value}' is not a size — write it like 1080x1350")
+        return {"width": int(match[1]), "height": int(match[2])}
+    return value
+
+
+def _feed_size(size: ImageSize) -> ImageSize:
+    if not 320 <= size.width <= 1440:
+        raise _custom(
+            "size",
+            f"width {size.width} is outside Instagram's 320..1440 — use 1080x1350 or 1080x1080",
+        )
+    aspect = size.width / size.height
+    if not FEED_ASPECT_MIN - 1e-3 <= aspect <= FEED_ASPECT_MAX + 1e-3:
+        raise _custom(
+            "size",
+            f"{size} has aspect {aspect:.2f}, outside Instagram's 4:5..1.91:1 — "
+            "use 1080x1350 (4:5), 1080x1080 (1:1) or 1080x566 (1.91:1)",
+        )
+    return size
+
+
+FeedSize = Annotated[ImageSize, BeforeValidator(_to_size)]
+
+
+class ImageStage(Strict):
+    model: NonEmptyText = "tiny-flux"
+    steps: int = Field(default=28, ge=1, le=150)
+    guidance: float = Field(default=3.5, ge=0.0, le=30.0)
+    size: FeedSize = ImageSize(width=1080, height=1350)
+    noise_injection: NoiseInjection = Field(default_factory=NoiseInjection)
+    grain: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, value: ImageSize) -> ImageSize:
+        return _feed_size(value)
+
+
+class ReelStage(Strict):
+    backend: Literal["motion"] = "motion"
+    seconds: float = Field(default=5.0, ge=3.0, le=90.0)
+
+
+class UpscaleStage(Strict):
+    model: str = "lanczos"
+    scale: float = Field(default=2.0, ge=1.0, le=8.0)
+
+
+class PostStage(Strict):
+    lut: Path | None = None
+    music: Path | None = None
+    transition: Literal["crossfade", "slide", "cut"] = "crossfade"
+
+    @field_validator("lut")
+    @classmethod
+    def _lut_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info, "LUT file")
+
+    @field_validator("music")
+    @classmethod
+    def _music_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info, "music file or folder")
+
+
+class CarouselStage(Strict):
+    items: int = Field(default=3, ge=2, le=10)
+
+
+class Pipeline(Strict):
+    image: ImageStage = Field(default_factory=ImageStage)
+    reel: ReelStage = Field(default_factory=ReelStage)
+    upscale: UpscaleStage = Field(default_factory=UpscaleStage)
+    post: PostStage = Field(default_factory=PostStage)
+    carousel: CarouselStage = Field(default_factory=CarouselStage)
+
+
+class Persona(Strict):
+    id: str
+    name: NonEmptyText
+    timezone: str
+    bio: str = ""
+    commercial: bool = False
+    account: Account = Field(default_factory=Account)
+    disclosure: Disclosure
+    voice: Voice = Field(default_factory=Voice)
+    appearance: Appearance
+    pillars: list[Pillar] = Field(min_length=1)
+    schedule: Schedule
+    pipeline: Pipeline = Field(default_factory=Pipeline)
+    source: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise _custom(
+                "persona_id",
+                f"'{value}' is not a valid id — use 1-32 lowercase letters, digits, - or _",
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in _time_zones():
+            close = difflib.get_close_matches(value, _time_zones(), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "use an IANA name like Europe/Berlin"
+            raise _custom("timezone", f"unknown time zone '{value}' — {hint}")
+        return value
+
+    @field_validator("pillars")
+    @classmethod
+    def _unique_pillars(cls, value: list[Pillar]) -> list[Pillar]:
+        names = [pillar.name for pillar in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise _custom("pillars", f"pillar '{name}' is listed twice — give each a unique name")
+        return value
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def pillar(self, name: str) -> Pillar:
+        return next(pillar for pillar in self.pillars if pillar.name == name)
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+# --- YAML with positions -------------------------------------------------------------
+
+
+class _PersonaYamlLoader(yaml.SafeLoader):
+    """YAML 1.2-style scalars: only true/false are booleans, no base-60 numbers."""
+
+
+_PersonaYamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_PersonaYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+for _first in "0123456789-+":
+    _PersonaYamlLoader.yaml_implicit_resolvers[_first] = [
+        (tag, regex)
+        for tag, regex in _PersonaYamlLoader.yaml_implicit_resolvers.get(_first, [])
+        if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
+    ]
+_PersonaYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789")
+)
+_PersonaYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"),
+    list("-+0123456789."),
+)
+
+
+def _node_at(root: yaml.Node, loc: Sequence[int | str]) -> tuple[yaml.Node, bool]:
+    """The deepest YAML node along a pydantic error location; True if it was reached."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == part), None)
+            if match is None:
+                key = next((k for k, _ in node.value if k.value == part), None)
+                return (key, True) if key is not None else (node, False)
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node, False
+    return node, True
+
+
+def _key_node(root: yaml.Node, loc: Sequence[int | str]) -> yaml.Node | None:
+    parent, _ = _node_at(root, loc[:-1])
+    if isinstance(parent, yaml.MappingNode):
+        return next((k for k, _ in parent.value if k.value == loc[-1]), None)
+    return None
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "persona"
+
+
+_TYPE_NAMES = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+
+
+def _describe(error: ErrorDetails, model_fields: Iterable[str]) -> str:
+    """A pydantic error as 'what is wrong — how to fix it'."""
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    loc = error["loc"]
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), list(model_fields), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "remove it"
+        return f"unknown key '{loc[-1]}' — {hint} (allowed: {', '.join(sorted(model_fields))})"
+    if kind == "missing":
+        return f"required key '{loc[-1]}' is missing — add it"
+    for suffix, name in _TYPE_NAMES.items():
+        if kind in (f"{suffix}_parsing", f"{suffix}_type", f"{suffix}_from_float"):
+            return f"expected {name}, got {value!r} — write {name} here"
+    if kind in ("string_type",):
+        return f"expected text, got {value!r} — write text here (quote it if needed)"
+    if kind == "list_type":
+        return f"expected a list, got {value!r} — write one '- item' per line"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a section of keys, got {value!r} — write 'key: value' lines under it"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
+                 "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]
+        limit = ctx.get(bound[1])
+        return f"{value!r} is out of range — it must be {bound[0]} {limit}"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s) — add some"
+    if kind == "too_long":
+        return f"has too many items — at most {ctx.get('max_length')}"
+    if kind == "string_too_short":
+        return "must not be empty — write the text"
+    if kind == "literal_error":
+        return f"{value!r} is not allowed — use one of {ctx.get('expected')}"
+    message = str(error["msg"])
+    return message if " — " in message else f"{message} — see the example personas in personas/"
+
+
+def _allowed_fields(loc: Sequence[int | str]) -> list[str]:
+    model: Any = Persona
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [annotation, *args]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields) if hasattr(model, "model_fields") else []
+
+
+def _problem_from_error(file: str, root: yaml.Node, error: ErrorDetails) -> Problem:
+    loc = error["loc"]
+    if error["type"] == "extra_forbidden":
+        node = _key_node(root, loc) or _node_at(root, loc)[0]
+        fields = _allowed_fields(loc)
+        fields = [name for name in fields if name != "source"]
+    else:
+        node, _ = _node_at(root, loc)
+        fields = []
+    mark = node.start_mark
+    return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), _describe(error, fields))
+
+
+def _decode(path: Path, raw: bytes) -> str | Problem:
+    name = str(path)
+    if not raw.strip():
+        return Problem(name, 1, 1, "persona", "the file is empty — write a persona (see personas/)")
+    if b"\x00" in raw:
+        return Problem(name, 1, 1, "persona", "this is a binary file, not YAML — point at a .yaml persona")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = raw[: err.start]
+        line = before.count(b"\n") + 1
+        column = err.start - (before.rfind(b"\n") + 1) + 1
+        return Problem(
+            name, line, column, "persona",
+            f"byte 0x{raw[err.start]:02x} is not UTF-8 — save the file as UTF-8",
+        )
+
+
+def _yaml_problem(name: str, err: yaml.YAMLError) -> Problem:
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = getattr(err, "problem", None) or str(err)
+    if "\\t" in str(problem) or "tab" in str(problem):
+        fix = "YAML does not allow tabs for indentation — indent with spaces"
+    else:
+        fix = f"{problem} — check the indentation and the ':' after each key near here"
+    return Problem(name, line, column, "persona", fix)
+
+
+def _duplicate_keys(name: str, node: yaml.Node, path: tuple[str | int, ...] = ()) -> list[Problem]:
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                problems.append(Problem(
+                    name, key.start_mark.line + 1, key.start_mark.column + 1,
+                    _field_path((*path, key.value)),
+                    f"key '{key.value}' appears twice — keep one of them",
+                ))
+            seen.add(key.value)
+            problems += _duplicate_keys(name, value, (*path, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(name, item, (*path, index))
+    return problems
+
+
+def _parse(path: Path) -> tuple[yaml.Node, Any] | list[Problem]:
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return [Problem(name, 1, 1, "persona", f"cannot read the file ({err.strerror}) — check the path")]
+    text = _decode(path, raw)
+    if isinstance(text, Problem):
+        return [text]
+    loader = _PersonaYamlLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as err:
+        return [_yaml_problem(name, err)]
+    finally:
+        loader.dispose()
+    if root is None or data is None:
+        return [Problem(name, 1, 1, "persona", "the file is empty — write a persona (see personas/)")]
+    if not isinstance(data, dict):
+        mark = root.start_mark
+        return [Problem(name, mark.line + 1, mark.column + 1, "persona",
+                        "a persona file must be a mapping of keys (id:, name:, …) — see personas/")]
+    duplicates = _duplicate_keys(name, root)
+    return duplicates or (root, data)
+
+
+def load_persona(path: Path) -> Persona:
+    """Load and validate one persona file; raises PersonaError listing every problem."""
+    parsed = _parse(path)
+    if isinstance(parsed, list):
+        raise PersonaError(parsed)
+    root, data = parsed
+    try:
+        persona = Persona.model_validate(data, context={"base_dir": path.parent})
+    except ValidationError as err:
+        problems = [_problem_from_error(str(path), root, error) for error in err.errors()]
+        raise PersonaError(sorted(problems, key=lambda p: (p.line, p.column))) from None
+    return persona.model_copy(update={"source": path})
+
+
+def load_personas(paths: Iterable[Path]) -> list[Persona]:
+    """Load several persona files; collects every problem, including duplicate ids."""
+    personas: list[Persona] = []
+    problems: list[Problem] = []
+    first_seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            persona = load_persona(path)
+        except PersonaError as err:
+            problems += err.problems
+            continue
+        if persona.id in first_seen:
+            line, column = _id_position(path)
+            problems.append(Problem(
+                str(path), line, column, "id",
+                f"persona id '{persona.id}' is already used by {first_seen[persona.id]} — "
+                "give each persona a unique id",
+            ))
+            continue
+        first_seen[persona.id] = path
+        personas.append(persona)
+    if problems:
+        raise PersonaError(problems)
+    return personas
+
+
+def _id_position(path: Path) -> tuple[int, int]:
+    parsed = _parse(path)
+    if isinstance(parsed, list):
+        return 1, 1
+    node, _ = _node_at(parsed[0], ("id",))
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def persona_files(directory: Path) -> list[Path]:
+    """The persona files in a folder, in a stable order."""
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])

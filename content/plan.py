@@ -1,0 +1,183 @@
+"""The content calendar: persona + horizon + what is already planned → new slots.
+
+A pure function. Each local week gets a deterministic list of candidate slots
+(seeded by persona id, week and seed), so planning the same week again yields
+the same candidates and only the missing ones are added: re-planning never
+duplicates a slot, and a longer horizon extends a shorter one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from content.persona import Persona
+from content.timing import Window
+
+PostFormat = Literal["photo", "carousel", "reel"]
+SLOT_MINUTES = 5  # slots fall on 5-minute marks: tidy for people, plenty of choice
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One planned post: when (UTC and the persona's zone), what, and its generation seed."""
+
+    persona_id: str
+    slot_utc: datetime
+    timezone: str
+    format: PostFormat
+    pillar: str
+    scene: str
+    seed: int
+
+    @property
+    def local_time(self) -> datetime:
+        return self.slot_utc.astimezone(ZoneInfo(self.timezone))
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    slot_utc: datetime
+    format: PostFormat
+    pillar: str
+    scene_pick: float
+    seed: int
+
+
+def to_utc(day: date, clock: time, zone: ZoneInfo) -> datetime:
+    """A local wall time as UTC; a time skipped by a DST change moves forward by the gap."""
+    local = datetime.combine(day, clock, tzinfo=zone)
+    return local.astimezone(UTC)
+
+
+def _week_start(moment: datetime, zone: ZoneInfo) -> date:
+    local_day = moment.astimezone(zone).date()
+    return local_day - timedelta(days=local_day.weekday())
+
+
+def _window_days(week: date, windows: Sequence[Window]) -> list[tuple[date, Window]]:
+    return [
+        (week + timedelta(days=offset), window)
+        for offset in range(7)
+        for window in windows
+        if offset in window.days
+    ]
+
+
+def _pick_window_days(
+    rng: random.Random, options: list[tuple[date, Window]], count: int
+) -> list[tuple[date, Window]]:
+    """Spread posts over distinct days first; a second post on a day only when needed."""
+    shuffled = rng.sample(options, len(options))
+    chosen: list[tuple[date, Window]] = []
+    used_days: set[date] = set()
+    for day, window in shuffled:
+        if len(chosen) < count and day not in used_days:
+            chosen.append((day, window))
+            used_days.add(day)
+    while len(chosen) < count and shuffled:
+        chosen.append(shuffled[len(chosen) % len(shuffled)])
+    return chosen
+
+
+def _formats(rng: random.Random, persona: Persona, count: int) -> list[PostFormat]:
+    reels = round(count * persona.schedule.reel_share)
+    carousels = min(round(count * persona.schedule.carousel_share), count - reels)
+    formats: list[PostFormat] = ["reel"] * reels + ["carousel"] * carousels
+    formats += ["photo"] * (count - len(formats))
+    rng.shuffle(formats)
+    return formats
+
+
+def _week_candidates(persona: Persona, week: date, seed: int) -> list[_Candidate]:
+    rng = random.Random(f"{persona.id}:{week.isoformat()}:{seed}")
+    count = persona.schedule.posts_per_week
+    options = _window_days(week, persona.schedule.windows)
+    if not options or count == 0:
+        return []
+    zone = persona.zone
+    pillars = [pillar.name for pillar in persona.pillars]
+    weights = [pillar.weight for pillar in persona.pillars]
+    candidates = []
+    for (day, window), post_format in zip(
+        _pick_window_days(rng, options, count), _formats(rng, persona, count), strict=True
+    ):
+        steps = max(window.minutes() // SLOT_MINUTES, 1)
+        minute = window.start.hour * 60 + window.start.minute + rng.randrange(steps) * SLOT_MINUTES
+        clock = time(minute // 60, minute % 60)
+        candidates.append(_Candidate(
+            slot_utc=to_utc(day, clock, zone),
+            format=post_format,
+            pillar=rng.choices(pillars, weights)[0],
+            scene_pick=rng.random(),
+            seed=rng.randrange(2**31),
+        ))
+    return sorted(candidates, key=lambda c: c.slot_utc)
+
+
+def _pick_scene(persona: Persona, candidate: _Candidate, history: Sequence[Slot]) -> str:
+    """A scene of the pillar not used within scene_repeat_days, else the least recent one."""
+    scenes = persona.pillar(candidate.pillar).scenes
+    window = timedelta(days=persona.schedule.scene_repeat_days)
+    last_used: dict[str, timedelta] = {}
+    for slot in history:
+        if slot.scene in scenes:
+            distance = abs(slot.slot_utc - candidate.slot_utc)
+            last_used[slot.scene] = min(distance, last_used.get(slot.scene, distance))
+    fresh = [scene for scene in scenes if last_used.get(scene, timedelta.max) >= window]
+    if fresh:
+        return fresh[int(candidate.scene_pick * len(fresh))]
+    return max(scenes, key=lambda scene: last_used[scene])
+
+
+def plan_slots(
+    persona: Persona,
+    start: datetime,
+    days: int,
+    planned: Sequence[Slot] = (),
+    seed: int = 0,
+) -> list[Slot]:
+    """New slots for `persona` in [start, start + days), given the slots already planned.
+
+    `planned` should hold the persona's slots from at least `scene_repeat_days`
+    before `start` to the end of the horizon; it is never modified.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    end = start + timedelta(days=days)
+    zone = persona.zone
+    history = [slot for slot in planned if slot.persona_id == persona.id]
+    taken = {slot.slot_utc for slot in history}
+    per_week: dict[date, int] = {}
+    for slot in history:
+        week = _week_start(slot.slot_utc, zone)
+        per_week[week] = per_week.get(week, 0) + 1
+    new_slots: list[Slot] = []
+    week = _week_start(start, zone)
+    while datetime.combine(week, time(), tzinfo=zone) < end:
+        for candidate in _week_candidates(persona, week, seed):
+            if not start <= candidate.slot_utc < end or candidate.slot_utc in taken:
+                continue
+            if per_week.get(week, 0) >= persona.schedule.posts_per_week:
+                break
+            neighbours = [*history, *new_slots]
+            if any(abs(s.slot_utc - candidate.slot_utc) < persona.schedule.min_gap for s in neighbours):
+                continue
+            slot = Slot(
+                persona_id=persona.id,
+                slot_utc=candidate.slot_utc,
+                timezone=persona.timezone,
+                format=candidate.format,
+                pillar=candidate.pillar,
+                scene=_pick_scene(persona, candidate, neighbours),
+                seed=candidate.seed,
+            )
+            new_slots.append(slot)
+            taken.add(slot.slot_utc)
+            per_week[week] = per_week.get(week, 0) + 1
+        week += timedelta(days=7)
+    return sorted(new_slots, key=lambda s: s.slot_utc)

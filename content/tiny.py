@@ -1,0 +1,100 @@
+"""A tiny, randomly initialised Flux pipeline built fully offline.
+
+It has the real Flux architecture at toy widths (16 latent channels, a 4-level
+VAE, packed 2×2 latents, CLIP + T5 text encoders with tokenizers built here),
+so vibot's photo stage runs the same `FluxPipeline.from_pretrained` path that
+real weights use — on a laptop with no GPU and no internet. Its pictures are
+coloured noise: it proves the plumbing, not the art.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import tempfile
+from pathlib import Path
+
+TINY_MARKER = "vibot-tiny.json"
+_CORPUS = [
+    "photo of a woman at golden hour on a rooftop, film grain, natural light",
+    "portrait of a man on a bicycle in the city at dawn, street food, neon",
+    "coffee on a wooden counter, rainy morning, soft window light, 35mm",
+    "travel snapshot, market at night, lanterns, bokeh, candid smile",
+]
+
+
+def _clip_tokenizer(workdir: Path):  # type: ignore[no-untyped-def]
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {symbol: index for index, symbol in enumerate(symbols)}
+    for symbol in symbols:
+        vocab[symbol + "</w>"] = len(vocab)
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (workdir / "vocab.json").write_text(json.dumps(vocab))
+    (workdir / "merges.txt").write_text("#version: 0.2\n")
+    return CLIPTokenizer(
+        str(workdir / "vocab.json"), str(workdir / "merges.txt"), model_max_length=77
+    )
+
+
+def _t5_tokenizer():  # type: ignore[no-untyped-def]
+    from transformers import T5TokenizerFast
+
+    tokenizer = T5TokenizerFast().train_new_from_iterator(
+        _CORPUS * 4, vocab_size=300, initial_alphabet=list(string.printable)
+    )
+    tokenizer.model_max_length = 512
+    return tokenizer
+
+
+def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
+    """Build the tiny Flux pipeline and save it with `save_pretrained(directory)`."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        FluxPipeline,
+        FluxTransformer2DModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    transformer = FluxTransformer2DModel(
+        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+        pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        bos_token_id=512, eos_token_id=513, pad_token_id=513, hidden_size=32,
+        intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
+        vocab_size=514, projection_dim=32, hidden_act="gelu",
+    ))
+    text_encoder_2 = T5EncoderModel(T5Config(
+        vocab_size=320, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, decoder_start_token_id=0,
+    ))
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+        use_quant_conv=False, use_post_quant_conv=False,
+        shift_factor=0.1159, scaling_factor=0.3611, sample_size=64,
+    )
+    with tempfile.TemporaryDirectory() as workdir:
+        pipeline = FluxPipeline(
+            scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
+            text_encoder=text_encoder.eval(), tokenizer=_clip_tokenizer(Path(workdir)),
+            text_encoder_2=text_encoder_2.eval(), tokenizer_2=_t5_tokenizer(),
+            transformer=transformer.eval(), vae=vae.eval(),
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        pipeline.save_pretrained(directory)
+    (directory / TINY_MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny-flux"}))
+    return directory
+
+
+def is_tiny_model(directory: Path) -> bool:
+    return (directory / TINY_MARKER).exists()

@@ -1,0 +1,112 @@
+"""The tables. Times are stored in UTC and always come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from storage.status import PostStatus
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out — on SQLite too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use an aware UTC time")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _time(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class Post(SQLModel, table=True):
+    __tablename__ = "posts"
+    __table_args__ = (
+        sa.UniqueConstraint("persona_id", "slot_utc", name="uq_posts_persona_slot"),
+        sa.Index("ix_posts_status_slot", "status", "slot_utc"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    persona_id: str = Field(index=True, max_length=64)
+    slot_utc: datetime = _time(index=True)
+    timezone: str = Field(max_length=64)
+    format: str = Field(max_length=16)  # photo | carousel | reel
+    pillar: str = Field(max_length=200)
+    scene: str = Field(max_length=500)
+    seed: int
+    status: PostStatus = Field(default=PostStatus.PLANNED, index=True, sa_type=sa.String(32))
+    caption: str | None = None
+    prompt: str | None = None
+    review_note: str | None = None  # why it came back to review, failed or was rejected
+    created_at: datetime = _time(default_factory=utcnow)
+    updated_at: datetime = _time(default_factory=utcnow)
+
+
+class MediaAsset(SQLModel, table=True):
+    __tablename__ = "media_assets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", index=True)
+    position: int = 0  # order within a carousel; 0 for a single photo or reel
+    kind: str = Field(max_length=16)  # image | video | cover
+    path: str = Field(max_length=500)  # relative to the media store
+    sha256: str = Field(max_length=64)
+    mime: str = Field(max_length=64)
+    bytes: int
+    width: int
+    height: int
+    duration_s: float | None = None
+    created_at: datetime = _time(default_factory=utcnow)
+
+
+class Approval(SQLModel, table=True):
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id", index=True)
+    approved_by: str = Field(max_length=200)
+    approved_at: datetime = _time(default_factory=utcnow)
+    caption_sha256: str = Field(max_length=64)
+    media_sha256: str  # JSON list, in media position order
+
+
+class PublishAttempt(SQLModel, table=True):
+    __tablename__ = "publish_attempts"
+
+    id: str = Field(primary_key=True, max_length=36)  # a UUID; also the publisher's marker
+    post_id: int = Field(foreign_key="posts.id", index=True)
+    publisher: str = Field(max_length=32)
+    started_at: datetime = _time(default_factory=utcnow)
+    finished_at: datetime | None = _time(default=None)
+    outcome: str = Field(default="pending", max_length=32)
+    remote_id: str | None = Field(default=None, max_length=200)
+    error: str | None = None
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int | None = Field(default=None, foreign_key="posts.id", index=True)
+    at: datetime = _time(default_factory=utcnow, index=True)
+    kind: str = Field(max_length=64)
+    message: str
