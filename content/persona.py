@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from content.errors import PersonaError, Problem
+from content.models import model_info
 from content.timing import Window, format_duration, parse_duration, parse_window
 
 SUPPORTED_PUBLISHERS = ("outbox",)
@@ -593,7 +594,26 @@ def load_persona(path: Path) -> Persona:
     except ValidationError as err:
         problems = [_problem_from_error(str(path), root, error) for error in err.errors()]
         raise PersonaError(sorted(problems, key=lambda p: (p.line, p.column))) from None
+    problems = _cross_checks(str(path), root, persona)
+    if problems:
+        raise PersonaError(problems)
     return persona.model_copy(update={"source": path})
+
+
+def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
+    """Rules that span sections, reported at the key they concern."""
+    problems = []
+    model = model_info(persona.pipeline.image.model)
+    if persona.commercial and model.commercial_use is False:
+        loc = ("pipeline", "image", "model")
+        node, _ = _node_at(root, loc)
+        problems.append(Problem(
+            file, node.start_mark.line + 1, node.start_mark.column + 1, _field_path(loc),
+            f"'{model.name}' is licensed under {model.licence}, which forbids commercial use, "
+            "but this persona is commercial: true — use black-forest-labs/FLUX.1-schnell "
+            "or set commercial: false",
+        ))
+    return problems
 
 
 def load_personas(paths: Iterable[Path]) -> list[Persona]:

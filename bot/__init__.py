@@ -1,0 +1,2 @@
+"""When and where it goes, and the people: settings, orchestration, daemon,
+publishers, command line."""

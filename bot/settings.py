@@ -1,0 +1,49 @@
+"""Settings from the environment and `.env` (prefix VIBOT_), read once and injected."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import sqlite_url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIBOT_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path("data"), description="data directory")
+    database_url: str | None = Field(default=None, description="default: SQLite in home")
+    personas_dir: Path = Path("personas")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    device: str | None = Field(default=None, description="cuda, mps or cpu; default: best found")
+    plan_days: int = Field(default=14, ge=1, le=365)
+    plan_seed: int = 0
+    publish_interval_s: float = Field(default=60.0, gt=0)
+    prepare_interval_s: float = Field(default=300.0, gt=0)
+    misfire_grace_s: int = Field(default=600, ge=1)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or sqlite_url(self.home)
+
+    @property
+    def media_dir(self) -> Path:
+        return self.home / "media"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.home / "outbox"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,57 @@
+"""The image models vibot knows, with their licences.
+
+A persona marked `commercial: true` refuses weights whose licence forbids
+commercial use. Anything else (a local folder, another hub id) is loaded as
+given; its licence is the user's responsibility and is shown as unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+TINY_FLUX = "tiny-flux"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    licence: str
+    commercial_use: bool | None  # None: unknown
+    max_side: int  # longest side it generates at before vibot resizes to the target
+    note: str = ""
+
+
+KNOWN_MODELS: dict[str, ModelInfo] = {
+    TINY_FLUX: ModelInfo(
+        TINY_FLUX, "Apache-2.0 (random weights built locally by vibot)", True, 320,
+        "offline demo and tests; makes coloured noise",
+    ),
+    "black-forest-labs/FLUX.1-schnell": ModelInfo(
+        "black-forest-labs/FLUX.1-schnell", "Apache-2.0", True, 1440, "4-step distilled"
+    ),
+    "black-forest-labs/FLUX.1-dev": ModelInfo(
+        "black-forest-labs/FLUX.1-dev", "FLUX.1 [dev] Non-Commercial License", False, 1440,
+        "best quality; non-commercial",
+    ),
+    "black-forest-labs/FLUX.1-Krea-dev": ModelInfo(
+        "black-forest-labs/FLUX.1-Krea-dev", "FLUX.1 [dev] Non-Commercial License", False, 1440,
+        "photographic look; non-commercial",
+    ),
+}
+
+
+def model_info(name: str) -> ModelInfo:
+    known = KNOWN_MODELS.get(name)
+    if known is not None:
+        return known
+    return ModelInfo(name, "unknown (not in vibot's list)", None, 1440, "local folder or hub id")
+
+
+def resolve_location(name: str, models_dir: Path) -> Path | str:
+    """Where `from_pretrained` loads a model from: the tiny model's folder, a local
+    folder, or a hub id (read from the local Hugging Face cache when offline)."""
+    if name == TINY_FLUX:
+        return models_dir / TINY_FLUX
+    path = Path(name).expanduser()
+    return path if path.exists() else name
