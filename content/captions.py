@@ -14,10 +14,12 @@ def caption_disclosure(persona: Persona) -> CaptionDisclosure:
 
 
 def hashtags_for(persona: Persona, sponsored: bool = False) -> list[str]:
-    """`#ad` first on sponsored posts, then the persona's fixed tags up to its maximum."""
+    """`#ad` first on sponsored posts, the disclosure tag, then the persona's fixed tags
+    up to its maximum (the mandatory tags do not count against it)."""
     tags = ["#ad"] if sponsored else []
+    tags.append(persona.disclosure.hashtag)
     tags += persona.voice.hashtags.always[: persona.voice.hashtags.max]
-    return tags
+    return list(dict.fromkeys(tags))
 
 
 def template_caption(persona: Persona, pillar: str, scene: str, seed: int, sponsored: bool = False) -> str:
@@ -30,6 +32,8 @@ def template_caption(persona: Persona, pillar: str, scene: str, seed: int, spons
 
 
 def photo_prompt(persona: Persona, scene: str) -> str:
-    """The image prompt: trigger word first, then the look, then the scene."""
-    parts = [persona.appearance.trigger, persona.appearance.base_prompt, scene]
+    """The image prompt: trigger word first (once), then the look, then the scene."""
+    look = persona.appearance
+    trigger = "" if look.trigger.lower() in look.base_prompt.lower() else look.trigger
+    parts = [trigger, look.base_prompt, scene]
     return ", ".join(part.strip() for part in parts if part.strip())

@@ -82,9 +82,14 @@ def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
 @lru_cache(maxsize=2)
 def load_flux(location: str, device: str) -> Any:
     """Load a Flux pipeline once per process; later calls reuse it."""
+    import diffusers
     import torch
+    import transformers
     from diffusers import FluxPipeline
 
+    for library in (diffusers, transformers):
+        library.utils.logging.set_verbosity_error()
+        library.utils.logging.disable_progress_bar()
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     try:
         pipeline = FluxPipeline.from_pretrained(location, torch_dtype=dtype)

@@ -58,6 +58,21 @@ def transition(
     record_event(session, post_id, "status", message)
 
 
+def set_fields(session: Session, post_id: int, expected: PostStatus, **fields: Any) -> None:
+    """Change fields (not the status) of a post that must still be in `expected`."""
+    unknown = set(fields) - _SETTABLE
+    if unknown:
+        raise ValueError(f"set_fields cannot set {sorted(unknown)}")
+    result = session.execute(
+        sa.update(Post)
+        .where(col(Post.id) == post_id, col(Post.status) == expected)
+        .values(updated_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(post_id, expected, expected)
+
+
 def current_status(session: Session, post_id: int) -> PostStatus:
     status = session.execute(
         sa.select(col(Post.status)).where(col(Post.id) == post_id)

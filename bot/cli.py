@@ -1,0 +1,278 @@
+"""The command line (a contract: see DESIGN.md and docs/cli.md).
+
+Exit status: 0 done, 1 failed while running, 2 bad input. A user mistake is
+one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.context import App
+from bot.log import configure_logging
+from bot.settings import Settings, get_settings
+from content.errors import PersonaError, UserError, VibotError
+from storage.status import PostStatus
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="vibot: virtual-influencer accounts, approved by a person, disclosed as AI.")
+persona_app = typer.Typer(no_args_is_help=True, help="Persona files.")
+queue_app = typer.Typer(no_args_is_help=True, help="The review queue.")
+models_app = typer.Typer(no_args_is_help=True, help="Image models.")
+app.add_typer(persona_app, name="persona")
+app.add_typer(queue_app, name="queue")
+app.add_typer(models_app, name="models")
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _app() -> App:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return App(settings)
+
+
+def _reviewer(by: str | None) -> str:
+    return by or os.environ.get("VIBOT_REVIEWER") or getpass.getuser() or "cli"
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--until '{text}' is not a time — write it like 2026-12-01T18:00 or "
+                        "2026-12-01T18:00+01:00 (no zone means UTC)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command()
+def demo(home: Annotated[Path | None, typer.Option(help="data directory for the demo")] = None) -> None:
+    """Offline end-to-end run on the example personas: plan, prepare, leave posts in review."""
+    from bot.demo import run_demo
+
+    if home is not None:
+        os.environ["VIBOT_HOME"] = str(home)
+        get_settings.cache_clear()
+    context = _app()
+    if "VIBOT_LOG_LEVEL" not in os.environ:
+        configure_logging("WARNING", context.settings.log_format)  # the demo prints its own progress
+    run_demo(context, out)
+
+
+@persona_app.command("check")
+def persona_check(files: Annotated[list[Path], typer.Argument(help="persona YAML files")]) -> None:
+    """Validate persona files; problems print as FILE:LINE:COL: field: message."""
+    from content.persona import load_personas
+
+    personas = load_personas(files)
+    for persona in personas:
+        out.print(f"ok  {persona.source}  ({persona.id}: {persona.name})")
+
+
+@app.command()
+def plan(days: Annotated[int | None, typer.Option(min=1, max=365)] = None,
+         persona: Annotated[str | None, typer.Option(help="only this persona id")] = None) -> None:
+    """Plan calendar slots for the next N days."""
+    from bot.planning import plan_persona
+
+    context = _app()
+    chosen = [context.persona(persona)] if persona else list(context.personas.values())
+    horizon = days or context.settings.plan_days
+    for item in chosen:
+        added = plan_persona(context, item, datetime.now(UTC), horizon)
+        out.print(f"{item.id}: {len(added)} new slot(s) over {horizon} days")
+
+
+@app.command()
+def prepare(post: Annotated[int | None, typer.Option(help="only this post id")] = None,
+            limit: Annotated[int | None, typer.Option(min=1, help="at most N posts")] = None) -> None:
+    """Run the stages for planned posts within their lead time."""
+    from bot.prepare import posts_to_prepare, prepare_post, recover_interrupted
+    from storage.locks import hold_lock
+
+    context = _app()
+    failures = 0
+    with hold_lock(context.engine, "prepare", wait_s=5):
+        recover_interrupted(context)
+        ids = posts_to_prepare(context, datetime.now(UTC), only=post, limit=limit)
+        if post is not None and not ids:
+            raise UserError(f"post {post} is not planned — see 'vibot queue show {post}'")
+        for post_id in ids:
+            try:
+                prepare_post(context, post_id)
+                out.print(f"post {post_id}: in review")
+            except VibotError as err:
+                failures += 1
+                out.print(f"post {post_id}: failed: {err}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@queue_app.command("list")
+def queue_list(json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
+               status: Annotated[PostStatus | None, typer.Option(help="only this status")] = None,
+               persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
+               limit: Annotated[int, typer.Option(min=1)] = 200) -> None:
+    """List posts, soonest slot first."""
+    from bot.review import list_posts, post_json
+
+    context = _app()
+    rows = list_posts(context, status, persona, limit)
+    if json_output:
+        sys.stdout.write(json.dumps([post_json(context, p, m) for p, m in rows], indent=2) + "\n")
+        return
+    table = Table("id", "persona", "format", "status", "slot (local)", "media")
+    table.add_column("caption", no_wrap=True, overflow="ellipsis", max_width=50)
+    for post, media in rows:
+        local = post.slot_utc.astimezone(__import__("zoneinfo").ZoneInfo(post.timezone))
+        first_line = (post.caption or "").strip().splitlines()
+        body = next((line for line in first_line[1:] if line.strip()), "")
+        table.add_row(str(post.id), post.persona_id, post.format, str(post.status),
+                      f"{local:%a %d %b %H:%M %Z}", str(len(media)), body)
+    out.print(table)
+
+
+@queue_app.command("show")
+def queue_show(post_id: int) -> None:
+    """Everything about one post: caption, media, approvals, attempts, history."""
+    from bot.review import get_post
+
+    context = _app()
+    view = get_post(context, post_id)
+    post = view.post
+    out.print(f"[bold]post {post.id}[/bold]  {post.persona_id}  {post.format}  {post.status}")
+    out.print(f"slot     {post.slot_utc.isoformat()} ({post.timezone})")
+    out.print(f"pillar   {post.pillar} — {post.scene}")
+    out.print(f"prompt   {post.prompt or '-'}")
+    out.print(f"seed     {post.seed}")
+    if post.review_note:
+        out.print(f"note     {post.review_note}")
+    out.print("caption:")
+    out.print((post.caption or "-"), markup=False)
+    for asset in view.media:
+        out.print(f"media    {asset.kind} {asset.width}x{asset.height} {context.media.path(asset.path)}")
+        out.print(f"         sha256 {asset.sha256}")
+    if view.approval:
+        out.print(f"approved by {view.approval.approved_by} at {view.approval.approved_at.isoformat()}")
+    for attempt in view.attempts:
+        out.print(f"attempt  {attempt.id} {attempt.outcome} {attempt.remote_id or ''} {attempt.error or ''}")
+    for event in view.events:
+        out.print(f"event    {event.at:%Y-%m-%d %H:%M:%S} {event.message}", markup=False)
+
+
+@queue_app.command("approve")
+def queue_approve(post_id: int, by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+    """Approve a post in review (records the hashes of its caption and media)."""
+    from bot.review import approve
+
+    approval = approve(_app(), post_id, _reviewer(by))
+    out.print(f"post {post_id}: approved by {approval.approved_by}")
+
+
+@queue_app.command("reject")
+def queue_reject(post_id: int, reason: Annotated[str, typer.Option(help="why")],
+                 by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+    """Reject a post in review."""
+    from bot.review import reject
+
+    reject(_app(), post_id, reason, _reviewer(by))
+    out.print(f"post {post_id}: rejected")
+
+
+@queue_app.command("edit")
+def queue_edit(post_id: int, caption: Annotated[str, typer.Option(help="the new caption")],
+               by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+    """Replace a caption (the disclosure line stays on top; approved posts go back to review)."""
+    from bot.review import edit_caption
+
+    edit_caption(_app(), post_id, caption, _reviewer(by))
+    out.print(f"post {post_id}: caption updated; it is in review")
+
+
+@app.command()
+def publish(until: Annotated[str | None, typer.Option(help="publish slots due before this time")] = None) -> None:
+    """One publishing pass over due, approved posts."""
+    from bot.publishing import publish_pass
+
+    report = publish_pass(_app(), _parse_time(until))
+    for post_id in report.published:
+        out.print(f"post {post_id}: published")
+    for post_id in report.reconciled:
+        out.print(f"post {post_id}: found on the platform after an interrupted attempt; recorded")
+    for post_id in report.skipped:
+        out.print(f"post {post_id}: skipped (its slot passed beyond the grace period)")
+    for post_id in report.needs_reconcile:
+        out.print(f"post {post_id}: needs a person to check the platform (needs_reconcile)")
+    for post_id, reason in report.refused.items():
+        out.print(f"post {post_id}: refused: {reason} — it is back in review")
+    for post_id, error in report.errors.items():
+        out.print(f"post {post_id}: error: {error}")
+    if not any((report.published, report.reconciled, report.skipped, report.refused, report.errors)):
+        out.print("nothing due")
+    if report.refused or report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def daemon() -> None:
+    """The long-running scheduler: plans, prepares and publishes on time."""
+    from bot.daemon import run_daemon
+
+    run_daemon(_app())
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The image models vibot knows, with their licences."""
+    from content.models import KNOWN_MODELS
+
+    table = Table("model", "licence", "commercial use", "note")
+    for info in KNOWN_MODELS.values():
+        table.add_row(info.name, info.licence, {True: "yes", False: "no", None: "?"}[info.commercial_use], info.note)
+    out.print(table)
+
+
+@models_app.command("make-tiny")
+def models_make_tiny(directory: Path) -> None:
+    """Build the tiny offline Flux model into DIR (for tests and the demo)."""
+    from content.tiny import build_tiny_flux
+
+    build_tiny_flux(directory)
+    out.print(f"tiny Flux model saved in {directory}")
+
+
+def _settings_error(err: Exception) -> str:
+    return f"invalid setting: {str(err).splitlines()[0]} — check your VIBOT_* environment and .env"
+
+
+def main() -> None:
+    try:
+        app()
+    except PersonaError as err:
+        for problem in err.problems:
+            sys.stderr.write(f"{problem}\n")
+        sys.exit(err.exit_code)
+    except VibotError as err:
+        sys.stderr.write(f"error: {err}\n")
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except Exception as err:
+        from pydantic import ValidationError
+
+        if isinstance(err, ValidationError) and err.title == Settings.__name__:
+            sys.stderr.write(f"error: {_settings_error(err)}\n")
+            sys.exit(2)
+        raise

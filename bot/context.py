@@ -1,0 +1,49 @@
+"""What every command needs: settings, the database engine (migrated), the
+media store and the personas — built once per process and passed around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sqlalchemy as sa
+
+from bot.settings import Settings
+from content.errors import NotFoundError
+from content.persona import Persona, load_personas, persona_files
+from storage.db import make_engine, upgrade
+from storage.media import MediaStore
+
+
+@dataclass
+class App:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(self.settings.db_url)
+        upgrade(engine)
+        return engine
+
+    @cached_property
+    def media(self) -> MediaStore:
+        return MediaStore(self.settings.media_dir)
+
+    @cached_property
+    def personas(self) -> dict[str, Persona]:
+        directory = self.settings.personas_dir
+        if not directory.is_dir():
+            raise NotFoundError(
+                f"persona folder '{directory}' does not exist — create it or set VIBOT_PERSONAS_DIR"
+            )
+        return {persona.id: persona for persona in load_personas(persona_files(directory))}
+
+    def persona(self, persona_id: str) -> Persona:
+        try:
+            return self.personas[persona_id]
+        except KeyError:
+            raise NotFoundError(
+                f"no persona '{persona_id}' in {self.settings.personas_dir} — "
+                f"known: {', '.join(sorted(self.personas)) or 'none'}"
+            ) from None

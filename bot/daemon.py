@@ -1,0 +1,173 @@
+"""`vibot daemon`: plan, prepare and publish on time, until told to stop.
+
+APScheduler 3 with an in-memory job store: the database is the truth, so
+jobs are rebuilt from it at every start and a restart loses nothing. Media
+generation runs in a worker process that keeps its models loaded between
+posts; the daemon itself never imports torch. One daemon per database: a
+second one refuses to start.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlmodel import col, select
+
+from bot.context import App
+from bot.planning import plan_persona
+from bot.prepare import posts_to_prepare, recover_interrupted, skip_missed_planned
+from bot.publishing import publish_pass
+from bot.settings import Settings
+from content.errors import LockHeldError, VibotError
+from storage.db import session_scope
+from storage.locks import hold_lock
+from storage.models import Post
+from storage.status import PostStatus
+
+log = structlog.get_logger(__name__)
+_worker_app: App | None = None
+
+
+def _worker_init(settings_data: dict[str, Any]) -> None:
+    """Runs once in the worker process: ignore Ctrl-C (the daemon decides when to stop)."""
+    global _worker_app
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from bot.log import configure_logging
+
+    settings = Settings.model_validate(settings_data)
+    configure_logging(settings.log_level, settings.log_format)
+    _worker_app = App(settings)
+
+
+def _worker_prepare(post_id: int) -> bool:
+    from bot.prepare import prepare_post
+
+    assert _worker_app is not None
+    return prepare_post(_worker_app, post_id)
+
+
+class Daemon:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stop = threading.Event()
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,  # a job that missed several runs runs once
+                "max_instances": 1,
+                # APScheduler's default of 1 s silently drops a job that starts late.
+                "misfire_grace_time": app.settings.misfire_grace_s,
+            },
+        )
+        self.worker: ProcessPoolExecutor | None = None
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def plan_job(self, persona_id: str) -> None:
+        persona = self.app.persona(persona_id)
+        added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days)
+        log.info("planned", persona=persona_id, new_slots=len(added))
+
+    def prepare_job(self) -> None:
+        with hold_lock(self.app.engine, "prepare", wait_s=0):
+            recover_interrupted(self.app)
+            skip_missed_planned(self.app, datetime.now(UTC))
+            for post_id in posts_to_prepare(self.app, datetime.now(UTC)):
+                if self.stop.is_set():
+                    return
+                try:
+                    self._worker().submit(_worker_prepare, post_id).result()
+                except VibotError as err:
+                    log.error("prepare failed", post=post_id, error=str(err))
+        self.schedule_publish_wakeups()
+
+    def publish_job(self) -> None:
+        report = publish_pass(self.app, lock_wait_s=10)
+        if report.published or report.reconciled or report.skipped or report.refused:
+            log.info("publish pass", published=report.published, reconciled=report.reconciled,
+                     skipped=report.skipped, refused=list(report.refused))
+
+    def _guarded(self, name: str, job: Any, *args: Any) -> None:
+        try:
+            job(*args)
+        except LockHeldError as err:
+            log.info("job skipped: lock held", job=name, detail=str(err))
+        except VibotError as err:
+            log.error("job failed", job=name, error=str(err))
+        except Exception:
+            log.exception("job crashed", job=name)
+
+    # -- wiring -----------------------------------------------------------------------
+
+    def _worker(self) -> ProcessPoolExecutor:
+        if self.worker is None:
+            self.worker = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(self.app.settings.model_dump(mode="json"),),
+            )
+        return self.worker
+
+    def schedule_publish_wakeups(self) -> None:
+        """A publish run at each upcoming slot, on top of the regular interval."""
+        horizon = datetime.now(UTC) + timedelta(days=2)
+        with session_scope(self.app.engine) as session:
+            slots = session.exec(
+                select(Post.slot_utc).where(
+                    col(Post.status).in_([PostStatus.APPROVED, PostStatus.IN_REVIEW]),
+                    col(Post.slot_utc) <= horizon, col(Post.slot_utc) >= datetime.now(UTC),
+                )
+            ).all()
+        for slot in set(slots):
+            self.scheduler.add_job(self._guarded, "date", run_date=slot, args=("publish", self.publish_job),
+                                   id=f"publish-at-{slot.isoformat()}", replace_existing=True)
+
+    def add_jobs(self) -> None:
+        now = datetime.now(UTC)
+        settings = self.app.settings
+        for persona in self.app.personas.values():
+            self.scheduler.add_job(
+                self._guarded, CronTrigger(hour=3, minute=0, timezone=persona.zone),
+                args=("plan", self.plan_job, persona.id), id=f"plan-{persona.id}", next_run_time=now,
+            )
+        self.scheduler.add_job(self._guarded, "interval", seconds=settings.prepare_interval_s,
+                               args=("prepare", self.prepare_job), id="prepare", next_run_time=now)
+        self.scheduler.add_job(self._guarded, "interval", seconds=settings.publish_interval_s,
+                               args=("publish", self.publish_job), id="publish", next_run_time=now)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping after the current step", signal=signal.Signals(signum).name)
+        self.stop.set()
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            with hold_lock(self.app.engine, "daemon", wait_s=0):
+                log.info("daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home))
+                self.add_jobs()
+                self.scheduler.start()
+                while not self.stop.wait(1.0):
+                    pass
+                self.scheduler.shutdown(wait=True)  # lets the running job finish its step
+                if self.worker is not None:
+                    self.worker.shutdown(wait=True)
+                log.info("daemon stopped")
+        except LockHeldError as err:
+            raise LockHeldError(
+                f"another vibot daemon is already running on this database ({err}) — "
+                "stop it first, or point VIBOT_HOME/VIBOT_DATABASE_URL elsewhere"
+            ) from None
+
+
+def run_daemon(app: App) -> None:
+    _ = app.personas  # validate persona files before anything starts
+    Daemon(app).run()

@@ -1,0 +1,57 @@
+"""`vibot demo`: plan a week for the example personas, prepare the next posts
+and leave them in review — offline, on a fresh machine."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.context import App
+from bot.planning import plan_persona
+from bot.prepare import prepare_post, recover_interrupted
+from bot.review import count_by_status, list_posts
+from storage.locks import hold_lock
+from storage.status import PostStatus
+
+DEMO_DAYS = 7
+POSTS_PER_PERSONA = 2
+
+
+def run_demo(app: App, console: Console) -> None:
+    started = time.perf_counter()
+    home = app.settings.home.resolve()
+    console.print(f"vibot demo — data in {home}")
+    now = datetime.now(UTC)
+    for persona in app.personas.values():
+        added = plan_persona(app, persona, now, DEMO_DAYS)
+        console.print(f"  planned {len(added)} new slot(s) for {persona.name} ({persona.id})")
+    with hold_lock(app.engine, "prepare", wait_s=5):
+        recover_interrupted(app)
+        # The next few slots of each persona, whatever their lead time: it is a demo.
+        chosen = [
+            post.id
+            for persona_id in app.personas
+            for post, _ in list_posts(app, PostStatus.PLANNED, persona_id, POSTS_PER_PERSONA)
+            if post.id is not None
+        ]
+        with Progress(TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("preparing posts", total=len(chosen))
+            for post_id in chosen:
+                prepare_post(app, post_id)
+                progress.advance(task)
+    counts = count_by_status(app)
+    console.print(f"\nposts by status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
+    console.print(f"media files:     {app.settings.media_dir.resolve()}")
+    console.print(f"database:        {app.settings.db_url}")
+    console.print(f"done in {time.perf_counter() - started:.1f} s\n")
+    env = f"VIBOT_HOME={home} "
+    console.print("Next:")
+    console.print(f"  {env}.venv/bin/vibot queue list --status in_review")
+    console.print(f"  {env}.venv/bin/vibot queue show ID")
+    console.print(f"  {env}.venv/bin/vibot queue approve ID")
+    console.print(f"  {env}.venv/bin/vibot publish --until 2100-01-01   # publish approved posts now")
+    console.print(f"  published posts land in {app.settings.outbox_dir.resolve() / 'published.jsonl'}")

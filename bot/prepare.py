@@ -1,0 +1,206 @@
+"""Stage orchestration: one post from a planned slot to the review queue.
+
+    planned ─► drafting ─► generating ─► in_review
+                   └───────────┴─► failed (with the reason, for a person)
+
+Each status move is a compare-and-swap, so two preparers never make the same
+post. Media is written to the content-addressed store and recorded in the
+same transaction that puts the post in review: a crash in between leaves no
+half-recorded post, and `recover_interrupted` sends it round again.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import structlog
+from PIL import Image
+from sqlmodel import col, select
+
+from bot.context import App
+from content.captions import photo_prompt, template_caption
+from content.disclosure import burn_label
+from content.errors import ConflictError, VibotError
+from content.images import REEL_SIZE, PhotoRequest, generate_photo, save_jpeg
+from content.models import TINY_FLUX, resolve_location
+from content.persona import Persona
+from content.reels import FPS, motion_reel
+from storage.db import session_scope
+from storage.lifecycle import transition
+from storage.models import MediaAsset, Post
+from storage.status import PostStatus
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class MadeFile:
+    path: Path
+    kind: str  # image | video | cover
+    mime: str
+    width: int
+    height: int
+    duration_s: float | None = None
+
+
+def _ensure_model(app: App, persona: Persona) -> str:
+    location = resolve_location(persona.pipeline.image.model, app.settings.models_dir)
+    if persona.pipeline.image.model == TINY_FLUX and not Path(location).exists():
+        from content.tiny import build_tiny_flux
+
+        log.info("building the tiny offline Flux model", path=str(location))
+        build_tiny_flux(Path(location))
+    return str(location)
+
+
+def _photo(app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]) -> Image.Image:
+    image_cfg = persona.pipeline.image
+    result = generate_photo(PhotoRequest(
+        model=image_cfg.model, location=_ensure_model(app, persona), prompt=prompt, seed=seed,
+        steps=image_cfg.steps, guidance=image_cfg.guidance, width=size[0], height=size[1],
+        device=app.settings.device,
+    ))
+    log.info("photo generated", post=post.id, seconds=round(result.seconds, 3),
+             generated=f"{result.generated_size[0]}x{result.generated_size[1]}")
+    return result.image
+
+
+def make_media(app: App, persona: Persona, post: Post, workdir: Path) -> list[MadeFile]:
+    """Run the media stages for one post; files land in `workdir`."""
+    assert post.prompt is not None
+    label = persona.disclosure.label
+    if post.format == "reel":
+        still = _photo(app, persona, post, post.prompt, post.seed, REEL_SIZE)
+        still_path = save_jpeg(still, workdir / "still.jpg")
+        video = motion_reel(still_path, label, workdir / "reel.mp4", persona.pipeline.reel.seconds)
+        cover = save_jpeg(burn_label(still, label), workdir / "cover.jpg")
+        seconds = round(persona.pipeline.reel.seconds * FPS) / FPS
+        return [MadeFile(video, "video", "video/mp4", *REEL_SIZE, seconds),
+                MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE)]
+    size = (persona.pipeline.image.size.width, persona.pipeline.image.size.height)
+    count = persona.pipeline.carousel.items if post.format == "carousel" else 1
+    made = []
+    for index in range(count):
+        image = burn_label(_photo(app, persona, post, post.prompt, post.seed + index, size), label)
+        path = save_jpeg(image, workdir / f"photo-{index}.jpg")
+        made.append(MadeFile(path, "image", "image/jpeg", *size))
+    return made
+
+
+def _store(app: App, post_id: int, made: list[MadeFile]) -> list[MediaAsset]:
+    assets = []
+    for position, item in enumerate(made):
+        stored = app.media.add(item.path)
+        assets.append(MediaAsset(
+            post_id=post_id, position=position, kind=item.kind, path=stored.relative_path,
+            sha256=stored.sha256, mime=item.mime, bytes=stored.bytes, width=item.width,
+            height=item.height, duration_s=item.duration_s,
+        ))
+    return assets
+
+
+def prepare_post(app: App, post_id: int) -> bool:
+    """Take one planned post through the stages into review. False if another process took it."""
+    started = time.perf_counter()
+    with session_scope(app.engine) as session:
+        post = session.get(Post, post_id)
+        if post is None or post.status != PostStatus.PLANNED:
+            return False
+        persona = app.persona(post.persona_id)
+        # 1. Claim it.
+        try:
+            transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+        except ConflictError:
+            return False
+    try:
+        # 2. Caption and prompt.
+        caption = template_caption(persona, post.pillar, post.scene, post.seed)
+        prompt = photo_prompt(persona, post.scene)
+        with session_scope(app.engine) as session:
+            transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING,
+                       caption=caption, prompt=prompt)
+        post.caption, post.prompt = caption, prompt
+        # 3. Media, with the visible label; 4. into the store and to review in one transaction.
+        with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
+            made = make_media(app, persona, post, Path(workdir))
+            assets = _store(app, post_id, made)
+        with session_scope(app.engine) as session:
+            session.add_all(assets)
+            transition(session, post_id, PostStatus.GENERATING, PostStatus.IN_REVIEW,
+                       note=f"prepared in {time.perf_counter() - started:.1f} s")
+    except VibotError as err:
+        _fail(app, post_id, str(err))
+        raise
+    except Exception as err:
+        _fail(app, post_id, f"{type(err).__name__}: {err}")
+        raise
+    log.info("post ready for review", post=post_id, persona=persona.id, format=post.format,
+             seconds=round(time.perf_counter() - started, 2))
+    return True
+
+
+def _fail(app: App, post_id: int, reason: str) -> None:
+    with session_scope(app.engine) as session:
+        status = session.get(Post, post_id)
+        if status is not None and status.status in (PostStatus.DRAFTING, PostStatus.GENERATING):
+            transition(session, post_id, status.status, PostStatus.FAILED,
+                       note=reason[:500], review_note=reason[:2000])
+    log.error("preparing a post failed", post=post_id, reason=reason)
+
+
+def recover_interrupted(app: App) -> int:
+    """Send posts left in drafting/generating by a crash back to planned.
+
+    Call only while holding the prepare lock: then no live preparer owns them.
+    """
+    with session_scope(app.engine) as session:
+        stuck = session.exec(
+            select(Post).where(col(Post.status).in_([PostStatus.DRAFTING, PostStatus.GENERATING]))
+        ).all()
+        for post in stuck:
+            assert post.id is not None
+            transition(session, post.id, post.status, PostStatus.FAILED, note="interrupted by a restart")
+            transition(session, post.id, PostStatus.FAILED, PostStatus.PLANNED, note="retrying after restart")
+    return len(stuck)
+
+
+def posts_to_prepare(app: App, now: datetime, only: int | None = None, limit: int | None = None) -> list[int]:
+    """Planned posts whose slot is within their persona's lead time, soonest first,
+    grouped by persona so a worker swaps models and LoRAs as rarely as possible."""
+    with session_scope(app.engine) as session:
+        query = select(Post).where(Post.status == PostStatus.PLANNED)
+        if only is not None:
+            query = query.where(Post.id == only)
+        posts = session.exec(query.order_by(col(Post.slot_utc))).all()
+    chosen = []
+    for post in posts:
+        persona = app.personas.get(post.persona_id)
+        if persona is None:
+            continue
+        if only is not None or post.slot_utc <= now + persona.schedule.lead_time:
+            chosen.append(post)
+    chosen = chosen[:limit] if limit else chosen
+    order = {persona_id: index for index, persona_id in enumerate(dict.fromkeys(p.persona_id for p in chosen))}
+    chosen.sort(key=lambda p: (order[p.persona_id], p.slot_utc))
+    return [p.id for p in chosen if p.id is not None]
+
+
+def skip_missed_planned(app: App, now: datetime) -> int:
+    """Planned posts whose slot and grace have passed can no longer go out: skip them."""
+    skipped = 0
+    with session_scope(app.engine) as session:
+        posts = session.exec(
+            select(Post).where(Post.status == PostStatus.PLANNED, col(Post.slot_utc) < now)
+        ).all()
+        for post in posts:
+            persona = app.personas.get(post.persona_id)
+            grace = persona.schedule.grace if persona else timedelta(0)
+            if post.slot_utc + grace < now and post.id is not None:
+                transition(session, post.id, PostStatus.PLANNED, PostStatus.SKIPPED,
+                           note="its slot passed before it was prepared")
+                skipped += 1
+    return skipped

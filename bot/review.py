@@ -1,0 +1,159 @@
+"""The review queue: list, show, approve, reject and edit posts.
+
+Approval records who, when, and the SHA-256 of the caption and of every media
+file; the publisher compares them again right before publishing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import col, func, select
+
+from bot.context import App
+from content.captions import caption_disclosure
+from content.disclosure import lock_disclosure
+from content.errors import NotFoundError, UserError
+from storage.db import session_scope
+from storage.lifecycle import record_event, set_fields, transition
+from storage.media import sha256_file, sha256_text
+from storage.models import Approval, Event, MediaAsset, Post, PublishAttempt
+from storage.status import PostStatus
+
+
+@dataclass(frozen=True)
+class PostView:
+    post: Post
+    media: list[MediaAsset]
+    attempts: list[PublishAttempt]
+    events: list[Event]
+    approval: Approval | None
+
+
+def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
+    """The stable JSON shape of `vibot queue list --json` (documented in docs/cli.md)."""
+    return {
+        "id": post.id,
+        "persona": post.persona_id,
+        "format": post.format,
+        "status": str(post.status),
+        "slot_utc": post.slot_utc.isoformat(),
+        "slot_local": post.slot_utc.astimezone(_zone(post.timezone)).isoformat(),
+        "pillar": post.pillar,
+        "scene": post.scene,
+        "caption": post.caption,
+        "media": [
+            {"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256}
+            for m in media
+        ],
+    }
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def list_posts(app: App, status: PostStatus | None = None, persona: str | None = None,
+               limit: int = 200) -> list[tuple[Post, list[MediaAsset]]]:
+    with session_scope(app.engine) as session:
+        query = select(Post)
+        if status is not None:
+            query = query.where(Post.status == status)
+        if persona is not None:
+            query = query.where(Post.persona_id == persona)
+        posts = list(session.exec(query.order_by(col(Post.slot_utc), col(Post.id)).limit(limit)))
+        ids = [p.id for p in posts]
+        media: dict[int | None, list[MediaAsset]] = {i: [] for i in ids}
+        for asset in session.exec(
+            select(MediaAsset).where(col(MediaAsset.post_id).in_(ids)).order_by(col(MediaAsset.position))
+        ):
+            media[asset.post_id].append(asset)
+    return [(p, media[p.id]) for p in posts]
+
+
+def count_by_status(app: App) -> dict[str, int]:
+    with session_scope(app.engine) as session:
+        rows = session.exec(select(Post.status, func.count()).group_by(Post.status)).all()
+    return {str(status): count for status, count in rows}
+
+
+def get_post(app: App, post_id: int) -> PostView:
+    with session_scope(app.engine) as session:
+        post = session.get(Post, post_id)
+        if post is None:
+            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        media = list(session.exec(
+            select(MediaAsset).where(MediaAsset.post_id == post_id).order_by(col(MediaAsset.position))
+        ))
+        attempts = list(session.exec(
+            select(PublishAttempt).where(PublishAttempt.post_id == post_id)
+            .order_by(col(PublishAttempt.started_at))
+        ))
+        events = list(session.exec(select(Event).where(Event.post_id == post_id).order_by(col(Event.id))))
+        approval = session.exec(
+            select(Approval).where(Approval.post_id == post_id).order_by(col(Approval.approved_at).desc())
+        ).first()
+    return PostView(post, media, attempts, events, approval)
+
+
+def approve(app: App, post_id: int, by: str) -> Approval:
+    view = get_post(app, post_id)
+    if view.post.status != PostStatus.IN_REVIEW:
+        raise UserError(f"post {post_id} is {view.post.status}; only posts in review can be approved")
+    if not view.media:
+        raise UserError(f"post {post_id} has no media — it cannot be approved")
+    hashes = []
+    for asset in view.media:
+        path = app.media.path(asset.path)
+        if not path.exists():
+            raise UserError(f"post {post_id}: media file {path} is missing — regenerate the post")
+        actual = sha256_file(path)
+        if actual != asset.sha256:
+            raise UserError(f"post {post_id}: media file {path} was changed on disk — regenerate the post")
+        hashes.append(actual)
+    approval = Approval(post_id=post_id, approved_by=by, caption_sha256=sha256_text(view.post.caption or ""),
+                        media_sha256=json.dumps(hashes))
+    with session_scope(app.engine) as session:
+        transition(session, post_id, PostStatus.IN_REVIEW, PostStatus.APPROVED, note=f"approved by {by}",
+                   review_note=None)  # type: ignore[arg-type]
+        session.add(approval)
+    return approval
+
+
+def reject(app: App, post_id: int, reason: str, by: str) -> None:
+    if not reason.strip():
+        raise UserError("a rejection needs a reason — pass --reason TEXT")
+    with session_scope(app.engine) as session:
+        post = session.get(Post, post_id)
+        if post is None:
+            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        if post.status != PostStatus.IN_REVIEW:
+            raise UserError(f"post {post_id} is {post.status}; only posts in review can be rejected")
+        transition(session, post_id, PostStatus.IN_REVIEW, PostStatus.REJECTED,
+                   note=f"rejected by {by}: {reason}", review_note=reason)
+
+
+def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
+    """Replace the caption, keeping the disclosure line on top. An edit after approval
+    sends the post back to review."""
+    if not text.strip():
+        raise UserError("the new caption is empty — pass --caption TEXT")
+    with session_scope(app.engine) as session:
+        post = session.get(Post, post_id)
+        if post is None:
+            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        caption = lock_disclosure(text, caption_disclosure(app.persona(post.persona_id)))
+        if post.status == PostStatus.IN_REVIEW:
+            set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)
+        elif post.status == PostStatus.APPROVED:
+            transition(session, post_id, PostStatus.APPROVED, PostStatus.IN_REVIEW,
+                       note=f"caption edited by {by} after approval", caption=caption)
+        else:
+            raise UserError(f"post {post_id} is {post.status}; only posts in review or approved can be edited")
+        record_event(session, post_id, "caption", f"caption edited by {by}")
+    return caption
+
