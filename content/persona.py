@@ -95,7 +95,7 @@ def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path 
     if not resolved.exists():
         raise _custom(
             "missing_file",
-            f"{what} '{value}' does not exist (looked in {resolved.parent}) — "
+            f"{what} '{value}' does not exist (looked for {resolved.resolve()}) — "
             "put the file there or fix the path (relative to the persona file)",
         )
     return resolved

@@ -1,0 +1,46 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create .venv, install what is missing, and are quick the second time.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# torch first and pinned: an unpinned torch (also one another package pulls in)
+# downloads a multi-GB CUDA build. 2.13.0 is the CPU wheel.
+TORCH := torch==2.13.0
+INSTALLED := $(VENV)/.installed
+SYSTEM_DEPS := .stamp-system-deps
+
+.PHONY: demo test test-fast lint bench install system-deps clean
+
+demo: $(INSTALLED)
+	HF_HUB_OFFLINE=1 $(BIN)/vibot demo
+
+test: $(INSTALLED) $(SYSTEM_DEPS)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+test-fast: $(INSTALLED) $(SYSTEM_DEPS)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/mypy bot content storage
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/plan.py
+	$(BIN)/python benchmarks/publish.py
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,dev]" "$(TORCH)"
+	touch $@
+
+# PostgreSQL for the storage tests (started by the tests themselves, on 127.0.0.1).
+$(SYSTEM_DEPS):
+	./scripts/system-deps.sh
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(SYSTEM_DEPS) .pytest_cache .mypy_cache .ruff_cache
