@@ -119,3 +119,19 @@ def sqlite_app(tmp_path: Path, tiny_model: Path) -> App:
     home = tmp_path / "home"
     write_persona(home / "personas")
     return make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+
+
+@pytest.fixture(autouse=True)
+def dispose_engines() -> Iterator[None]:
+    """Close every pooled connection a test opened (unclosed ones are warnings, and warnings are errors)."""
+    engines: list[sa.Engine] = []
+
+    def remember(connection: sa.Connection) -> None:
+        if connection.engine not in engines:
+            engines.append(connection.engine)
+
+    sa.event.listen(sa.Engine, "engine_connect", remember)
+    yield
+    sa.event.remove(sa.Engine, "engine_connect", remember)
+    for engine in engines:
+        engine.dispose()

@@ -1,0 +1,191 @@
+"""Storage on SQLite and PostgreSQL: migrations, the lifecycle, compare-and-swap, races."""
+
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from content.errors import ConflictError, IllegalTransitionError, LockHeldError, NotFoundError
+from storage.db import make_engine, session_scope, upgrade
+from storage.lifecycle import add_planned, current_status, transition
+from storage.locks import hold_lock
+from storage.media import MediaStore, sha256_file
+from storage.models import Event, Post
+from storage.status import TRANSITIONS, PostStatus
+
+SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def new_engine(url: str) -> sa.Engine:
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+def plan(engine: sa.Engine, count: int = 1, start: datetime = SLOT) -> list[int]:
+    with session_scope(engine) as session:
+        posts = add_planned(session, [
+            {"persona_id": "tess", "slot_utc": start + timedelta(hours=i), "timezone": "Europe/Berlin",
+             "format": "photo", "pillar": "travel", "scene": "harbour", "seed": i}
+            for i in range(count)
+        ])
+        return [p.id for p in posts if p.id is not None]
+
+
+def force_status(engine: sa.Engine, post_id: int, status: PostStatus) -> None:
+    """Walk the post along legal edges to `status` (test set-up only)."""
+    path = {
+        PostStatus.PLANNED: [],
+        PostStatus.DRAFTING: [PostStatus.DRAFTING],
+        PostStatus.GENERATING: [PostStatus.DRAFTING, PostStatus.GENERATING],
+        PostStatus.IN_REVIEW: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW],
+        PostStatus.APPROVED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW, PostStatus.APPROVED],
+        PostStatus.REJECTED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW, PostStatus.REJECTED],
+        PostStatus.PUBLISHING: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
+                                PostStatus.APPROVED, PostStatus.PUBLISHING],
+        PostStatus.PUBLISHED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
+                               PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.PUBLISHED],
+        PostStatus.FAILED: [PostStatus.DRAFTING, PostStatus.FAILED],
+        PostStatus.SKIPPED: [PostStatus.SKIPPED],
+        PostStatus.NEEDS_RECONCILE: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
+                                     PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE],
+    }[status]
+    current = PostStatus.PLANNED
+    for step in path:
+        with session_scope(engine) as session:
+            transition(session, post_id, current, step)
+        current = step
+
+
+def test_upgrade_is_idempotent_and_times_come_back_aware(database_url: str) -> None:
+    engine = new_engine(database_url)
+    upgrade(engine)  # second time: nothing to do
+    (post_id,) = plan(engine)
+    with session_scope(engine) as session:
+        post = session.get(Post, post_id)
+        assert post is not None and post.slot_utc == SLOT and post.slot_utc.tzinfo is not None
+    tables = set(sa.inspect(engine).get_table_names())
+    assert {"posts", "media_assets", "approvals", "publish_attempts", "events", "alembic_version"} <= tables
+
+
+def test_planning_the_same_slot_twice_stores_it_once(database_url: str) -> None:
+    engine = new_engine(database_url)
+    assert len(plan(engine, 3)) == 3
+    assert plan(engine, 3) == []
+    with session_scope(engine) as session:
+        assert len(session.exec(select(Post)).all()) == 3
+
+
+LEGAL = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
+ILLEGAL = [(a, b) for a in PostStatus for b in PostStatus if b not in TRANSITIONS[a]]
+
+
+@pytest.mark.parametrize(("current", "target"), LEGAL, ids=[f"{a}->{b}" for a, b in LEGAL])
+def test_every_legal_transition(database_url: str, current: PostStatus, target: PostStatus) -> None:
+    engine = new_engine(database_url)
+    (post_id,) = plan(engine)
+    force_status(engine, post_id, current)
+    with session_scope(engine) as session:
+        transition(session, post_id, current, target, note="test")
+    with session_scope(engine) as session:
+        assert current_status(session, post_id) == target
+        messages = [e.message for e in session.exec(select(Event).where(Event.post_id == post_id))]
+    assert messages[-1] == f"{current} → {target}: test"
+
+
+@pytest.mark.parametrize(("current", "target"), ILLEGAL[:: max(1, len(ILLEGAL) // 30)],
+                         ids=[f"{a}->{b}" for a, b in ILLEGAL[:: max(1, len(ILLEGAL) // 30)]])
+def test_illegal_transitions_raise_and_change_nothing(tmp_path: Path, current: PostStatus, target: PostStatus) -> None:
+    engine = new_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    (post_id,) = plan(engine)
+    force_status(engine, post_id, current)
+    with pytest.raises(IllegalTransitionError) as caught, session_scope(engine) as session:
+        transition(session, post_id, current, target)
+    assert str(caught.value) == f"post {post_id} is {current}; it cannot become {target} from there"
+    with session_scope(engine) as session:
+        assert current_status(session, post_id) == current
+
+
+def test_all_illegal_pairs_are_refused_before_touching_the_database() -> None:
+    from storage.status import is_legal
+
+    assert len(ILLEGAL) + len(LEGAL) == len(PostStatus) ** 2
+    assert not any(is_legal(a, b) for a, b in ILLEGAL)
+
+
+def test_compare_and_swap_loses_cleanly(database_url: str) -> None:
+    engine = new_engine(database_url)
+    (post_id,) = plan(engine)
+    with session_scope(engine) as session:
+        transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+    with pytest.raises(ConflictError, match=f"post {post_id} was no longer planned"), session_scope(engine) as session:
+        transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+    with pytest.raises(NotFoundError), session_scope(engine) as session:
+        transition(session, 99999, PostStatus.PLANNED, PostStatus.DRAFTING)
+
+
+def _race_worker(url: str, post_ids: list[int], start: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
+                 results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    engine = make_engine(url)
+    won = []
+    start.wait()
+    for post_id in post_ids:
+        try:
+            with session_scope(engine) as session:
+                transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+            won.append(post_id)
+        except ConflictError:
+            pass
+    results.put(won)
+
+
+def test_two_processes_racing_never_take_the_same_post(database_url: str) -> None:
+    engine = new_engine(database_url)
+    post_ids = plan(engine, 60)
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_race_worker, args=(database_url, order, start, results))
+               for order in (post_ids, list(reversed(post_ids)))]
+    for worker in workers:
+        worker.start()
+    start.set()
+    won = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(won[0] + won[1]) == sorted(post_ids)  # every post taken exactly once
+    assert not set(won[0]) & set(won[1])
+    with session_scope(engine) as session:
+        statuses = {p.status for p in session.exec(select(Post))}
+    assert statuses == {PostStatus.DRAFTING}
+
+
+def test_a_lock_is_exclusive_and_released(database_url: str) -> None:
+    engine = new_engine(database_url)
+    other = make_engine(database_url)
+    with hold_lock(engine, "daemon"):
+        with pytest.raises(LockHeldError, match="the daemon lock is held"), hold_lock(other, "daemon"):
+            pass
+        with hold_lock(other, "publish"):  # another name is another lock
+            pass
+    with hold_lock(other, "daemon"):
+        pass
+
+
+def test_media_store_is_content_addressed_and_refuses_escapes(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path / "media")
+    source = tmp_path / "a.JPG"
+    source.write_bytes(b"hello")
+    first, second = store.add(source), store.add(source)
+    assert first == second
+    assert first.relative_path == f"{first.sha256[:2]}/{first.sha256}.jpg"
+    assert sha256_file(store.path(first.relative_path)) == first.sha256
+    assert not list((tmp_path / "media").glob(".incoming-*"))
+    with pytest.raises(NotFoundError):
+        store.path("../a.JPG")
+    with pytest.raises(NotFoundError):
+        store.path("/etc/passwd")
