@@ -1,0 +1,213 @@
+"""One post from slot to platform: prepare, review, approve, publish, reconcile —
+on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot.context import App
+from bot.prepare import prepare_post, recover_interrupted
+from bot.publishing import publish_pass
+from bot.review import approve, edit_caption, get_post, reject
+from content.errors import UserError
+from storage.db import session_scope
+from storage.lifecycle import add_planned, transition
+from storage.models import PublishAttempt
+from storage.status import PostStatus
+
+
+def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
+    with session_scope(app.engine) as session:
+        (post,) = add_planned(session, [{
+            "persona_id": "tess", "slot_utc": slot, "timezone": "Europe/Berlin", "format": fmt,
+            "pillar": "travel", "scene": "harbour at dawn", "seed": 42,
+        }])
+        assert post.id is not None
+        return post.id
+
+
+def ready_post(app: App, slot: datetime | None = None, fmt: str = "photo") -> int:
+    post_id = planned_post(app, slot or datetime.now(UTC) - timedelta(minutes=1), fmt)
+    assert prepare_post(app, post_id)
+    return post_id
+
+
+def outbox_lines(app: App) -> list[dict]:  # type: ignore[type-arg]
+    path = app.settings.outbox_dir / "published.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:
+    post_id = ready_post(app)
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.IN_REVIEW
+    assert view.post.caption is not None and view.post.caption.startswith("Tess is a virtual influencer")
+    assert view.post.prompt == "t3ss woman, photo of a woman, harbour at dawn"
+    (asset,) = view.media
+    path = app.media.path(asset.path)
+    assert path.exists() and (asset.width, asset.height) == (1080, 1350)
+    assert path.name.startswith(asset.sha256)
+    statuses = [e.message.split(":")[0] for e in view.events]
+    assert statuses[1:] == ["planned → drafting", "drafting → generating", "generating → in_review"]
+
+
+def test_carousel_gets_several_distinct_images(app: App) -> None:
+    post_id = ready_post(app, fmt="carousel")
+    media = get_post(app, post_id).media
+    assert [m.position for m in media] == [0, 1, 2]
+    assert len({m.sha256 for m in media}) == 3
+
+
+def test_approve_then_publish_exactly_once(app: App) -> None:
+    post_id = ready_post(app)
+    approval = approve(app, post_id, by="ana")
+    view = get_post(app, post_id)
+    assert approval.approved_by == "ana" and json.loads(approval.media_sha256) == [view.media[0].sha256]
+    report = publish_pass(app)
+    assert report.published == [post_id]
+    assert publish_pass(app).published == []  # a second pass publishes nothing
+    (line,) = outbox_lines(app)
+    assert line["post_id"] == post_id and line["media_sha256"] == [view.media[0].sha256]
+    assert line["caption"] == view.post.caption
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.PUBLISHED
+    assert view.attempts[0].remote_id == line["remote_id"] and view.attempts[0].outcome == "published"
+
+
+def test_a_slot_not_yet_due_waits_unless_until_says_so(app: App) -> None:
+    post_id = ready_post(app, slot=datetime.now(UTC) + timedelta(hours=5))
+    approve(app, post_id, by="ana")
+    assert publish_pass(app).published == []
+    assert publish_pass(app, until=datetime.now(UTC) + timedelta(hours=6)).published == [post_id]
+
+
+def test_media_changed_after_approval_is_refused_and_back_in_review(app: App) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    path = app.media.path(get_post(app, post_id).media[0].path)
+    path.write_bytes(path.read_bytes() + b"tampered")
+    report = publish_pass(app)
+    assert report.published == [] and post_id in report.refused
+    assert "changed after approval" in report.refused[post_id]
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.IN_REVIEW and "Refused to publish" in (view.post.review_note or "")
+    assert outbox_lines(app) == []
+    with pytest.raises(UserError, match="was changed on disk"):
+        approve(app, post_id, by="ana")
+
+
+def test_a_missing_media_file_is_refused(app: App) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    app.media.path(get_post(app, post_id).media[0].path).unlink()
+    assert "is missing" in publish_pass(app).refused[post_id]
+
+
+def test_editing_after_approval_sends_back_to_review_and_keeps_disclosure(app: App) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    caption = edit_caption(app, post_id, "A brand new caption", by="ana")
+    assert caption.splitlines()[0] == "Tess is a virtual influencer; this post is AI-generated."
+    assert get_post(app, post_id).post.status == PostStatus.IN_REVIEW
+    assert publish_pass(app).published == []
+    approve(app, post_id, by="ana")
+    assert publish_pass(app).published == [post_id]
+    assert outbox_lines(app)[0]["caption"] == caption
+
+
+def test_caption_changed_behind_vibots_back_is_refused(app: App) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    with session_scope(app.engine) as session:
+        from storage.models import Post
+
+        post = session.get(Post, post_id)
+        assert post is not None
+        post.caption = (post.caption or "") + " buy now"
+        session.add(post)
+    assert "caption changed after approval" in publish_pass(app).refused[post_id]
+
+
+def test_reject_needs_a_reason_and_only_works_in_review(app: App) -> None:
+    post_id = ready_post(app)
+    with pytest.raises(UserError, match="needs a reason"):
+        reject(app, post_id, " ", by="ana")
+    reject(app, post_id, "off-brand", by="ana")
+    assert get_post(app, post_id).post.review_note == "off-brand"
+    with pytest.raises(UserError, match="is rejected; only posts in review can be approved"):
+        approve(app, post_id, by="ana")
+
+
+def crash_while_publishing(app: App, post_id: int, *, write_outbox: bool) -> str:
+    """What a process killed right after (or right before) the platform call leaves behind."""
+    from bot.publishers import PublishRequest
+    from bot.publishers.outbox import OutboxPublisher
+
+    attempt_id = f"attempt-{post_id}"
+    with session_scope(app.engine) as session:
+        session.add(PublishAttempt(id=attempt_id, post_id=post_id, publisher="outbox"))
+        transition(session, post_id, PostStatus.APPROVED, PostStatus.PUBLISHING)
+    if write_outbox:
+        OutboxPublisher(app.settings.outbox_dir).publish(PublishRequest(
+            post_id, "tess", "photo", "caption", [], [], marker=attempt_id))
+    return attempt_id
+
+
+@pytest.mark.parametrize("published_before_crash", [True, False])
+def test_reconcile_after_a_crash(app: App, published_before_crash: bool) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    crash_while_publishing(app, post_id, write_outbox=published_before_crash)
+    report = publish_pass(app)
+    if published_before_crash:
+        assert report.reconciled == [post_id] and report.published == []
+    else:
+        assert report.retried == [post_id] and report.published == [post_id]
+    assert [line["post_id"] for line in outbox_lines(app)] == [post_id]
+    assert get_post(app, post_id).post.status == PostStatus.PUBLISHED
+
+
+def test_when_the_platform_cannot_tell_a_person_decides(app: App) -> None:
+    post_id = ready_post(app)
+    approve(app, post_id, by="ana")
+    crash_while_publishing(app, post_id, write_outbox=False)
+    (app.settings.outbox_dir / "published.jsonl").mkdir(parents=True)  # unreadable "platform"
+    report = publish_pass(app)
+    assert report.needs_reconcile == [post_id]
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.NEEDS_RECONCILE and view.attempts[-1].outcome == "unclear"
+
+
+def test_missed_slots_publish_late_within_grace_else_skip(app: App) -> None:
+    late = ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=90))  # grace is 2h
+    too_late = ready_post(app, slot=datetime.now(UTC) - timedelta(hours=3))
+    approve(app, late, by="ana")
+    approve(app, too_late, by="ana")
+    report = publish_pass(app)
+    assert report.published == [late] and report.skipped == [too_late]
+    assert get_post(app, too_late).post.status == PostStatus.SKIPPED
+
+
+def test_interrupted_preparation_is_retried(app: App) -> None:
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=1))
+    with session_scope(app.engine) as session:
+        transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+    assert recover_interrupted(app) == 1
+    assert get_post(app, post_id).post.status == PostStatus.PLANNED
+    assert prepare_post(app, post_id)
+    assert not prepare_post(app, post_id)  # already taken
+
+
+def test_a_failing_stage_marks_the_post_failed_with_the_reason(app: App) -> None:
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=1))
+    (app.settings.models_dir / "tiny-flux" / "model_index.json").unlink()
+    with pytest.raises(Exception, match="cannot load the image model"):
+        prepare_post(app, post_id)
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.FAILED and "cannot load the image model" in (view.post.review_note or "")
+    with session_scope(app.engine) as session:
+        assert session.exec(select(PublishAttempt)).all() == []
