@@ -78,6 +78,15 @@ def test_approve_then_publish_exactly_once(app: App) -> None:
     assert view.attempts[0].remote_id == line["remote_id"] and view.attempts[0].outcome == "published"
 
 
+def test_several_posts_in_one_pass_each_get_one_line(app: App) -> None:
+    ids = [ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=m)) for m in (3, 2, 1)]
+    for post_id in ids:
+        approve(app, post_id, by="ana")
+    assert publish_pass(app).published == ids
+    assert [line["post_id"] for line in outbox_lines(app)] == ids
+    assert len({line["remote_id"] for line in outbox_lines(app)}) == 3
+
+
 def test_a_slot_not_yet_due_waits_unless_until_says_so(app: App) -> None:
     post_id = ready_post(app, slot=datetime.now(UTC) + timedelta(hours=5))
     approve(app, post_id, by="ana")
