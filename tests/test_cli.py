@@ -1,0 +1,101 @@
+"""The command line as users run it: exit codes, one-line errors, JSON, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.context import App
+from tests.conftest import write_persona
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(home: Path, *args: str, personas: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(personas or home / "personas"),
+                   "VIBOT_LOG_LEVEL": "WARNING", **env}
+    environment.pop("VIBOT_DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
+                          env=environment, cwd=home, check=False, timeout=300)
+
+
+@pytest.fixture
+def home(sqlite_app: App) -> Path:
+    return sqlite_app.settings.home
+
+
+def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
+    assert cli(home, "plan", "--days", "14").returncode == 0
+    listed = json.loads(cli(home, "queue", "list", "--json", "--status", "planned").stdout)
+    assert len(listed) >= 8 and all(p["status"] == "planned" for p in listed)
+    assert set(listed[0]) == {"id", "persona", "format", "status", "slot_utc", "slot_local", "pillar", "scene",
+                              "caption", "media"}
+    first = listed[0]["id"]
+    prepared = cli(home, "prepare", "--post", str(first))
+    assert prepared.returncode == 0, prepared.stderr
+    (post,) = [p for p in json.loads(cli(home, "queue", "list", "--json").stdout) if p["id"] == first]
+    assert post["status"] == "in_review" and Path(post["media"][0]["path"]).exists()
+    edited = cli(home, "queue", "edit", str(first), "--caption", "Morning light at the harbour")
+    assert edited.returncode == 0, edited.stderr
+    shown = cli(home, "queue", "show", str(first)).stdout
+    assert "Tess is a virtual influencer; this post is AI-generated.\n\nMorning light at the harbour" in shown
+    assert cli(home, "queue", "approve", str(first), "--by", "ana").returncode == 0
+    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    published = cli(home, "publish", "--until", until)
+    assert published.returncode == 0 and f"post {first}: published" in published.stdout
+    assert cli(home, "publish", "--until", until).stdout.strip() == "nothing due"
+    assert "published" in cli(home, "queue", "show", str(first)).stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["queue", "show", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
+    (["queue", "approve", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
+    (["publish", "--until", "next tuesday"],
+     "error: --until 'next tuesday' is not a time — write it like 2026-12-01T18:00 or 2026-12-01T18:00+01:00 "
+     "(no zone means UTC)\n"),
+    (["prepare", "--post", "999"], "error: post 999 is not planned — see 'vibot queue show 999'\n"),
+])
+def test_user_mistakes_are_one_line_and_exit_2(home: Path, args: list[str], message: str) -> None:
+    result = cli(home, *args)
+    assert (result.returncode, result.stderr) == (2, message)
+
+
+def test_usage_errors_exit_2(home: Path) -> None:
+    result = cli(home, "queue", "list", "--status", "nonsense")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_a_broken_persona_folder_stops_every_command_with_its_problems(home: Path) -> None:
+    write_persona(home / "personas", name="other.yaml", id="other", timezone="Nowhere/City")
+    result = cli(home, "plan")
+    assert result.returncode == 2
+    assert result.stderr == (f"{home / 'personas' / 'other.yaml'}:3:11: timezone: unknown time zone "
+                             "'Nowhere/City' — use an IANA name like Europe/Berlin\n")
+
+
+def test_a_bad_setting_is_one_line(home: Path) -> None:
+    result = cli(home, "queue", "list", VIBOT_PLAN_DAYS="lots")
+    assert result.returncode == 2 and result.stderr.startswith("error: invalid setting:")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    result = cli(tmp_path, "demo", "--home", str(home), personas=REPO / "personas", HF_HUB_OFFLINE="1")
+    assert result.returncode == 0, result.stderr
+    assert "Next:" in result.stdout and "vibot queue approve ID" in result.stdout
+    in_review = json.loads(cli(tmp_path, "queue", "list", "--json", "--status", "in_review",
+                               personas=REPO / "personas", VIBOT_HOME=str(home)).stdout)
+    assert {p["persona"] for p in in_review} == {"mara", "kai"} and len(in_review) == 4
+    for post in in_review:
+        assert post["media"] and all(Path(m["path"]).exists() for m in post["media"])
+        assert post["caption"].splitlines()[0].endswith("AI-generated.")
+    reels = [p for p in in_review if p["format"] == "reel"]
+    assert reels and reels[0]["media"][0]["path"].endswith(".mp4")
