@@ -24,8 +24,12 @@ from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
 from storage.status import PostStatus
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="vibot: virtual-influencer accounts, approved by a person, disclosed as AI.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="vibot: virtual-influencer accounts, approved by a person, disclosed as AI.",
+)
 persona_app = typer.Typer(no_args_is_help=True, help="Persona files.")
 queue_app = typer.Typer(no_args_is_help=True, help="The review queue.")
 models_app = typer.Typer(no_args_is_help=True, help="Image models.")
@@ -51,8 +55,10 @@ def _parse_time(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UserError(f"--until '{text}' is not a time — write it like 2026-12-01T18:00 or "
-                        "2026-12-01T18:00+01:00 (no zone means UTC)") from None
+        raise UserError(
+            f"--until '{text}' is not a time — write it like 2026-12-01T18:00 or "
+            "2026-12-01T18:00+01:00 (no zone means UTC)"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -81,8 +87,10 @@ def persona_check(files: Annotated[list[Path], typer.Argument(help="persona YAML
 
 
 @app.command()
-def plan(days: Annotated[int | None, typer.Option(min=1, max=365)] = None,
-         persona: Annotated[str | None, typer.Option(help="only this persona id")] = None) -> None:
+def plan(
+    days: Annotated[int | None, typer.Option(min=1, max=365)] = None,
+    persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
+) -> None:
     """Plan calendar slots for the next N days."""
     from bot.planning import plan_persona
 
@@ -95,8 +103,10 @@ def plan(days: Annotated[int | None, typer.Option(min=1, max=365)] = None,
 
 
 @app.command()
-def prepare(post: Annotated[int | None, typer.Option(help="only this post id")] = None,
-            limit: Annotated[int | None, typer.Option(min=1, help="at most N posts")] = None) -> None:
+def prepare(
+    post: Annotated[int | None, typer.Option(help="only this post id")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most N posts")] = None,
+) -> None:
     """Run the stages for planned posts within their lead time."""
     from bot.prepare import posts_to_prepare, prepare_post, recover_interrupted
     from storage.locks import hold_lock
@@ -120,10 +130,12 @@ def prepare(post: Annotated[int | None, typer.Option(help="only this post id")] 
 
 
 @queue_app.command("list")
-def queue_list(json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
-               status: Annotated[PostStatus | None, typer.Option(help="only this status")] = None,
-               persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
-               limit: Annotated[int, typer.Option(min=1)] = 200) -> None:
+def queue_list(
+    json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
+    status: Annotated[PostStatus | None, typer.Option(help="only this status")] = None,
+    persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
     """List posts, soonest slot first."""
     from bot.review import list_posts, post_json
 
@@ -138,8 +150,15 @@ def queue_list(json_output: Annotated[bool, typer.Option("--json", help="stable 
         local = post.slot_utc.astimezone(__import__("zoneinfo").ZoneInfo(post.timezone))
         first_line = (post.caption or "").strip().splitlines()
         body = next((line for line in first_line[1:] if line.strip()), "")
-        table.add_row(str(post.id), post.persona_id, post.format, str(post.status),
-                      f"{local:%a %d %b %H:%M %Z}", str(len(media)), body)
+        table.add_row(
+            str(post.id),
+            post.persona_id,
+            post.format,
+            str(post.status),
+            f"{local:%a %d %b %H:%M %Z}",
+            str(len(media)),
+            body,
+        )
     out.print(table)
 
 
@@ -181,8 +200,11 @@ def queue_approve(post_id: int, by: Annotated[str | None, typer.Option(help="rev
 
 
 @queue_app.command("reject")
-def queue_reject(post_id: int, reason: Annotated[str, typer.Option(help="why")],
-                 by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+def queue_reject(
+    post_id: int,
+    reason: Annotated[str, typer.Option(help="why")],
+    by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
+) -> None:
     """Reject a post in review."""
     from bot.review import reject
 
@@ -191,8 +213,11 @@ def queue_reject(post_id: int, reason: Annotated[str, typer.Option(help="why")],
 
 
 @queue_app.command("edit")
-def queue_edit(post_id: int, caption: Annotated[str, typer.Option(help="the new caption")],
-               by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+def queue_edit(
+    post_id: int,
+    caption: Annotated[str, typer.Option(help="the new caption")],
+    by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
+) -> None:
     """Replace a caption (the disclosure line stays on top; approved posts go back to review)."""
     from bot.review import edit_caption
 
@@ -201,7 +226,9 @@ def queue_edit(post_id: int, caption: Annotated[str, typer.Option(help="the new 
 
 
 @app.command()
-def publish(until: Annotated[str | None, typer.Option(help="publish slots due before this time")] = None) -> None:
+def publish(
+    until: Annotated[str | None, typer.Option(help="publish slots due before this time")] = None,
+) -> None:
     """One publishing pass over due, approved posts."""
     from bot.publishing import publish_pass
 
@@ -239,7 +266,9 @@ def models_list() -> None:
 
     table = Table("model", "licence", "commercial use", "note")
     for info in KNOWN_MODELS.values():
-        table.add_row(info.name, info.licence, {True: "yes", False: "no", None: "?"}[info.commercial_use], info.note)
+        table.add_row(
+            info.name, info.licence, {True: "yes", False: "no", None: "?"}[info.commercial_use], info.note
+        )
     out.print(table)
 
 

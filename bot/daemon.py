@@ -93,8 +93,13 @@ class Daemon:
     def publish_job(self) -> None:
         report = publish_pass(self.app, lock_wait_s=10)
         if report.published or report.reconciled or report.skipped or report.refused:
-            log.info("publish pass", published=report.published, reconciled=report.reconciled,
-                     skipped=report.skipped, refused=list(report.refused))
+            log.info(
+                "publish pass",
+                published=report.published,
+                reconciled=report.reconciled,
+                skipped=report.skipped,
+                refused=list(report.refused),
+            )
 
     def _guarded(self, name: str, job: Any, *args: Any) -> None:
         try:
@@ -111,8 +116,10 @@ class Daemon:
     def _worker(self) -> ProcessPoolExecutor:
         if self.worker is None:
             self.worker = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init, initargs=(self.app.settings.model_dump(mode="json"),),
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(self.app.settings.model_dump(mode="json"),),
             )
         return self.worker
 
@@ -123,25 +130,47 @@ class Daemon:
             slots = session.exec(
                 select(Post.slot_utc).where(
                     col(Post.status).in_([PostStatus.APPROVED, PostStatus.IN_REVIEW]),
-                    col(Post.slot_utc) <= horizon, col(Post.slot_utc) >= datetime.now(UTC),
+                    col(Post.slot_utc) <= horizon,
+                    col(Post.slot_utc) >= datetime.now(UTC),
                 )
             ).all()
         for slot in set(slots):
-            self.scheduler.add_job(self._guarded, "date", run_date=slot, args=("publish", self.publish_job),
-                                   id=f"publish-at-{slot.isoformat()}", replace_existing=True)
+            self.scheduler.add_job(
+                self._guarded,
+                "date",
+                run_date=slot,
+                args=("publish", self.publish_job),
+                id=f"publish-at-{slot.isoformat()}",
+                replace_existing=True,
+            )
 
     def add_jobs(self) -> None:
         now = datetime.now(UTC)
         settings = self.app.settings
         for persona in self.app.personas.values():
             self.scheduler.add_job(
-                self._guarded, CronTrigger(hour=3, minute=0, timezone=persona.zone),
-                args=("plan", self.plan_job, persona.id), id=f"plan-{persona.id}", next_run_time=now,
+                self._guarded,
+                CronTrigger(hour=3, minute=0, timezone=persona.zone),
+                args=("plan", self.plan_job, persona.id),
+                id=f"plan-{persona.id}",
+                next_run_time=now,
             )
-        self.scheduler.add_job(self._guarded, "interval", seconds=settings.prepare_interval_s,
-                               args=("prepare", self.prepare_job), id="prepare", next_run_time=now)
-        self.scheduler.add_job(self._guarded, "interval", seconds=settings.publish_interval_s,
-                               args=("publish", self.publish_job), id="publish", next_run_time=now)
+        self.scheduler.add_job(
+            self._guarded,
+            "interval",
+            seconds=settings.prepare_interval_s,
+            args=("prepare", self.prepare_job),
+            id="prepare",
+            next_run_time=now,
+        )
+        self.scheduler.add_job(
+            self._guarded,
+            "interval",
+            seconds=settings.publish_interval_s,
+            args=("publish", self.publish_job),
+            id="publish",
+            next_run_time=now,
+        )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stopping after the current step", signal=signal.Signals(signum).name)
@@ -152,7 +181,9 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             with hold_lock(self.app.engine, "daemon", wait_s=0):
-                log.info("daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home))
+                log.info(
+                    "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
+                )
                 self.add_jobs()
                 self.scheduler.start()
                 while not self.stop.wait(1.0):

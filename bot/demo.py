@@ -37,8 +37,13 @@ def run_demo(app: App, console: Console) -> None:
             for post, _ in list_posts(app, PostStatus.PLANNED, persona_id, POSTS_PER_PERSONA)
             if post.id is not None
         ]
-        with Progress(TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console) as progress:
+        with Progress(
+            TextColumn("  {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("preparing posts", total=len(chosen))
             for post_id in chosen:
                 prepare_post(app, post_id)

@@ -33,8 +33,18 @@ def plan_persona(app: App, persona: Persona, start: datetime, days: int) -> list
     existing = _existing_slots(app, persona, start, end)
     slots = plan_slots(persona, start, days, existing, seed=app.settings.plan_seed)
     with session_scope(app.engine) as session:
-        return add_planned(session, [
-            {"persona_id": s.persona_id, "slot_utc": s.slot_utc, "timezone": s.timezone,
-             "format": s.format, "pillar": s.pillar, "scene": s.scene, "seed": s.seed}
-            for s in slots
-        ])
+        return add_planned(
+            session,
+            [
+                {
+                    "persona_id": s.persona_id,
+                    "slot_utc": s.slot_utc,
+                    "timezone": s.timezone,
+                    "format": s.format,
+                    "pillar": s.pillar,
+                    "scene": s.scene,
+                    "seed": s.seed,
+                }
+                for s in slots
+            ],
+        )

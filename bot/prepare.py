@@ -57,15 +57,29 @@ def _ensure_model(app: App, persona: Persona) -> str:
     return str(location)
 
 
-def _photo(app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]) -> Image.Image:
+def _photo(
+    app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]
+) -> Image.Image:
     image_cfg = persona.pipeline.image
-    result = generate_photo(PhotoRequest(
-        model=image_cfg.model, location=_ensure_model(app, persona), prompt=prompt, seed=seed,
-        steps=image_cfg.steps, guidance=image_cfg.guidance, width=size[0], height=size[1],
-        device=app.settings.device,
-    ))
-    log.info("photo generated", post=post.id, seconds=round(result.seconds, 3),
-             generated=f"{result.generated_size[0]}x{result.generated_size[1]}")
+    result = generate_photo(
+        PhotoRequest(
+            model=image_cfg.model,
+            location=_ensure_model(app, persona),
+            prompt=prompt,
+            seed=seed,
+            steps=image_cfg.steps,
+            guidance=image_cfg.guidance,
+            width=size[0],
+            height=size[1],
+            device=app.settings.device,
+        )
+    )
+    log.info(
+        "photo generated",
+        post=post.id,
+        seconds=round(result.seconds, 3),
+        generated=f"{result.generated_size[0]}x{result.generated_size[1]}",
+    )
     return result.image
 
 
@@ -79,8 +93,10 @@ def make_media(app: App, persona: Persona, post: Post, workdir: Path) -> list[Ma
         video = motion_reel(still_path, label, workdir / "reel.mp4", persona.pipeline.reel.seconds)
         cover = save_jpeg(burn_label(still, label), workdir / "cover.jpg")
         seconds = round(persona.pipeline.reel.seconds * FPS) / FPS
-        return [MadeFile(video, "video", "video/mp4", *REEL_SIZE, seconds),
-                MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE)]
+        return [
+            MadeFile(video, "video", "video/mp4", *REEL_SIZE, seconds),
+            MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
+        ]
     size = (persona.pipeline.image.size.width, persona.pipeline.image.size.height)
     count = persona.pipeline.carousel.items if post.format == "carousel" else 1
     made = []
@@ -95,11 +111,20 @@ def _store(app: App, post_id: int, made: list[MadeFile]) -> list[MediaAsset]:
     assets = []
     for position, item in enumerate(made):
         stored = app.media.add(item.path)
-        assets.append(MediaAsset(
-            post_id=post_id, position=position, kind=item.kind, path=stored.relative_path,
-            sha256=stored.sha256, mime=item.mime, bytes=stored.bytes, width=item.width,
-            height=item.height, duration_s=item.duration_s,
-        ))
+        assets.append(
+            MediaAsset(
+                post_id=post_id,
+                position=position,
+                kind=item.kind,
+                path=stored.relative_path,
+                sha256=stored.sha256,
+                mime=item.mime,
+                bytes=stored.bytes,
+                width=item.width,
+                height=item.height,
+                duration_s=item.duration_s,
+            )
+        )
     return assets
 
 
@@ -121,8 +146,9 @@ def prepare_post(app: App, post_id: int) -> bool:
         caption = template_caption(persona, post.pillar, post.scene, post.seed)
         prompt = photo_prompt(persona, post.scene)
         with session_scope(app.engine) as session:
-            transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING,
-                       caption=caption, prompt=prompt)
+            transition(
+                session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, caption=caption, prompt=prompt
+            )
         post.caption, post.prompt = caption, prompt
         # 3. Media, with the visible label; 4. into the store and to review in one transaction.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
@@ -130,16 +156,26 @@ def prepare_post(app: App, post_id: int) -> bool:
             assets = _store(app, post_id, made)
         with session_scope(app.engine) as session:
             session.add_all(assets)
-            transition(session, post_id, PostStatus.GENERATING, PostStatus.IN_REVIEW,
-                       note=f"prepared in {time.perf_counter() - started:.1f} s")
+            transition(
+                session,
+                post_id,
+                PostStatus.GENERATING,
+                PostStatus.IN_REVIEW,
+                note=f"prepared in {time.perf_counter() - started:.1f} s",
+            )
     except VibotError as err:
         _fail(app, post_id, str(err))
         raise
     except Exception as err:
         _fail(app, post_id, f"{type(err).__name__}: {err}")
         raise
-    log.info("post ready for review", post=post_id, persona=persona.id, format=post.format,
-             seconds=round(time.perf_counter() - started, 2))
+    log.info(
+        "post ready for review",
+        post=post_id,
+        persona=persona.id,
+        format=post.format,
+        seconds=round(time.perf_counter() - started, 2),
+    )
     return True
 
 
@@ -147,8 +183,14 @@ def _fail(app: App, post_id: int, reason: str) -> None:
     with session_scope(app.engine) as session:
         status = session.get(Post, post_id)
         if status is not None and status.status in (PostStatus.DRAFTING, PostStatus.GENERATING):
-            transition(session, post_id, status.status, PostStatus.FAILED,
-                       note=reason[:500], review_note=reason[:2000])
+            transition(
+                session,
+                post_id,
+                status.status,
+                PostStatus.FAILED,
+                note=reason[:500],
+                review_note=reason[:2000],
+            )
     log.error("preparing a post failed", post=post_id, reason=reason)
 
 
@@ -184,7 +226,9 @@ def posts_to_prepare(app: App, now: datetime, only: int | None = None, limit: in
         if only is not None or post.slot_utc <= now + persona.schedule.lead_time:
             chosen.append(post)
     chosen = chosen[:limit] if limit else chosen
-    order = {persona_id: index for index, persona_id in enumerate(dict.fromkeys(p.persona_id for p in chosen))}
+    order = {
+        persona_id: index for index, persona_id in enumerate(dict.fromkeys(p.persona_id for p in chosen))
+    }
     chosen.sort(key=lambda p: (order[p.persona_id], p.slot_utc))
     return [p.id for p in chosen if p.id is not None]
 
@@ -200,7 +244,12 @@ def skip_missed_planned(app: App, now: datetime) -> int:
             persona = app.personas.get(post.persona_id)
             grace = persona.schedule.grace if persona else timedelta(0)
             if post.slot_utc + grace < now and post.id is not None:
-                transition(session, post.id, PostStatus.PLANNED, PostStatus.SKIPPED,
-                           note="its slot passed before it was prepared")
+                transition(
+                    session,
+                    post.id,
+                    PostStatus.PLANNED,
+                    PostStatus.SKIPPED,
+                    note="its slot passed before it was prepared",
+                )
                 skipped += 1
     return skipped

@@ -52,13 +52,22 @@ class PassReport:
 def _latest_attempt(app: App, post_id: int) -> PublishAttempt | None:
     with session_scope(app.engine) as session:
         return session.exec(
-            select(PublishAttempt).where(PublishAttempt.post_id == post_id)
+            select(PublishAttempt)
+            .where(PublishAttempt.post_id == post_id)
             .order_by(col(PublishAttempt.started_at).desc())
         ).first()
 
 
-def _finish_attempt(app: App, attempt_id: str, post_id: int, target: PostStatus, outcome: str,
-                    remote_id: str | None = None, error: str | None = None, note: str = "") -> None:
+def _finish_attempt(
+    app: App,
+    attempt_id: str,
+    post_id: int,
+    target: PostStatus,
+    outcome: str,
+    remote_id: str | None = None,
+    error: str | None = None,
+    note: str = "",
+) -> None:
     with session_scope(app.engine) as session:
         attempt = session.get(PublishAttempt, attempt_id)
         assert attempt is not None
@@ -81,20 +90,41 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
             continue
         try:
             publisher = publisher_for(app.persona(post.persona_id), app.settings)
-            found = find_by_marker(publisher, post.persona_id, attempt.id,
-                                   attempt.started_at - RECONCILE_MARGIN)
+            found = find_by_marker(
+                publisher, post.persona_id, attempt.id, attempt.started_at - RECONCILE_MARGIN
+            )
         except VibotError as err:
-            _finish_attempt(app, attempt.id, post.id, PostStatus.NEEDS_RECONCILE, "unclear",
-                            error=str(err), note=f"could not check the platform: {err}")
+            _finish_attempt(
+                app,
+                attempt.id,
+                post.id,
+                PostStatus.NEEDS_RECONCILE,
+                "unclear",
+                error=str(err),
+                note=f"could not check the platform: {err}",
+            )
             report.needs_reconcile.append(post.id)
             continue
         if found is not None:
-            _finish_attempt(app, attempt.id, post.id, PostStatus.PUBLISHED, "published",
-                            remote_id=found.remote_id, note="found on the platform after a crash")
+            _finish_attempt(
+                app,
+                attempt.id,
+                post.id,
+                PostStatus.PUBLISHED,
+                "published",
+                remote_id=found.remote_id,
+                note="found on the platform after a crash",
+            )
             report.reconciled.append(post.id)
         else:
-            _finish_attempt(app, attempt.id, post.id, PostStatus.APPROVED, "not_published",
-                            note="not on the platform after a crash; will retry")
+            _finish_attempt(
+                app,
+                attempt.id,
+                post.id,
+                PostStatus.APPROVED,
+                "not_published",
+                note="not on the platform after a crash; will retry",
+            )
             report.retried.append(post.id)
 
 
@@ -105,9 +135,11 @@ def _move(app: App, post_id: int, current: PostStatus, target: PostStatus, note:
 
 def approved_state(app: App, post: Post) -> tuple[list[MediaAsset], Approval]:
     with session_scope(app.engine) as session:
-        assets = list(session.exec(
-            select(MediaAsset).where(MediaAsset.post_id == post.id).order_by(col(MediaAsset.position))
-        ))
+        assets = list(
+            session.exec(
+                select(MediaAsset).where(MediaAsset.post_id == post.id).order_by(col(MediaAsset.position))
+            )
+        )
         approval = session.exec(
             select(Approval).where(Approval.post_id == post.id).order_by(col(Approval.approved_at).desc())
         ).first()
@@ -133,9 +165,7 @@ def check_unchanged(app: App, post: Post, assets: list[MediaAsset], approval: Ap
         except (OSError, NotFoundError):
             raise ApprovalMismatchError(f"post {post.id}: media file {asset.path} is missing") from None
         if actual != expected:
-            raise ApprovalMismatchError(
-                f"post {post.id}: media file {path.name} changed after approval"
-            )
+            raise ApprovalMismatchError(f"post {post.id}: media file {path.name} changed after approval")
 
 
 def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) -> None:
@@ -144,8 +174,14 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
     except ApprovalMismatchError as err:
-        _move(app, post.id, PostStatus.APPROVED, PostStatus.IN_REVIEW,
-              f"refused to publish: {err}", review_note=f"Refused to publish: {err}. Review it again.")
+        _move(
+            app,
+            post.id,
+            PostStatus.APPROVED,
+            PostStatus.IN_REVIEW,
+            f"refused to publish: {err}",
+            review_note=f"Refused to publish: {err}. Review it again.",
+        )
         report.refused[post.id] = str(err)
         log.warning("publish refused", post=post.id, reason=str(err))
         return
@@ -154,8 +190,12 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         session.add(PublishAttempt(id=attempt_id, post_id=post.id, publisher=publisher.name))
         transition(session, post.id, PostStatus.APPROVED, PostStatus.PUBLISHING, note=f"attempt {attempt_id}")
     request = PublishRequest(
-        post_id=post.id, persona_id=post.persona_id, format=post.format, caption=post.caption or "",
-        media=[app.media.path(a.path) for a in assets], media_sha256=[a.sha256 for a in assets],
+        post_id=post.id,
+        persona_id=post.persona_id,
+        format=post.format,
+        caption=post.caption or "",
+        media=[app.media.path(a.path) for a in assets],
+        media_sha256=[a.sha256 for a in assets],
         marker=attempt_id,
     )
     try:
@@ -165,8 +205,15 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         report.errors[post.id] = str(err)
         log.error("publish failed; will reconcile", post=post.id, error=str(err))
         return
-    _finish_attempt(app, attempt_id, post.id, PostStatus.PUBLISHED, "published",
-                    remote_id=remote.remote_id, note=f"remote id {remote.remote_id}")
+    _finish_attempt(
+        app,
+        attempt_id,
+        post.id,
+        PostStatus.PUBLISHED,
+        "published",
+        remote_id=remote.remote_id,
+        note=f"remote id {remote.remote_id}",
+    )
     report.published.append(post.id)
     log.info("published", post=post.id, persona=post.persona_id, remote_id=remote.remote_id)
 
@@ -178,8 +225,13 @@ def skip_missed(app: App, now: datetime, report: PassReport) -> None:
     for post in late:
         persona = app.personas.get(post.persona_id)
         if persona is not None and post.slot_utc + persona.schedule.grace < now and post.id is not None:
-            _move(app, post.id, PostStatus.APPROVED, PostStatus.SKIPPED,
-                  f"slot {post.slot_utc:%Y-%m-%d %H:%M} UTC passed beyond the {persona.schedule.grace} grace")
+            _move(
+                app,
+                post.id,
+                PostStatus.APPROVED,
+                PostStatus.SKIPPED,
+                f"slot {post.slot_utc:%Y-%m-%d %H:%M} UTC passed beyond the {persona.schedule.grace} grace",
+            )
             report.skipped.append(post.id)
 
 

@@ -44,10 +44,7 @@ def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
         "pillar": post.pillar,
         "scene": post.scene,
         "caption": post.caption,
-        "media": [
-            {"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256}
-            for m in media
-        ],
+        "media": [{"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256} for m in media],
     }
 
 
@@ -57,8 +54,9 @@ def _zone(name: str) -> Any:
     return ZoneInfo(name)
 
 
-def list_posts(app: App, status: PostStatus | None = None, persona: str | None = None,
-               limit: int = 200) -> list[tuple[Post, list[MediaAsset]]]:
+def list_posts(
+    app: App, status: PostStatus | None = None, persona: str | None = None, limit: int = 200
+) -> list[tuple[Post, list[MediaAsset]]]:
     with session_scope(app.engine) as session:
         query = select(Post)
         if status is not None:
@@ -86,13 +84,18 @@ def get_post(app: App, post_id: int) -> PostView:
         post = session.get(Post, post_id)
         if post is None:
             raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
-        media = list(session.exec(
-            select(MediaAsset).where(MediaAsset.post_id == post_id).order_by(col(MediaAsset.position))
-        ))
-        attempts = list(session.exec(
-            select(PublishAttempt).where(PublishAttempt.post_id == post_id)
-            .order_by(col(PublishAttempt.started_at))
-        ))
+        media = list(
+            session.exec(
+                select(MediaAsset).where(MediaAsset.post_id == post_id).order_by(col(MediaAsset.position))
+            )
+        )
+        attempts = list(
+            session.exec(
+                select(PublishAttempt)
+                .where(PublishAttempt.post_id == post_id)
+                .order_by(col(PublishAttempt.started_at))
+            )
+        )
         events = list(session.exec(select(Event).where(Event.post_id == post_id).order_by(col(Event.id))))
         approval = session.exec(
             select(Approval).where(Approval.post_id == post_id).order_by(col(Approval.approved_at).desc())
@@ -115,11 +118,21 @@ def approve(app: App, post_id: int, by: str) -> Approval:
         if actual != asset.sha256:
             raise UserError(f"post {post_id}: media file {path} was changed on disk — regenerate the post")
         hashes.append(actual)
-    approval = Approval(post_id=post_id, approved_by=by, caption_sha256=sha256_text(view.post.caption or ""),
-                        media_sha256=json.dumps(hashes))
+    approval = Approval(
+        post_id=post_id,
+        approved_by=by,
+        caption_sha256=sha256_text(view.post.caption or ""),
+        media_sha256=json.dumps(hashes),
+    )
     with session_scope(app.engine) as session:
-        transition(session, post_id, PostStatus.IN_REVIEW, PostStatus.APPROVED, note=f"approved by {by}",
-                   review_note=None)  # type: ignore[arg-type]
+        transition(
+            session,
+            post_id,
+            PostStatus.IN_REVIEW,
+            PostStatus.APPROVED,
+            note=f"approved by {by}",
+            review_note=None,
+        )
         session.add(approval)
     return approval
 
@@ -133,8 +146,14 @@ def reject(app: App, post_id: int, reason: str, by: str) -> None:
             raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
         if post.status != PostStatus.IN_REVIEW:
             raise UserError(f"post {post_id} is {post.status}; only posts in review can be rejected")
-        transition(session, post_id, PostStatus.IN_REVIEW, PostStatus.REJECTED,
-                   note=f"rejected by {by}: {reason}", review_note=reason)
+        transition(
+            session,
+            post_id,
+            PostStatus.IN_REVIEW,
+            PostStatus.REJECTED,
+            note=f"rejected by {by}: {reason}",
+            review_note=reason,
+        )
 
 
 def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
@@ -150,10 +169,17 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
         if post.status == PostStatus.IN_REVIEW:
             set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)
         elif post.status == PostStatus.APPROVED:
-            transition(session, post_id, PostStatus.APPROVED, PostStatus.IN_REVIEW,
-                       note=f"caption edited by {by} after approval", caption=caption)
+            transition(
+                session,
+                post_id,
+                PostStatus.APPROVED,
+                PostStatus.IN_REVIEW,
+                note=f"caption edited by {by} after approval",
+                caption=caption,
+            )
         else:
-            raise UserError(f"post {post_id} is {post.status}; only posts in review or approved can be edited")
+            raise UserError(
+                f"post {post_id} is {post.status}; only posts in review or approved can be edited"
+            )
         record_event(session, post_id, "caption", f"caption edited by {by}")
     return caption
-

@@ -75,9 +75,7 @@ class StorageError(VibotError):
 class IllegalTransitionError(StorageError):
     def __init__(self, post_id: int, current: str, target: str) -> None:
         self.post_id, self.current, self.target = post_id, current, target
-        super().__init__(
-            f"post {post_id} is {current}; it cannot become {target} from there"
-        )
+        super().__init__(f"post {post_id} is {current}; it cannot become {target} from there")
 
 
 class ConflictError(StorageError):

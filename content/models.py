@@ -24,18 +24,27 @@ class ModelInfo:
 
 KNOWN_MODELS: dict[str, ModelInfo] = {
     TINY_FLUX: ModelInfo(
-        TINY_FLUX, "Apache-2.0 (random weights built locally by vibot)", True, 320,
+        TINY_FLUX,
+        "Apache-2.0 (random weights built locally by vibot)",
+        True,
+        320,
         "offline demo and tests; makes coloured noise",
     ),
     "black-forest-labs/FLUX.1-schnell": ModelInfo(
         "black-forest-labs/FLUX.1-schnell", "Apache-2.0", True, 1440, "4-step distilled"
     ),
     "black-forest-labs/FLUX.1-dev": ModelInfo(
-        "black-forest-labs/FLUX.1-dev", "FLUX.1 [dev] Non-Commercial License", False, 1440,
+        "black-forest-labs/FLUX.1-dev",
+        "FLUX.1 [dev] Non-Commercial License",
+        False,
+        1440,
         "best quality; non-commercial",
     ),
     "black-forest-labs/FLUX.1-Krea-dev": ModelInfo(
-        "black-forest-labs/FLUX.1-Krea-dev", "FLUX.1 [dev] Non-Commercial License", False, 1440,
+        "black-forest-labs/FLUX.1-Krea-dev",
+        "FLUX.1 [dev] Non-Commercial License",
+        False,
+        1440,
         "photographic look; non-commercial",
     ),
 }

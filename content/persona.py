@@ -462,8 +462,12 @@ def _describe(error: ErrorDetails, model_fields: Iterable[str]) -> str:
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"expected a section of keys, got {value!r} — write 'key: value' lines under it"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        bound = {"greater_than_equal": ("at least", "ge"), "greater_than": ("more than", "gt"),
-                 "less_than_equal": ("at most", "le"), "less_than": ("less than", "lt")}[kind]
+        bound = {
+            "greater_than_equal": ("at least", "ge"),
+            "greater_than": ("more than", "gt"),
+            "less_than_equal": ("at most", "le"),
+            "less_than": ("less than", "lt"),
+        }[kind]
         limit = ctx.get(bound[1])
         return f"{value!r} is out of range — it must be {bound[0]} {limit}"
     if kind == "too_short":
@@ -521,7 +525,10 @@ def _decode(path: Path, raw: bytes) -> str | Problem:
         line = before.count(b"\n") + 1
         column = err.start - (before.rfind(b"\n") + 1) + 1
         return Problem(
-            name, line, column, "persona",
+            name,
+            line,
+            column,
+            "persona",
             f"byte 0x{raw[err.start]:02x} is not UTF-8 — save the file as UTF-8",
         )
 
@@ -543,11 +550,15 @@ def _duplicate_keys(name: str, node: yaml.Node, path: tuple[str | int, ...] = ()
         seen: set[str] = set()
         for key, value in node.value:
             if key.value in seen:
-                problems.append(Problem(
-                    name, key.start_mark.line + 1, key.start_mark.column + 1,
-                    _field_path((*path, key.value)),
-                    f"key '{key.value}' appears twice — keep one of them",
-                ))
+                problems.append(
+                    Problem(
+                        name,
+                        key.start_mark.line + 1,
+                        key.start_mark.column + 1,
+                        _field_path((*path, key.value)),
+                        f"key '{key.value}' appears twice — keep one of them",
+                    )
+                )
             seen.add(key.value)
             problems += _duplicate_keys(name, value, (*path, key.value))
     elif isinstance(node, yaml.SequenceNode):
@@ -577,8 +588,15 @@ def _parse(path: Path) -> tuple[yaml.Node, Any] | list[Problem]:
         return [Problem(name, 1, 1, "persona", "the file is empty — write a persona (see personas/)")]
     if not isinstance(data, dict):
         mark = root.start_mark
-        return [Problem(name, mark.line + 1, mark.column + 1, "persona",
-                        "a persona file must be a mapping of keys (id:, name:, …) — see personas/")]
+        return [
+            Problem(
+                name,
+                mark.line + 1,
+                mark.column + 1,
+                "persona",
+                "a persona file must be a mapping of keys (id:, name:, …) — see personas/",
+            )
+        ]
     duplicates = _duplicate_keys(name, root)
     return duplicates or (root, data)
 
@@ -607,12 +625,17 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
     if persona.commercial and model.commercial_use is False:
         loc = ("pipeline", "image", "model")
         node, _ = _node_at(root, loc)
-        problems.append(Problem(
-            file, node.start_mark.line + 1, node.start_mark.column + 1, _field_path(loc),
-            f"'{model.name}' is licensed under {model.licence}, which forbids commercial use, "
-            "but this persona is commercial: true — use black-forest-labs/FLUX.1-schnell "
-            "or set commercial: false",
-        ))
+        problems.append(
+            Problem(
+                file,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                _field_path(loc),
+                f"'{model.name}' is licensed under {model.licence}, which forbids commercial use, "
+                "but this persona is commercial: true — use black-forest-labs/FLUX.1-schnell "
+                "or set commercial: false",
+            )
+        )
     return problems
 
 
@@ -629,11 +652,16 @@ def load_personas(paths: Iterable[Path]) -> list[Persona]:
             continue
         if persona.id in first_seen:
             line, column = _id_position(path)
-            problems.append(Problem(
-                str(path), line, column, "id",
-                f"persona id '{persona.id}' is already used by {first_seen[persona.id]} — "
-                "give each persona a unique id",
-            ))
+            problems.append(
+                Problem(
+                    str(path),
+                    line,
+                    column,
+                    "id",
+                    f"persona id '{persona.id}' is already used by {first_seen[persona.id]} — "
+                    "give each persona a unique id",
+                )
+            )
             continue
         first_seen[persona.id] = path
         personas.append(persona)

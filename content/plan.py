@@ -87,8 +87,11 @@ def _pick_window_days(
 def _formats(rng: random.Random, persona: Persona, count: int) -> list[PostFormat]:
     reels = round(count * persona.schedule.reel_share)
     carousels = min(round(count * persona.schedule.carousel_share), count - reels)
-    formats: list[PostFormat] = ["reel"] * reels + ["carousel"] * carousels
-    formats += ["photo"] * (count - len(formats))
+    photos = count - reels - carousels
+    reel: PostFormat = "reel"
+    carousel: PostFormat = "carousel"
+    photo: PostFormat = "photo"
+    formats = [reel] * reels + [carousel] * carousels + [photo] * photos
     rng.shuffle(formats)
     return formats
 
@@ -109,13 +112,15 @@ def _week_candidates(persona: Persona, week: date, seed: int) -> list[_Candidate
         steps = max(window.minutes() // SLOT_MINUTES, 1)
         minute = window.start.hour * 60 + window.start.minute + rng.randrange(steps) * SLOT_MINUTES
         clock = time(minute // 60, minute % 60)
-        candidates.append(_Candidate(
-            slot_utc=to_utc(day, clock, zone),
-            format=post_format,
-            pillar=rng.choices(pillars, weights)[0],
-            scene_pick=rng.random(),
-            seed=rng.randrange(2**31),
-        ))
+        candidates.append(
+            _Candidate(
+                slot_utc=to_utc(day, clock, zone),
+                format=post_format,
+                pillar=rng.choices(pillars, weights)[0],
+                scene_pick=rng.random(),
+                seed=rng.randrange(2**31),
+            )
+        )
     return sorted(candidates, key=lambda c: c.slot_utc)
 
 

@@ -13,6 +13,7 @@ import json
 import string
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TINY_MARKER = "vibot-tiny.json"
 _CORPUS = [
@@ -23,7 +24,7 @@ _CORPUS = [
 ]
 
 
-def _clip_tokenizer(workdir: Path):  # type: ignore[no-untyped-def]
+def _clip_tokenizer(workdir: Path) -> Any:
     from transformers import CLIPTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -35,12 +36,10 @@ def _clip_tokenizer(workdir: Path):  # type: ignore[no-untyped-def]
         vocab[special] = len(vocab)
     (workdir / "vocab.json").write_text(json.dumps(vocab))
     (workdir / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(
-        str(workdir / "vocab.json"), str(workdir / "merges.txt"), model_max_length=77
-    )
+    return CLIPTokenizer(str(workdir / "vocab.json"), str(workdir / "merges.txt"), model_max_length=77)
 
 
-def _t5_tokenizer():  # type: ignore[no-untyped-def]
+def _t5_tokenizer() -> Any:
     from transformers import T5TokenizerFast
 
     tokenizer = T5TokenizerFast().train_new_from_iterator(
@@ -63,32 +62,65 @@ def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
-        patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
-        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
-        pooled_projection_dim=32, axes_dims_rope=[4, 4, 8],
+        patch_size=1,
+        in_channels=64,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=512, eos_token_id=513, pad_token_id=513, hidden_size=32,
-        intermediate_size=37, num_attention_heads=4, num_hidden_layers=2,
-        vocab_size=514, projection_dim=32, hidden_act="gelu",
-    ))
-    text_encoder_2 = T5EncoderModel(T5Config(
-        vocab_size=320, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
-        relative_attention_num_buckets=8, decoder_start_token_id=0,
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            vocab_size=514,
+            projection_dim=32,
+            hidden_act="gelu",
+        )
+    )
+    text_encoder_2 = T5EncoderModel(
+        T5Config(
+            vocab_size=320,
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=16,
-        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
-        use_quant_conv=False, use_post_quant_conv=False,
-        shift_factor=0.1159, scaling_factor=0.3611, sample_size=64,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=16,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        layers_per_block=1,
+        norm_num_groups=4,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.1159,
+        scaling_factor=0.3611,
+        sample_size=64,
     )
     with tempfile.TemporaryDirectory() as workdir:
         pipeline = FluxPipeline(
             scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True),
-            text_encoder=text_encoder.eval(), tokenizer=_clip_tokenizer(Path(workdir)),
-            text_encoder_2=text_encoder_2.eval(), tokenizer_2=_t5_tokenizer(),
-            transformer=transformer.eval(), vae=vae.eval(),
+            text_encoder=text_encoder.eval(),
+            tokenizer=_clip_tokenizer(Path(workdir)),
+            text_encoder_2=text_encoder_2.eval(),
+            tokenizer_2=_t5_tokenizer(),
+            transformer=transformer.eval(),
+            vae=vae.eval(),
         )
         directory.mkdir(parents=True, exist_ok=True)
         pipeline.save_pretrained(directory)

@@ -74,9 +74,7 @@ def set_fields(session: Session, post_id: int, expected: PostStatus, **fields: A
 
 
 def current_status(session: Session, post_id: int) -> PostStatus:
-    status = session.execute(
-        sa.select(col(Post.status)).where(col(Post.id) == post_id)
-    ).scalar_one_or_none()
+    status = session.execute(sa.select(col(Post.status)).where(col(Post.id) == post_id)).scalar_one_or_none()
     if status is None:
         raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
     return PostStatus(status)
@@ -88,9 +86,7 @@ def add_planned(session: Session, slots: Iterable[dict[str, Any]]) -> list[Post]
     added = []
     for slot in slots:
         exists = session.exec(
-            select(Post.id).where(
-                Post.persona_id == slot["persona_id"], Post.slot_utc == slot["slot_utc"]
-            )
+            select(Post.id).where(Post.persona_id == slot["persona_id"], Post.slot_utc == slot["slot_utc"])
         ).first()
         if exists is not None:
             continue
@@ -108,9 +104,11 @@ def add_planned(session: Session, slots: Iterable[dict[str, Any]]) -> list[Post]
 
 def due_posts(session: Session, status: PostStatus, until: datetime, limit: int = 500) -> list[Post]:
     """Posts in `status` whose slot is at or before `until`, oldest first."""
-    return list(session.exec(
-        select(Post)
-        .where(Post.status == status, col(Post.slot_utc) <= until)
-        .order_by(col(Post.slot_utc), col(Post.id))
-        .limit(limit)
-    ))
+    return list(
+        session.exec(
+            select(Post)
+            .where(Post.status == status, col(Post.slot_utc) <= until)
+            .order_by(col(Post.slot_utc), col(Post.id))
+            .limit(limit)
+        )
+    )

@@ -24,7 +24,10 @@ BASE_PERSONA: dict[str, Any] = {
     "name": "Tess Test",
     "timezone": "Europe/Berlin",
     "account": {"publisher": "outbox"},
-    "disclosure": {"label": "AI-generated", "caption_line": "Tess is a virtual influencer; this post is AI-generated."},
+    "disclosure": {
+        "label": "AI-generated",
+        "caption_line": "Tess is a virtual influencer; this post is AI-generated.",
+    },
     "voice": {"hashtags": {"always": ["#test"], "max": 4}},
     "appearance": {"trigger": "t3ss woman", "base_prompt": "photo of a woman"},
     "pillars": [
@@ -32,8 +35,12 @@ BASE_PERSONA: dict[str, Any] = {
         {"name": "food", "weight": 1, "scenes": ["market stall", "noodle bar"]},
     ],
     "schedule": {
-        "posts_per_week": 5, "reel_share": 0.0, "windows": ["mon-fri 08:00-09:30", "sat,sun 10:00-12:00"],
-        "lead_time": "24h", "grace": "2h", "min_gap": "3h",
+        "posts_per_week": 5,
+        "reel_share": 0.0,
+        "windows": ["mon-fri 08:00-09:30", "sat,sun 10:00-12:00"],
+        "lead_time": "24h",
+        "grace": "2h",
+        "min_gap": "3h",
     },
     "pipeline": {"image": {"model": "tiny-flux", "steps": 2, "size": "1080x1350"}},
 }
@@ -101,8 +108,7 @@ def make_app(home: Path, database_url: str | None = None, tiny_model: Path | Non
         target = home / "models" / "tiny-flux"
         if not target.exists():
             shutil.copytree(tiny_model, target)
-    settings = Settings(home=home, personas_dir=home / "personas", database_url=database_url,
-                        _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(home=home, personas_dir=home / "personas", database_url=database_url, _env_file=None)  # type: ignore[call-arg]
     return App(settings)
 
 

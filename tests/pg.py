@@ -48,8 +48,17 @@ class PostgresServer:
             shutil.chown(self.data, "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust")
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-o", options,
-                  "-l", str(self.data / "server.log"), "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-w",
+            "-o",
+            options,
+            "-l",
+            str(self.data / "server.log"),
+            "start",
+        )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:

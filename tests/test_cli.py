@@ -18,11 +18,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def cli(home: Path, *args: str, personas: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(personas or home / "personas"),
-                   "VIBOT_LOG_LEVEL": "WARNING", **env}
+    environment = {
+        **os.environ,
+        "VIBOT_HOME": str(home),
+        "VIBOT_PERSONAS_DIR": str(personas or home / "personas"),
+        "VIBOT_LOG_LEVEL": "WARNING",
+        **env,
+    }
     environment.pop("VIBOT_DATABASE_URL", None)
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          env=environment, cwd=home, check=False, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=home,
+        check=False,
+        timeout=300,
+    )
 
 
 @pytest.fixture
@@ -30,12 +42,23 @@ def home(sqlite_app: App) -> Path:
     return sqlite_app.settings.home
 
 
+@pytest.mark.slow
 def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
     assert cli(home, "plan", "--days", "14").returncode == 0
     listed = json.loads(cli(home, "queue", "list", "--json", "--status", "planned").stdout)
     assert len(listed) >= 8 and all(p["status"] == "planned" for p in listed)
-    assert set(listed[0]) == {"id", "persona", "format", "status", "slot_utc", "slot_local", "pillar", "scene",
-                              "caption", "media"}
+    assert set(listed[0]) == {
+        "id",
+        "persona",
+        "format",
+        "status",
+        "slot_utc",
+        "slot_local",
+        "pillar",
+        "scene",
+        "caption",
+        "media",
+    }
     first = listed[0]["id"]
     prepared = cli(home, "prepare", "--post", str(first))
     assert prepared.returncode == 0, prepared.stderr
@@ -53,14 +76,20 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
     assert "published" in cli(home, "queue", "show", str(first)).stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["queue", "show", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
-    (["queue", "approve", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
-    (["publish", "--until", "next tuesday"],
-     "error: --until 'next tuesday' is not a time — write it like 2026-12-01T18:00 or 2026-12-01T18:00+01:00 "
-     "(no zone means UTC)\n"),
-    (["prepare", "--post", "999"], "error: post 999 is not planned — see 'vibot queue show 999'\n"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["queue", "show", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
+        (["queue", "approve", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
+        (
+            ["publish", "--until", "next tuesday"],
+            "error: --until 'next tuesday' is not a time — write it like 2026-12-01T18:00 or "
+            "2026-12-01T18:00+01:00 "
+            "(no zone means UTC)\n",
+        ),
+        (["prepare", "--post", "999"], "error: post 999 is not planned — see 'vibot queue show 999'\n"),
+    ],
+)
 def test_user_mistakes_are_one_line_and_exit_2(home: Path, args: list[str], message: str) -> None:
     result = cli(home, *args)
     assert (result.returncode, result.stderr) == (2, message)
@@ -75,8 +104,10 @@ def test_a_broken_persona_folder_stops_every_command_with_its_problems(home: Pat
     write_persona(home / "personas", name="other.yaml", id="other", timezone="Nowhere/City")
     result = cli(home, "plan")
     assert result.returncode == 2
-    assert result.stderr == (f"{home / 'personas' / 'other.yaml'}:3:11: timezone: unknown time zone "
-                             "'Nowhere/City' — use an IANA name like Europe/Berlin\n")
+    assert result.stderr == (
+        f"{home / 'personas' / 'other.yaml'}:3:11: timezone: unknown time zone "
+        "'Nowhere/City' — use an IANA name like Europe/Berlin\n"
+    )
 
 
 def test_a_bad_setting_is_one_line(home: Path) -> None:
@@ -91,8 +122,18 @@ def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
     result = cli(tmp_path, "demo", "--home", str(home), personas=REPO / "personas", HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stderr
     assert "Next:" in result.stdout and "vibot queue approve ID" in result.stdout
-    in_review = json.loads(cli(tmp_path, "queue", "list", "--json", "--status", "in_review",
-                               personas=REPO / "personas", VIBOT_HOME=str(home)).stdout)
+    in_review = json.loads(
+        cli(
+            tmp_path,
+            "queue",
+            "list",
+            "--json",
+            "--status",
+            "in_review",
+            personas=REPO / "personas",
+            VIBOT_HOME=str(home),
+        ).stdout
+    )
     assert {p["persona"] for p in in_review} == {"mara", "kai"} and len(in_review) == 4
     for post in in_review:
         assert post["media"] and all(Path(m["path"]).exists() for m in post["media"])

@@ -30,11 +30,21 @@ KILLS = 40
 def approved_posts(app: App, count: int) -> list[int]:
     now = datetime.now(UTC)
     with session_scope(app.engine) as session:
-        posts = add_planned(session, [
-            {"persona_id": "tess", "slot_utc": now - timedelta(minutes=30) + timedelta(seconds=i),
-             "timezone": "Europe/Berlin", "format": "photo", "pillar": "travel", "scene": "harbour", "seed": i}
-            for i in range(count)
-        ])
+        posts = add_planned(
+            session,
+            [
+                {
+                    "persona_id": "tess",
+                    "slot_utc": now - timedelta(minutes=30) + timedelta(seconds=i),
+                    "timezone": "Europe/Berlin",
+                    "format": "photo",
+                    "pillar": "travel",
+                    "scene": "harbour",
+                    "seed": i,
+                }
+                for i in range(count)
+            ],
+        )
     ids = [p.id for p in posts if p.id is not None]
     for post_id in ids:
         prepare_post(app, post_id)
@@ -51,8 +61,13 @@ def statuses(app: App) -> Counter[str]:
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(sqlite_app: App) -> None:
     app = sqlite_app
     ids = approved_posts(app, POSTS)
-    env = {**os.environ, "VIBOT_HOME": str(app.settings.home), "VIBOT_PERSONAS_DIR": str(app.settings.personas_dir),
-           "VIBOT_DATABASE_URL": app.settings.db_url, "VIBOT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "VIBOT_HOME": str(app.settings.home),
+        "VIBOT_PERSONAS_DIR": str(app.settings.personas_dir),
+        "VIBOT_DATABASE_URL": app.settings.db_url,
+        "VIBOT_LOG_LEVEL": "WARNING",
+    }
     command = [sys.executable, "-m", "bot", "publish", "--until", "2100-01-01T00:00"]
     rng = random.Random(1234)
     killed_in_flight = 0

@@ -22,10 +22,20 @@ from storage.status import PostStatus
 
 def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
     with session_scope(app.engine) as session:
-        (post,) = add_planned(session, [{
-            "persona_id": "tess", "slot_utc": slot, "timezone": "Europe/Berlin", "format": fmt,
-            "pillar": "travel", "scene": "harbour at dawn", "seed": 42,
-        }])
+        (post,) = add_planned(
+            session,
+            [
+                {
+                    "persona_id": "tess",
+                    "slot_utc": slot,
+                    "timezone": "Europe/Berlin",
+                    "format": fmt,
+                    "pillar": "travel",
+                    "scene": "harbour at dawn",
+                    "seed": 42,
+                }
+            ],
+        )
         assert post.id is not None
         return post.id
 
@@ -161,8 +171,9 @@ def crash_while_publishing(app: App, post_id: int, *, write_outbox: bool) -> str
         session.add(PublishAttempt(id=attempt_id, post_id=post_id, publisher="outbox"))
         transition(session, post_id, PostStatus.APPROVED, PostStatus.PUBLISHING)
     if write_outbox:
-        OutboxPublisher(app.settings.outbox_dir).publish(PublishRequest(
-            post_id, "tess", "photo", "caption", [], [], marker=attempt_id))
+        OutboxPublisher(app.settings.outbox_dir).publish(
+            PublishRequest(post_id, "tess", "photo", "caption", [], [], marker=attempt_id)
+        )
     return attempt_id
 
 
@@ -217,6 +228,8 @@ def test_a_failing_stage_marks_the_post_failed_with_the_reason(app: App) -> None
     with pytest.raises(Exception, match="cannot load the image model"):
         prepare_post(app, post_id)
     view = get_post(app, post_id)
-    assert view.post.status == PostStatus.FAILED and "cannot load the image model" in (view.post.review_note or "")
+    assert view.post.status == PostStatus.FAILED and "cannot load the image model" in (
+        view.post.review_note or ""
+    )
     with session_scope(app.engine) as session:
         assert session.exec(select(PublishAttempt)).all() == []

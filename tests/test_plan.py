@@ -24,8 +24,11 @@ def local_week(slot_utc: datetime, p: Persona) -> tuple[int, int]:
 
 
 def test_slots_fall_inside_the_windows_in_local_time(tmp_path: Path) -> None:
-    p = persona(tmp_path, timezone="America/New_York",
-                schedule={"windows": ["mon-fri 08:00-09:30", "sat,sun 10:00-12:00"]})
+    p = persona(
+        tmp_path,
+        timezone="America/New_York",
+        schedule={"windows": ["mon-fri 08:00-09:30", "sat,sun 10:00-12:00"]},
+    )
     slots = plan_slots(p, datetime(2026, 1, 5, tzinfo=UTC), 56)
     assert slots
     for slot in slots:
@@ -41,7 +44,10 @@ def test_each_full_week_gets_posts_per_week(tmp_path: Path) -> None:
     start = datetime(2026, 1, 4, 23, 0, tzinfo=UTC)  # Monday 00:00 in Berlin
     slots = plan_slots(p, start, 28)
     assert Counter(local_week(s.slot_utc, p) for s in slots) == {
-        (2026, 2): 5, (2026, 3): 5, (2026, 4): 5, (2026, 5): 5,
+        (2026, 2): 5,
+        (2026, 3): 5,
+        (2026, 4): 5,
+        (2026, 5): 5,
     }
 
 
@@ -106,13 +112,20 @@ def test_reel_and_carousel_shares_per_week(tmp_path: Path) -> None:
     slots = plan_slots(p, datetime(2026, 1, 4, 23, 0, tzinfo=UTC), 28)
     per_week = Counter((local_week(s.slot_utc, p), s.format) for s in slots)
     for week in {local_week(s.slot_utc, p) for s in slots}:
-        assert (per_week[(week, "reel")], per_week[(week, "carousel")], per_week[(week, "photo")]) == (2, 1, 2)
+        assert (per_week[(week, "reel")], per_week[(week, "carousel")], per_week[(week, "photo")]) == (
+            2,
+            1,
+            2,
+        )
 
 
 def test_no_scene_repeats_within_the_repeat_window(tmp_path: Path) -> None:
     scenes = [f"scene {i}" for i in range(12)]
-    p = persona(tmp_path, pillars=[{"name": "only", "scenes": scenes}],
-                schedule={"posts_per_week": 3, "scene_repeat_days": 21})
+    p = persona(
+        tmp_path,
+        pillars=[{"name": "only", "scenes": scenes}],
+        schedule={"posts_per_week": 3, "scene_repeat_days": 21},
+    )
     slots = plan_slots(p, datetime(2026, 3, 2, tzinfo=UTC), 84)
     last_seen: dict[str, datetime] = {}
     for slot in slots:
@@ -122,8 +135,13 @@ def test_no_scene_repeats_within_the_repeat_window(tmp_path: Path) -> None:
 
 
 def test_pillar_weights_shape_the_mix(tmp_path: Path) -> None:
-    p = persona(tmp_path, pillars=[{"name": "big", "weight": 3, "scenes": ["a", "b"]},
-                                   {"name": "small", "weight": 1, "scenes": ["c", "d"]}])
+    p = persona(
+        tmp_path,
+        pillars=[
+            {"name": "big", "weight": 3, "scenes": ["a", "b"]},
+            {"name": "small", "weight": 1, "scenes": ["c", "d"]},
+        ],
+    )
     slots = plan_slots(p, datetime(2026, 1, 1, tzinfo=UTC), 364)
     share = Counter(s.pillar for s in slots)["big"] / len(slots)
     assert 0.65 < share < 0.85

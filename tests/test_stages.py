@@ -18,8 +18,17 @@ DISCLOSURE = CaptionDisclosure("Tess is a virtual influencer; this post is AI-ge
 
 
 def request(tiny_model: Path, seed: int = 1, size: tuple[int, int] = (1080, 1350)) -> PhotoRequest:
-    return PhotoRequest(model="tiny-flux", location=str(tiny_model), prompt="photo of t3ss woman, harbour",
-                        seed=seed, steps=2, guidance=3.5, width=size[0], height=size[1], device="cpu")
+    return PhotoRequest(
+        model="tiny-flux",
+        location=str(tiny_model),
+        prompt="photo of t3ss woman, harbour",
+        seed=seed,
+        steps=2,
+        guidance=3.5,
+        width=size[0],
+        height=size[1],
+        device="cpu",
+    )
 
 
 def test_tiny_flux_loads_like_real_weights_and_is_seeded(tiny_model: Path) -> None:
@@ -49,7 +58,7 @@ def test_the_label_is_burned_in_the_lower_left_at_5_percent(tmp_path: Path) -> N
     labelled = np.asarray(burn_label(plain, "AI-generated"), dtype=np.int16)
     changed = np.argwhere(np.abs(labelled - 200).sum(axis=2) > 30)
     top, left = changed.min(axis=0)
-    bottom, right = changed.max(axis=0)
+    bottom, _right = changed.max(axis=0)
     assert left < 1080 * 0.1 and bottom > 1350 * 0.9  # lower-left corner
     assert bottom - top >= 1080 * 0.05  # at least 5% of the short side
     overlay = label_overlay(1080, 1920, "AI-generated")

@@ -29,11 +29,21 @@ def new_engine(url: str) -> sa.Engine:
 
 def plan(engine: sa.Engine, count: int = 1, start: datetime = SLOT) -> list[int]:
     with session_scope(engine) as session:
-        posts = add_planned(session, [
-            {"persona_id": "tess", "slot_utc": start + timedelta(hours=i), "timezone": "Europe/Berlin",
-             "format": "photo", "pillar": "travel", "scene": "harbour", "seed": i}
-            for i in range(count)
-        ])
+        posts = add_planned(
+            session,
+            [
+                {
+                    "persona_id": "tess",
+                    "slot_utc": start + timedelta(hours=i),
+                    "timezone": "Europe/Berlin",
+                    "format": "photo",
+                    "pillar": "travel",
+                    "scene": "harbour",
+                    "seed": i,
+                }
+                for i in range(count)
+            ],
+        )
         return [p.id for p in posts if p.id is not None]
 
 
@@ -44,16 +54,43 @@ def force_status(engine: sa.Engine, post_id: int, status: PostStatus) -> None:
         PostStatus.DRAFTING: [PostStatus.DRAFTING],
         PostStatus.GENERATING: [PostStatus.DRAFTING, PostStatus.GENERATING],
         PostStatus.IN_REVIEW: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW],
-        PostStatus.APPROVED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW, PostStatus.APPROVED],
-        PostStatus.REJECTED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW, PostStatus.REJECTED],
-        PostStatus.PUBLISHING: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
-                                PostStatus.APPROVED, PostStatus.PUBLISHING],
-        PostStatus.PUBLISHED: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
-                               PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.PUBLISHED],
+        PostStatus.APPROVED: [
+            PostStatus.DRAFTING,
+            PostStatus.GENERATING,
+            PostStatus.IN_REVIEW,
+            PostStatus.APPROVED,
+        ],
+        PostStatus.REJECTED: [
+            PostStatus.DRAFTING,
+            PostStatus.GENERATING,
+            PostStatus.IN_REVIEW,
+            PostStatus.REJECTED,
+        ],
+        PostStatus.PUBLISHING: [
+            PostStatus.DRAFTING,
+            PostStatus.GENERATING,
+            PostStatus.IN_REVIEW,
+            PostStatus.APPROVED,
+            PostStatus.PUBLISHING,
+        ],
+        PostStatus.PUBLISHED: [
+            PostStatus.DRAFTING,
+            PostStatus.GENERATING,
+            PostStatus.IN_REVIEW,
+            PostStatus.APPROVED,
+            PostStatus.PUBLISHING,
+            PostStatus.PUBLISHED,
+        ],
         PostStatus.FAILED: [PostStatus.DRAFTING, PostStatus.FAILED],
         PostStatus.SKIPPED: [PostStatus.SKIPPED],
-        PostStatus.NEEDS_RECONCILE: [PostStatus.DRAFTING, PostStatus.GENERATING, PostStatus.IN_REVIEW,
-                                     PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE],
+        PostStatus.NEEDS_RECONCILE: [
+            PostStatus.DRAFTING,
+            PostStatus.GENERATING,
+            PostStatus.IN_REVIEW,
+            PostStatus.APPROVED,
+            PostStatus.PUBLISHING,
+            PostStatus.NEEDS_RECONCILE,
+        ],
     }[status]
     current = PostStatus.PLANNED
     for step in path:
@@ -98,9 +135,14 @@ def test_every_legal_transition(database_url: str, current: PostStatus, target: 
     assert messages[-1] == f"{current} → {target}: test"
 
 
-@pytest.mark.parametrize(("current", "target"), ILLEGAL[:: max(1, len(ILLEGAL) // 30)],
-                         ids=[f"{a}->{b}" for a, b in ILLEGAL[:: max(1, len(ILLEGAL) // 30)]])
-def test_illegal_transitions_raise_and_change_nothing(tmp_path: Path, current: PostStatus, target: PostStatus) -> None:
+@pytest.mark.parametrize(
+    ("current", "target"),
+    ILLEGAL[:: max(1, len(ILLEGAL) // 30)],
+    ids=[f"{a}->{b}" for a, b in ILLEGAL[:: max(1, len(ILLEGAL) // 30)]],
+)
+def test_illegal_transitions_raise_and_change_nothing(
+    tmp_path: Path, current: PostStatus, target: PostStatus
+) -> None:
     engine = new_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     (post_id,) = plan(engine)
     force_status(engine, post_id, current)
@@ -123,14 +165,21 @@ def test_compare_and_swap_loses_cleanly(database_url: str) -> None:
     (post_id,) = plan(engine)
     with session_scope(engine) as session:
         transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
-    with pytest.raises(ConflictError, match=f"post {post_id} was no longer planned"), session_scope(engine) as session:
+    with (
+        pytest.raises(ConflictError, match=f"post {post_id} was no longer planned"),
+        session_scope(engine) as session,
+    ):
         transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
     with pytest.raises(NotFoundError), session_scope(engine) as session:
         transition(session, 99999, PostStatus.PLANNED, PostStatus.DRAFTING)
 
 
-def _race_worker(url: str, post_ids: list[int], start: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
-                 results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _race_worker(
+    url: str,
+    post_ids: list[int],
+    start: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
+    results: multiprocessing.Queue,
+) -> None:  # type: ignore[type-arg]
     engine = make_engine(url)
     won = []
     start.wait()
@@ -149,8 +198,10 @@ def test_two_processes_racing_never_take_the_same_post(database_url: str) -> Non
     post_ids = plan(engine, 60)
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    workers = [context.Process(target=_race_worker, args=(database_url, order, start, results))
-               for order in (post_ids, list(reversed(post_ids)))]
+    workers = [
+        context.Process(target=_race_worker, args=(database_url, order, start, results))
+        for order in (post_ids, list(reversed(post_ids)))
+    ]
     for worker in workers:
         worker.start()
     start.set()

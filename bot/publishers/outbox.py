@@ -68,6 +68,7 @@ class OutboxPublisher:
                 continue  # a torn last line from a crash is not a publication
             published_at = datetime.fromisoformat(record["published_at"])
             if record["persona"] == persona_id and published_at >= since:
-                found.append(RemoteMedia(record["remote_id"], record.get("marker"),
-                                         record["caption"], published_at))
+                found.append(
+                    RemoteMedia(record["remote_id"], record.get("marker"), record["caption"], published_at)
+                )
         return found
