@@ -3,8 +3,10 @@ and leave them in review — offline, on a fresh machine."""
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -53,10 +55,11 @@ def run_demo(app: App, console: Console) -> None:
     console.print(f"media files:     {app.settings.media_dir.resolve()}")
     console.print(f"database:        {app.settings.db_url}")
     console.print(f"done in {time.perf_counter() - started:.1f} s\n")
-    env = f"VIBOT_HOME={home} "
+    program = sys.argv[0] if Path(sys.argv[0]).name == "vibot" else "vibot"
+    env = f"VIBOT_HOME={home} {program}"
     console.print("Next:")
-    console.print(f"  {env}.venv/bin/vibot queue list --status in_review")
-    console.print(f"  {env}.venv/bin/vibot queue show ID")
-    console.print(f"  {env}.venv/bin/vibot queue approve ID")
-    console.print(f"  {env}.venv/bin/vibot publish --until 2100-01-01   # publish approved posts now")
+    console.print(f"  {env} queue list --status in_review")
+    console.print(f"  {env} queue show ID")
+    console.print(f"  {env} queue approve ID")
+    console.print(f"  {env} publish --until 2100-01-01   # publish approved posts now")
     console.print(f"  published posts land in {app.settings.outbox_dir.resolve() / 'published.jsonl'}")

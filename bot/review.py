@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from bot.context import App
 from content.captions import caption_disclosure
 from content.disclosure import lock_disclosure
-from content.errors import NotFoundError, UserError
+from content.errors import PostNotFoundError, UserError
 from storage.db import session_scope
 from storage.lifecycle import record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
@@ -81,9 +81,7 @@ def count_by_status(app: App) -> dict[str, int]:
 
 def get_post(app: App, post_id: int) -> PostView:
     with session_scope(app.engine) as session:
-        post = session.get(Post, post_id)
-        if post is None:
-            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        post = _load(session, post_id)
         media = list(
             session.exec(
                 select(MediaAsset).where(MediaAsset.post_id == post_id).order_by(col(MediaAsset.position))
@@ -101,6 +99,13 @@ def get_post(app: App, post_id: int) -> PostView:
             select(Approval).where(Approval.post_id == post_id).order_by(col(Approval.approved_at).desc())
         ).first()
     return PostView(post, media, attempts, events, approval)
+
+
+def _load(session: Session, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None:
+        raise PostNotFoundError(post_id)
+    return post
 
 
 def approve(app: App, post_id: int, by: str) -> Approval:
@@ -141,9 +146,7 @@ def reject(app: App, post_id: int, reason: str, by: str) -> None:
     if not reason.strip():
         raise UserError("a rejection needs a reason — pass --reason TEXT")
     with session_scope(app.engine) as session:
-        post = session.get(Post, post_id)
-        if post is None:
-            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        post = _load(session, post_id)
         if post.status != PostStatus.IN_REVIEW:
             raise UserError(f"post {post_id} is {post.status}; only posts in review can be rejected")
         transition(
@@ -162,9 +165,7 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
     if not text.strip():
         raise UserError("the new caption is empty — pass --caption TEXT")
     with session_scope(app.engine) as session:
-        post = session.get(Post, post_id)
-        if post is None:
-            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        post = _load(session, post_id)
         caption = lock_disclosure(text, caption_disclosure(app.persona(post.persona_id)))
         if post.status == PostStatus.IN_REVIEW:
             set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)

@@ -4,6 +4,7 @@
     ├── UserError                   bad input a person can fix (exit status 2)
     │   ├── PersonaError            one or more problems in persona files
     │   ├── NotFoundError           an id, file or name that does not exist
+    │   │   └── PostNotFoundError   no post with that id
     │   └── ConfigError             a setting or argument that cannot work
     ├── GenerationError             a content stage failed while running
     ├── StorageError                the database refused or lost a race
@@ -58,6 +59,12 @@ class PersonaError(UserError):
 
 class NotFoundError(UserError):
     pass
+
+
+class PostNotFoundError(NotFoundError):
+    def __init__(self, post_id: int) -> None:
+        self.post_id = post_id
+        super().__init__(f"there is no post {post_id} — list posts with 'vibot queue list'")
 
 
 class ConfigError(UserError):

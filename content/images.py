@@ -79,20 +79,26 @@ def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
     return image.resize((width, height), Image.Resampling.LANCZOS)
 
 
-@lru_cache(maxsize=2)
-def load_flux(location: str, device: str) -> Any:
-    """Load a Flux pipeline once per process; later calls reuse it."""
+def quiet_hugging_face() -> None:
+    """Progress bars and advice from diffusers/transformers would drown vibot's own output."""
     import diffusers
-    import torch
     import transformers
-    from diffusers import FluxPipeline
 
     for library in (diffusers, transformers):
         library.utils.logging.set_verbosity_error()
         library.utils.logging.disable_progress_bar()
+
+
+@lru_cache(maxsize=2)
+def load_flux(location: str, device: str) -> Any:
+    """Load a Flux pipeline once per process; later calls reuse it."""
+    import torch
+    from diffusers import FluxPipeline
+
+    quiet_hugging_face()
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     try:
-        pipeline = FluxPipeline.from_pretrained(location, torch_dtype=dtype)
+        pipeline = FluxPipeline.from_pretrained(location, dtype=dtype)
     except (OSError, ValueError) as err:
         raise GenerationError(
             f"cannot load the image model from '{location}': {str(err).splitlines()[0]} — "

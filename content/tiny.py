@@ -51,6 +51,9 @@ def _t5_tokenizer() -> Any:
 
 def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
     """Build the tiny Flux pipeline and save it with `save_pretrained(directory)`."""
+    from content.images import quiet_hugging_face
+
+    quiet_hugging_face()
     import torch
     from diffusers import (
         AutoencoderKL,

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from content.errors import ConflictError, IllegalTransitionError, NotFoundError
+from content.errors import ConflictError, IllegalTransitionError, PostNotFoundError
 from storage.models import Event, Post, utcnow
 from storage.status import PostStatus, is_legal
 
@@ -38,45 +38,38 @@ def transition(
     """Move one post from `current` to `target`, or raise; the caller commits."""
     if not is_legal(current, target):
         raise IllegalTransitionError(post_id, current, target)
-    unknown = set(fields) - _SETTABLE
-    if unknown:
-        raise ValueError(f"transition cannot set {sorted(unknown)}")
-    result = session.execute(
-        sa.update(Post)
-        .where(col(Post.id) == post_id, col(Post.status) == current)
-        .values(status=target, updated_at=utcnow(), **fields)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        actual = session.execute(
-            sa.select(col(Post.status)).where(col(Post.id) == post_id)
-        ).scalar_one_or_none()
-        if actual is None:
-            raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
-        raise ConflictError(post_id, current, target)
+    _swap(session, post_id, current, target, {"status": target, **fields})
     message = f"{current} → {target}" + (f": {note}" if note else "")
     record_event(session, post_id, "status", message)
 
 
 def set_fields(session: Session, post_id: int, expected: PostStatus, **fields: Any) -> None:
     """Change fields (not the status) of a post that must still be in `expected`."""
-    unknown = set(fields) - _SETTABLE
+    _swap(session, post_id, expected, expected, fields)
+
+
+def _swap(
+    session: Session, post_id: int, expected: PostStatus, target: PostStatus, values: dict[str, Any]
+) -> None:
+    """The compare-and-swap itself: update the row only while it is still `expected`."""
+    unknown = set(values) - _SETTABLE - {"status"}
     if unknown:
-        raise ValueError(f"set_fields cannot set {sorted(unknown)}")
+        raise ValueError(f"a post's {sorted(unknown)} cannot be set here")
     result = session.execute(
         sa.update(Post)
         .where(col(Post.id) == post_id, col(Post.status) == expected)
-        .values(updated_at=utcnow(), **fields)
+        .values(updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise ConflictError(post_id, expected, expected)
+        current_status(session, post_id)  # raises PostNotFoundError for an unknown id
+        raise ConflictError(post_id, expected, target)
 
 
 def current_status(session: Session, post_id: int) -> PostStatus:
     status = session.execute(sa.select(col(Post.status)).where(col(Post.id) == post_id)).scalar_one_or_none()
     if status is None:
-        raise NotFoundError(f"there is no post {post_id} — list posts with 'vibot queue list'")
+        raise PostNotFoundError(post_id)
     return PostStatus(status)
 
 
