@@ -13,6 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -147,7 +148,7 @@ def queue_list(
     table = Table("id", "persona", "format", "status", "slot (local)", "media")
     table.add_column("caption", no_wrap=True, overflow="ellipsis", max_width=50)
     for post, media in rows:
-        local = post.slot_utc.astimezone(__import__("zoneinfo").ZoneInfo(post.timezone))
+        local = post.slot_utc.astimezone(ZoneInfo(post.timezone))
         first_line = (post.caption or "").strip().splitlines()
         body = next((line for line in first_line[1:] if line.strip()), "")
         table.add_row(

@@ -13,6 +13,7 @@ import multiprocessing
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -86,7 +87,13 @@ class Daemon:
                     return
                 try:
                     self._worker().submit(_worker_prepare, post_id).result()
-                except VibotError as err:
+                except BrokenProcessPool:
+                    # The worker died (out of memory, a driver crash): start a fresh one next
+                    # run; the post it held is sent round again by recover_interrupted.
+                    log.error("the generation worker died", post=post_id)
+                    self.worker = None
+                    return
+                except Exception as err:  # the post is already marked failed with the reason
                     log.error("prepare failed", post=post_id, error=str(err))
         self.schedule_publish_wakeups()
 

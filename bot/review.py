@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, func, select
 
@@ -40,18 +41,12 @@ def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
         "format": post.format,
         "status": str(post.status),
         "slot_utc": post.slot_utc.isoformat(),
-        "slot_local": post.slot_utc.astimezone(_zone(post.timezone)).isoformat(),
+        "slot_local": post.slot_utc.astimezone(ZoneInfo(post.timezone)).isoformat(),
         "pillar": post.pillar,
         "scene": post.scene,
         "caption": post.caption,
         "media": [{"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256} for m in media],
     }
-
-
-def _zone(name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
 
 
 def list_posts(
