@@ -166,11 +166,15 @@ def queue_list(
 @queue_app.command("show")
 def queue_show(post_id: int) -> None:
     """Everything about one post: caption, media, approvals, attempts, history."""
+    from bot.captioning import cost_of, flags_of
     from bot.review import get_post
+    from storage.db import session_scope
 
     context = _app()
     view = get_post(context, post_id)
     post = view.post
+    with session_scope(context.engine) as session:
+        cost = cost_of(session, post_id)
     out.print(f"[bold]post {post.id}[/bold]  {post.persona_id}  {post.format}  {post.status}")
     out.print(f"slot     {post.slot_utc.isoformat()} ({post.timezone})")
     out.print(f"pillar   {post.pillar} — {post.scene}")
@@ -178,6 +182,10 @@ def queue_show(post_id: int) -> None:
     out.print(f"seed     {post.seed}")
     if post.review_note:
         out.print(f"note     {post.review_note}")
+    out.print(f"writer   {post.caption_writer or '-'} (LLM cost ${cost:.4f})")
+    out.print(f"alt text {post.alt_text or '-'}", markup=False)
+    for flag in flags_of(post):
+        out.print(f"flag     {flag}", markup=False)
     out.print("caption:")
     out.print((post.caption or "-"), markup=False)
     for asset in view.media:
@@ -224,6 +232,31 @@ def queue_edit(
 
     edit_caption(_app(), post_id, caption, _reviewer(by))
     out.print(f"post {post_id}: caption updated; it is in review")
+
+
+@app.command()
+def caption(
+    post_id: int,
+    regenerate: Annotated[
+        bool, typer.Option(help="write a new caption; the post goes back to review")
+    ] = False,
+    by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
+) -> None:
+    """Show a post's caption, or write a new one with --regenerate."""
+    from bot.captioning import flags_of, regenerate_caption
+    from bot.review import get_post
+
+    context = _app()
+    if regenerate:
+        result = regenerate_caption(context, post_id, _reviewer(by))
+        out.print(f"post {post_id}: new caption by the {result.writer} writer; it is in review")
+        for flag in result.flags:
+            out.print(f"flag: {flag}", markup=False)
+    post = get_post(context, post_id).post
+    out.print(post.caption or "-", markup=False)
+    if not regenerate:
+        for flag in flags_of(post):
+            out.print(f"flag: {flag}", markup=False)
 
 
 @app.command()

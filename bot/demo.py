@@ -63,3 +63,10 @@ def run_demo(app: App, console: Console) -> None:
     console.print(f"  {env} queue approve ID")
     console.print(f"  {env} publish --until 2100-01-01   # publish approved posts now")
     console.print(f"  published posts land in {app.settings.outbox_dir.resolve() / 'published.jsonl'}")
+    if app.settings.llm_model is None:
+        console.print("\nCaptions came from the personas' templates. To have a language model write them,")
+        console.print("set VIBOT_LLM_MODEL and, for OpenAI, OPENAI_API_KEY — or point OPENAI_BASE_URL at any")
+        console.print(
+            "OpenAI-compatible server (vLLM: http://host:8000/v1, Ollama: http://localhost:11434/v1,"
+        )
+        console.print("LM Studio: http://localhost:1234/v1) — then: vibot caption ID --regenerate")

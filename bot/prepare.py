@@ -21,8 +21,8 @@ import structlog
 from PIL import Image
 from sqlmodel import col, select
 
+from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
-from content.captions import photo_prompt, template_caption
 from content.disclosure import burn_label
 from content.errors import ConflictError, VibotError
 from content.images import REEL_SIZE, PhotoRequest, generate_photo, save_jpeg
@@ -142,14 +142,13 @@ def prepare_post(app: App, post_id: int) -> bool:
         except ConflictError:
             return False
     try:
-        # 2. Caption and prompt.
-        caption = template_caption(persona, post.pillar, post.scene, post.seed)
-        prompt = photo_prompt(persona, post.scene)
+        # 2. Caption (LLM or templates), alt text and the image brief that becomes the prompt.
+        result = write_for(app, post, persona)
+        fields = caption_fields(persona, post, result)
         with session_scope(app.engine) as session:
-            transition(
-                session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, caption=caption, prompt=prompt
-            )
-        post.caption, post.prompt = caption, prompt
+            transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, **fields)
+            record_usage(session, post_id, persona.id, result)
+        post.caption, post.prompt = fields["caption"], fields["prompt"]
         # 3. Media, with the visible label; 4. into the store and to review in one transaction.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
             made = make_media(app, persona, post, Path(workdir))

@@ -45,6 +45,9 @@ def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
         "pillar": post.pillar,
         "scene": post.scene,
         "caption": post.caption,
+        "alt_text": post.alt_text,
+        "caption_writer": post.caption_writer,
+        "review_flags": json.loads(post.review_flags) if post.review_flags else [],
         "media": [{"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256} for m in media],
     }
 

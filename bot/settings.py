@@ -6,14 +6,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.db import sqlite_url
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VIBOT_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VIBOT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     home: Path = Field(default=Path("data"), description="data directory")
     database_url: str | None = Field(default=None, description="default: SQLite in home")
@@ -26,6 +28,23 @@ class Settings(BaseSettings):
     publish_interval_s: float = Field(default=60.0, gt=0)
     prepare_interval_s: float = Field(default=300.0, gt=0)
     misfire_grace_s: int = Field(default=600, ge=1)
+
+    # Captions by a language model on any OpenAI-compatible server. Unset model: templates.
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "VIBOT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "VIBOT_OPENAI_BASE_URL")
+    )
+    llm_model: str | None = None
+    llm_temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    llm_timeout_s: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_max_rewrites: int = Field(default=2, ge=0, le=10)
+    llm_price_in_per_mtok: float = Field(default=0.0, ge=0.0, description="USD per million input tokens")
+    llm_price_out_per_mtok: float = Field(default=0.0, ge=0.0, description="USD per million output tokens")
+    llm_daily_budget_usd: float | None = Field(default=None, ge=0.0, description="per persona")
+    caption_similarity_max: float = Field(default=0.5, gt=0.0, le=1.0)
 
     @property
     def db_url(self) -> str:

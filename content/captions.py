@@ -1,12 +1,125 @@
-"""Captions from the persona's templates — the offline writer, and the fallback
-when no LLM is configured. The disclosure line always comes first."""
+"""Captions in the persona's voice.
+
+Two writers, one result:
+
+- the template writer (offline, and the fallback): a template from the persona
+  file, filled with the slot's pillar and scene;
+- the LLM writer: any OpenAI-compatible server (OpenAI, vLLM, Ollama, LM
+  Studio) through the `openai` client. It asks for a JSON object (strict
+  JSON schema where the server supports it, JSON mode or a plain prompt where
+  it does not), checks every rule in code, and sends a reply that breaks one
+  back with the reasons, up to `max_rewrites` times. Then it gives up: the
+  template writer is used and the post is flagged for the reviewer.
+
+The disclosure line always comes first; `#ad` first among the hashtags of a
+sponsored post.
+"""
 
 from __future__ import annotations
 
+import json
 import random
+import re
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from content.disclosure import CaptionDisclosure, lock_disclosure
+from content.errors import GenerationError
 from content.persona import Persona
+
+CAPTION_LIMIT = 2200  # Instagram's caption limit, disclosure line included
+HASHTAG_LIMIT = 30  # Instagram's hashtag limit
+ALT_TEXT_LIMIT = 1000
+RECENT_CAPTIONS = 20  # how many recent captions the writer sees and is compared with
+_HASHTAG = re.compile(r"#\w+")
+_HUMAN_CLAIMS = re.compile(
+    r"\b(i'?m|i am|we'?re|we are)\s+(a\s+)?(real|actual)\s+(person|human|woman|man|girl|guy)\b"
+    r"|\b(i'?m|i am)\s+(not|no)\s+(an?\s+)?(ai|bot|robot|virtual)\b"
+    r"|\b(i'?m|i am)\s+(a\s+)?human\b"
+    r"|\bnot\s+ai[- ]generated\b",
+    re.IGNORECASE,
+)
+ResponseMode = Literal["json_schema", "json_object", "prompt"]
+
+
+class ImageBrief(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scene: str
+    outfit: str
+    mood: str
+    camera: str
+
+
+class CaptionDraft(BaseModel):
+    """What the LLM must return (also the JSON schema sent to the server)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    caption: str
+    hashtags: list[str]
+    alt_text: str
+    image_brief: ImageBrief
+    motion_brief: str
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    model: str
+    base_url: str | None = None
+    api_key: str | None = None
+    temperature: float = 0.8
+    timeout_s: float = 60.0
+    max_retries: int = 3  # the client's own retries with backoff on 429, 5xx and timeouts
+    max_rewrites: int = 2  # replies sent back for breaking a rule
+    price_in_per_mtok: float = 0.0
+    price_out_per_mtok: float = 0.0
+    daily_budget_usd: float | None = None
+    similarity_max: float = 0.5
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    persona: Persona
+    pillar: str
+    scene: str
+    format: str
+    seed: int
+    sponsored: bool = False
+    recent_captions: tuple[str, ...] = ()
+    spent_today_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One call to the model."""
+
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    outcome: str  # accepted | rewritten | refused | error
+
+
+@dataclass
+class CaptionResult:
+    caption: str  # the full caption: disclosure line, body, hashtags
+    alt_text: str
+    image_brief: ImageBrief | None
+    motion_brief: str
+    writer: Literal["llm", "template"]
+    flags: list[str] = field(default_factory=list)  # for the reviewer
+    usage: list[Usage] = field(default_factory=list)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(u.cost_usd for u in self.usage)
+
+
+# --- the template writer -------------------------------------------------------------
 
 
 def caption_disclosure(persona: Persona) -> CaptionDisclosure:
@@ -22,18 +135,289 @@ def hashtags_for(persona: Persona, sponsored: bool = False) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def compose(persona: Persona, body: str, generated_tags: list[str], sponsored: bool = False) -> str:
+    """Disclosure line, body, then the mandatory, fixed and generated hashtags."""
+    fixed = hashtags_for(persona, sponsored)
+    seen = {tag.lower() for tag in fixed}
+    tags = fixed + [tag for tag in generated_tags if tag.lower() not in seen]
+    return lock_disclosure(f"{body.strip()}\n\n{' '.join(tags)}", caption_disclosure(persona))
+
+
 def template_caption(persona: Persona, pillar: str, scene: str, seed: int, sponsored: bool = False) -> str:
     """A full caption: disclosure line, a filled template, then hashtags."""
     template = random.Random(seed).choice(persona.voice.templates)
     body = template.format(scene=scene, pillar=pillar, pillar_title=pillar.title(), name=persona.name)
-    body = body[0].upper() + body[1:]
-    tags = " ".join(hashtags_for(persona, sponsored))
-    return lock_disclosure(f"{body}\n\n{tags}", caption_disclosure(persona))
+    return compose(persona, body[0].upper() + body[1:], [], sponsored)
 
 
-def photo_prompt(persona: Persona, scene: str) -> str:
-    """The image prompt: trigger word first (once), then the look, then the scene."""
+def template_result(
+    request: CaptionRequest, flags: list[str] | None = None, usage: list[Usage] | None = None
+) -> CaptionResult:
+    persona = request.persona
+    caption = template_caption(persona, request.pillar, request.scene, request.seed, request.sponsored)
+    alt_text = f"AI-generated photo: {persona.appearance.base_prompt}, {request.scene}."
+    return CaptionResult(caption, alt_text, None, "", "template", flags or [], usage or [])
+
+
+def photo_prompt(persona: Persona, scene: str, brief: ImageBrief | None = None) -> str:
+    """The image prompt: trigger word first (once), then the look, then the scene or brief."""
     look = persona.appearance
     trigger = "" if look.trigger.lower() in look.base_prompt.lower() else look.trigger
-    parts = [trigger, look.base_prompt, scene]
+    details = [brief.scene, brief.outfit, brief.mood, brief.camera] if brief else [scene]
+    parts = [trigger, look.base_prompt, *details]
     return ", ".join(part.strip() for part in parts if part.strip())
+
+
+# --- rules ---------------------------------------------------------------------------
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", _HASHTAG.sub(" ", text.lower()))
+
+
+def similarity(first: str, second: str) -> float:
+    """Jaccard similarity of the two texts' word pairs (hashtags ignored): the share of
+    adjacent-word pairs they have in common. 1.0 is the same wording, 0 nothing shared;
+    swapping one word in a ten-word caption still scores about 0.6."""
+    pairs = [set(pairwise(w)) for w in (_words(first), _words(second))]
+    union = pairs[0] | pairs[1]
+    return len(pairs[0] & pairs[1]) / len(union) if union else 0.0
+
+
+def _body(caption: str, persona: Persona) -> str:
+    return "\n".join(line for line in caption.splitlines() if line.strip() != persona.disclosure.caption_line)
+
+
+def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig) -> list[str]:
+    """Every rule a caption must keep; each broken one as a reason the model can act on."""
+    persona = request.persona
+    reasons = []
+    full = compose(persona, draft.caption, draft.hashtags, request.sponsored)
+    if len(full) > CAPTION_LIMIT:
+        reasons.append(
+            f"the caption is {len(full)} characters with the disclosure line and hashtags; "
+            f"Instagram allows {CAPTION_LIMIT} — shorten it"
+        )
+    bad_tags = [tag for tag in draft.hashtags if not _HASHTAG.fullmatch(tag)]
+    if bad_tags:
+        reasons.append(f"these are not hashtags: {', '.join(bad_tags)} — write them like #travel")
+    if len(draft.hashtags) > persona.voice.hashtags.max:
+        reasons.append(f"{len(draft.hashtags)} hashtags given; at most {persona.voice.hashtags.max}")
+    if len(_HASHTAG.findall(full)) > HASHTAG_LIMIT:
+        reasons.append(f"more than {HASHTAG_LIMIT} hashtags in all")
+    text = " ".join([draft.caption, *draft.hashtags, draft.alt_text]).lower()
+    banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
+    if banned:
+        reasons.append(f"it uses banned words: {', '.join(banned)} — never use them")
+    if _HUMAN_CLAIMS.search(draft.caption):
+        reasons.append("it claims the persona is a real human — the persona is openly AI-made")
+    if request.sponsored and _HASHTAG.findall(full)[0].lower() != "#ad":
+        reasons.append("a sponsored post needs #ad as its first hashtag")
+    if not draft.alt_text.strip() or len(draft.alt_text) > ALT_TEXT_LIMIT:
+        reasons.append(f"alt text must be 1 to {ALT_TEXT_LIMIT} characters")
+    for recent in request.recent_captions:
+        score = similarity(draft.caption, _body(recent, persona))
+        if score > config.similarity_max:
+            reasons.append(
+                f"it is too close to a recent caption (similarity {score:.2f} > "
+                f'{config.similarity_max:.2f}): "{_body(recent, persona).strip()[:80]}" — '
+                "say something new"
+            )
+            break
+    return reasons
+
+
+# --- the LLM writer ------------------------------------------------------------------
+
+
+class _Refused(GenerationError):
+    pass
+
+
+_EMOJI = {"none": "Use no emoji.", "few": "Use at most two emoji.", "many": "Emoji are welcome."}
+
+
+def _messages(request: CaptionRequest) -> list[dict[str, str]]:
+    persona = request.persona
+    voice = persona.voice
+    system = (
+        f"You write Instagram captions for {persona.name}, a virtual influencer who is openly AI-made. "
+        f"Bio: {persona.bio or '-'}. Language: {voice.language}. Tone: {voice.tone or 'natural'}. "
+        f"{_EMOJI[voice.emoji]} Never claim to be a real human. "
+        f"Never use these words: {', '.join(voice.banned_words) or '-'}. "
+        f"Give at most {voice.hashtags.max} hashtags of your own (the account adds "
+        f"{' '.join(hashtags_for(persona, request.sponsored))} itself). Keep the caption under "
+        f"{CAPTION_LIMIT - 300} characters. Reply with one JSON object with the keys caption, hashtags "
+        "(list), alt_text (a plain description of the photo for blind readers), image_brief (scene, outfit, "
+        "mood, camera) and motion_brief (one sentence on how the photo should move in a reel)."
+    )
+    recent = "\n".join(f"- {text.strip()[:200]}" for text in request.recent_captions[:RECENT_CAPTIONS])
+    user = (
+        f"Post format: {request.format}. Pillar: {request.pillar}. Scene: {request.scene}."
+        f"{' This is a sponsored post.' if request.sponsored else ''}\n"
+        f"Recent captions (do not repeat them):\n{recent or '- none yet'}"
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def _response_format(mode: ResponseMode) -> dict[str, Any] | None:
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "caption", "strict": True, "schema": CaptionDraft.model_json_schema()},
+        }
+    if mode == "json_object":
+        return {"type": "json_object"}
+    return None
+
+
+# Which response_format each server accepted, so the probing happens once per process.
+_MODES: dict[tuple[str | None, str], ResponseMode] = {}
+_MODE_ORDER: tuple[ResponseMode, ...] = ("json_schema", "json_object", "prompt")
+
+
+def _rejects_response_format(err: Exception) -> bool:
+    return "response_format" in str(err) or "json_schema" in str(err) or "json_object" in str(err)
+
+
+def _client(config: LLMConfig) -> Any:
+    from openai import OpenAI
+
+    # Local servers (Ollama, vLLM, LM Studio) take any key; the client insists on one.
+    return OpenAI(
+        api_key=config.api_key or "not-needed",
+        base_url=config.base_url,
+        timeout=config.timeout_s,
+        max_retries=config.max_retries,
+    )
+
+
+def _call(client: Any, config: LLMConfig, messages: list[dict[str, str]]) -> Any:
+    """One completion, in the best response format this server accepts."""
+    import openai
+
+    key = (config.base_url, config.model)
+    start = _MODE_ORDER.index(_MODES.get(key, "json_schema"))
+    for mode in _MODE_ORDER[start:]:
+        response_format = _response_format(mode)
+        try:
+            response = client.chat.completions.create(
+                model=config.model,
+                messages=messages,
+                temperature=config.temperature,
+                **({"response_format": response_format} if response_format else {}),
+            )
+        except openai.BadRequestError as err:
+            if mode != "prompt" and _rejects_response_format(err):
+                continue
+            raise
+        _MODES[key] = mode
+        return response
+    raise GenerationError("the server refused every response format")  # unreachable: "prompt" has none
+
+
+def _parse(content: str | None) -> CaptionDraft:
+    text = (content or "").strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.DOTALL)  # some local models fence it
+    return CaptionDraft.model_validate_json(fenced[1] if fenced else text)
+
+
+def _usage(response: Any, config: LLMConfig, outcome: str) -> Usage:
+    tokens_in = getattr(response.usage, "prompt_tokens", 0) or 0
+    tokens_out = getattr(response.usage, "completion_tokens", 0) or 0
+    cost = tokens_in * config.price_in_per_mtok / 1e6 + tokens_out * config.price_out_per_mtok / 1e6
+    return Usage(config.model, tokens_in, tokens_out, cost, outcome)
+
+
+def _llm_caption(request: CaptionRequest, config: LLMConfig, usage: list[Usage]) -> CaptionResult:
+    client = _client(config)
+    messages = _messages(request)
+    reasons: list[str] = []
+    for _attempt in range(config.max_rewrites + 1):
+        response = _call(client, config, messages)
+        message = response.choices[0].message
+        if message.refusal or response.choices[0].finish_reason == "content_filter":
+            usage.append(_usage(response, config, "refused"))
+            raise _Refused(f"the model refused: {(message.refusal or 'content filter')[:200]}")
+        try:
+            draft = _parse(message.content)
+            reasons = check_rules(request, draft, config)
+        except ValidationError as err:
+            first = err.errors()[0]
+            reasons = [
+                f"the reply was not the JSON object asked for ({first['msg']} at "
+                f"{'.'.join(str(p) for p in first['loc']) or 'top level'}) — reply with JSON only"
+            ]
+        if not reasons:
+            usage.append(_usage(response, config, "accepted"))
+            caption = compose(request.persona, draft.caption, draft.hashtags, request.sponsored)
+            return CaptionResult(
+                caption,
+                draft.alt_text.strip(),
+                draft.image_brief,
+                draft.motion_brief.strip(),
+                "llm",
+                [],
+                usage,
+            )
+        usage.append(_usage(response, config, "rewritten"))
+        messages += [
+            {"role": "assistant", "content": message.content or ""},
+            {"role": "user", "content": "Rewrite it. Problems: " + "; ".join(reasons)},
+        ]
+    raise GenerationError(
+        f"the caption still broke a rule after {config.max_rewrites} rewrite(s): " + "; ".join(reasons)
+    )
+
+
+def write_caption(request: CaptionRequest, config: LLMConfig | None) -> CaptionResult:
+    """The caption for one post: by the LLM when one is configured and within budget,
+    otherwise from templates (flagged for the reviewer when the LLM was meant to write it)."""
+    if config is None:
+        return template_result(request)
+    budget = config.daily_budget_usd
+    if budget is not None and request.spent_today_usd >= budget:
+        return template_result(
+            request,
+            [
+                f"the daily LLM budget of ${budget:.2f} for {request.persona.id} is spent "
+                f"(${request.spent_today_usd:.4f}); template caption used"
+            ],
+        )
+    import openai
+
+    usage: list[Usage] = []
+    try:
+        return _llm_caption(request, config, usage)
+    except (GenerationError, openai.OpenAIError) as err:
+        reason = _explain(err)
+        if not usage or usage[-1].outcome not in ("refused",):
+            usage.append(Usage(config.model, 0, 0, 0.0, "error"))
+        return template_result(request, [f"LLM caption failed ({reason}); template caption used"], usage)
+
+
+def _explain(err: Exception) -> str:
+    import openai
+
+    if isinstance(err, openai.APITimeoutError):
+        return "the server did not answer in time"
+    if isinstance(err, openai.RateLimitError):
+        return "rate limited (429) after retries"
+    if isinstance(err, openai.AuthenticationError):
+        return "the API key was refused (401) — check OPENAI_API_KEY"
+    if isinstance(err, openai.APIConnectionError):
+        return "cannot reach the server — check OPENAI_BASE_URL"
+    if isinstance(err, openai.APIStatusError):
+        return f"the server answered {err.status_code}"
+    return str(err)
+
+
+def llm_payload(result: CaptionResult) -> dict[str, str | None]:
+    """The result's extra fields as stored with the post."""
+    return {
+        "alt_text": result.alt_text,
+        "image_brief": result.image_brief.model_dump_json() if result.image_brief else None,
+        "motion_brief": result.motion_brief or None,
+        "caption_writer": result.writer,
+        "review_flags": json.dumps(result.flags) if result.flags else None,
+    }

@@ -168,11 +168,21 @@ DEFAULT_TEMPLATES = (
 )
 
 
+class VoiceLLM(Strict):
+    """Per-persona overrides of the caption model settings."""
+
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    daily_budget_usd: float | None = Field(default=None, ge=0.0)
+
+
 class Voice(Strict):
     language: str = "en"
     tone: str = ""
+    emoji: Literal["none", "few", "many"] = "few"
     hashtags: Hashtags = Field(default_factory=Hashtags)
     banned_words: list[str] = Field(default_factory=list)
+    llm: VoiceLLM = Field(default_factory=VoiceLLM)
     templates: list[NonEmptyText] = Field(default_factory=lambda: list(DEFAULT_TEMPLATES))
 
     @field_validator("templates")

@@ -20,7 +20,16 @@ from storage.models import Event, Post, utcnow
 from storage.status import PostStatus, is_legal
 
 # Columns a transition may set alongside the status.
-_SETTABLE = {"caption", "prompt", "review_note"}
+_SETTABLE = {
+    "caption",
+    "prompt",
+    "review_note",
+    "alt_text",
+    "image_brief",
+    "motion_brief",
+    "caption_writer",
+    "review_flags",
+}
 
 
 def record_event(session: Session, post_id: int | None, kind: str, message: str) -> None:

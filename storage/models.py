@@ -57,6 +57,11 @@ class Post(SQLModel, table=True):
     caption: str | None = None
     prompt: str | None = None
     review_note: str | None = None  # why it came back to review, failed or was rejected
+    alt_text: str | None = None
+    image_brief: str | None = None  # JSON: scene, outfit, mood, camera (from the caption writer)
+    motion_brief: str | None = None
+    caption_writer: str | None = Field(default=None, max_length=16)  # llm | template
+    review_flags: str | None = None  # JSON list: what a reviewer should look at
     created_at: datetime = _time(default_factory=utcnow)
     updated_at: datetime = _time(default_factory=utcnow)
 
@@ -100,6 +105,22 @@ class PublishAttempt(SQLModel, table=True):
     outcome: str = Field(default="pending", max_length=32)
     remote_id: str | None = Field(default=None, max_length=200)
     error: str | None = None
+
+
+class LLMUsage(SQLModel, table=True):
+    """One call to a language model, for cost accounting and per-persona daily budgets."""
+
+    __tablename__ = "llm_usage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int | None = Field(default=None, foreign_key="posts.id", index=True)
+    persona_id: str = Field(index=True, max_length=64)
+    at: datetime = _time(default_factory=utcnow, index=True)
+    model: str = Field(max_length=200)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    outcome: str = Field(max_length=32)  # accepted | rewritten | refused | error
 
 
 class Event(SQLModel, table=True):
