@@ -121,7 +121,7 @@ def regenerate_caption(app: App, post_id: int, by: str) -> CaptionResult:
             raise PostNotFoundError(post_id)
     if post.status not in (PostStatus.IN_REVIEW, PostStatus.APPROVED):
         raise UserError(
-            f"post {post_id} is {post.status}; only posts in review or approved get a new caption"
+            f"post {post_id} is {post.status}; only posts in review or approved can get a new caption"
         )
     persona = app.persona(post.persona_id)
     result = write_for(app, post, persona)

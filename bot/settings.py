@@ -14,7 +14,7 @@ from storage.db import sqlite_url
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="VIBOT_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="VIBOT_", env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
 
     home: Path = Field(default=Path("data"), description="data directory")

@@ -389,14 +389,16 @@ def write_caption(request: CaptionRequest, config: LLMConfig | None) -> CaptionR
     usage: list[Usage] = []
     try:
         return _llm_caption(request, config, usage)
-    except (GenerationError, openai.OpenAIError) as err:
+    except GenerationError as err:  # refused, or still breaking a rule: its calls are in `usage`
+        reason = str(err)
+    except openai.OpenAIError as err:  # no usable answer at all
         reason = _explain(err)
-        if not usage or usage[-1].outcome not in ("refused",):
-            usage.append(Usage(config.model, 0, 0, 0.0, "error"))
-        return template_result(request, [f"LLM caption failed ({reason}); template caption used"], usage)
+        usage.append(Usage(config.model, 0, 0, 0.0, "error"))
+    return template_result(request, [f"LLM caption failed ({reason}); template caption used"], usage)
 
 
 def _explain(err: Exception) -> str:
+    """A short reason; never the server's own message, which may echo the API key."""
     import openai
 
     if isinstance(err, openai.APITimeoutError):
@@ -409,7 +411,7 @@ def _explain(err: Exception) -> str:
         return "cannot reach the server — check OPENAI_BASE_URL"
     if isinstance(err, openai.APIStatusError):
         return f"the server answered {err.status_code}"
-    return str(err)
+    return type(err).__name__
 
 
 def llm_payload(result: CaptionResult) -> dict[str, str | None]:

@@ -57,6 +57,9 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
         "pillar",
         "scene",
         "caption",
+        "alt_text",
+        "caption_writer",
+        "review_flags",
         "media",
     }
     first = listed[0]["id"]
