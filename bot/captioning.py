@@ -30,10 +30,14 @@ from storage.status import PostStatus
 
 
 def llm_config(settings: Settings, persona: Persona) -> LLMConfig | None:
-    """The LLM settings for a persona (its overrides win), or None: use templates."""
+    """The LLM settings for a persona (its overrides win), or None: use templates.
+
+    Without a model, or with neither an API key (OpenAI) nor a base URL (a local
+    server), there is nothing to call: templates it is.
+    """
     overrides = persona.voice.llm
     model = overrides.model or settings.llm_model
-    if not model:
+    if not model or not (settings.openai_api_key or settings.openai_base_url):
         return None
     return LLMConfig(
         model=model,

@@ -355,3 +355,22 @@ def test_regenerate_refuses_a_published_post(sqlite_app: App) -> None:
         UserError, match="is published; only posts in review or approved can get a new caption"
     ):
         regenerate_caption(sqlite_app, post_id, by="ana")
+
+
+def test_without_a_key_or_a_server_templates_are_used(sqlite_app: App, persona: Persona) -> None:
+    from bot.captioning import llm_config
+
+    no_key = sqlite_app.settings.model_copy(update={"llm_model": "gpt-x"})
+    assert llm_config(no_key, persona) is None
+    local = no_key.model_copy(update={"openai_base_url": "http://127.0.0.1:11434/v1"})
+    config = llm_config(local, persona)
+    assert config is not None and config.api_key is None and config.model == "gpt-x"
+    overridden = persona.model_copy(
+        update={
+            "voice": persona.voice.model_copy(
+                update={"llm": persona.voice.llm.model_copy(update={"model": "llama3", "temperature": 0.2})}
+            )
+        }
+    )
+    config = llm_config(local, overridden)
+    assert config is not None and (config.model, config.temperature) == ("llama3", 0.2)
