@@ -12,7 +12,7 @@ SYSTEM_DEPS := .stamp-system-deps
 
 .PHONY: demo test test-fast lint bench install system-deps clean
 
-demo: $(INSTALLED)
+demo: $(INSTALLED) $(SYSTEM_DEPS)
 	HF_HUB_OFFLINE=1 $(BIN)/vibot demo
 
 test: $(INSTALLED) $(SYSTEM_DEPS)
@@ -35,9 +35,10 @@ $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,dev]" "$(TORCH)"
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "invisible-watermark==0.2.0"
 	touch $@
 
-# PostgreSQL for the storage tests (started by the tests themselves, on 127.0.0.1).
+# exiftool (XMP disclosure) and PostgreSQL for the storage tests (started by the tests, on 127.0.0.1).
 $(SYSTEM_DEPS):
 	./scripts/system-deps.sh
 	touch $@

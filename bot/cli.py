@@ -34,9 +34,11 @@ app = typer.Typer(
 persona_app = typer.Typer(no_args_is_help=True, help="Persona files.")
 queue_app = typer.Typer(no_args_is_help=True, help="The review queue.")
 models_app = typer.Typer(no_args_is_help=True, help="Image models.")
+disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and provenance.")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
 app.add_typer(models_app, name="models")
+app.add_typer(disclosure_app, name="disclosure")
 out = Console(highlight=False, soft_wrap=True)
 
 
@@ -283,6 +285,53 @@ def publish(
         out.print("nothing due")
     if report.refused or report.errors:
         raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    files: Annotated[list[Path], typer.Argument(help="images (JPEG, PNG, WebP) and reels (MP4)")],
+    json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
+) -> None:
+    """Read every disclosure layer back; exit 0 only when all are present and valid."""
+    from content.disclosure.verify import verify_file
+
+    context = _app()
+    reports = [verify_file(path, context.signing.ca_pem) for path in files]
+    if json_output:
+        sys.stdout.write(json.dumps([r.as_dict() for r in reports], indent=2) + "\n")
+    else:
+        for report in reports:
+            verdict = "ok" if report.ok else "FAILED: " + "; ".join(report.problems())
+            mark = report.watermark
+            out.print(f"{report.file}: {verdict}", markup=False)
+            out.print(
+                f"  label      {'ok' if report.label.ok else 'missing'} '{report.label.text}' "
+                f"at {report.label.region}",
+                markup=False,
+            )
+            out.print(
+                f"  watermark  {'ok' if mark.ok else 'missing'} payload {mark.payload} "
+                f"post {mark.post_id} bits {mark.bit_agreement}",
+                markup=False,
+            )
+            out.print(f"  xmp        {report.xmp.digital_source_type or '-'}", markup=False)
+            out.print(
+                f"  c2pa       {report.c2pa.state} {report.c2pa.digital_source_type or '-'} "
+                f"{' '.join(report.c2pa.errors)}",
+                markup=False,
+            )
+    if not all(r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@disclosure_app.command("init-cert")
+def disclosure_init_cert() -> None:
+    """Make a local CA and a C2PA signing certificate under VIBOT_HOME/certs (development)."""
+    from content.disclosure.certs import init_local_ca
+
+    directory = init_local_ca(get_settings().certs_dir)
+    out.print(f"signing certificate and key in {directory} (keys readable by you only)")
+    out.print("for production set VIBOT_C2PA_CERT and VIBOT_C2PA_KEY to a real certificate chain and key")
 
 
 @app.command()

@@ -9,6 +9,7 @@ from functools import cached_property
 import sqlalchemy as sa
 
 from bot.settings import Settings
+from content.disclosure.certs import SigningMaterial, load_material
 from content.errors import NotFoundError
 from content.persona import Persona, load_personas, persona_files
 from storage.db import make_engine, upgrade
@@ -29,6 +30,13 @@ class App:
     @cached_property
     def media(self) -> MediaStore:
         return MediaStore(self.settings.media_dir)
+
+    @cached_property
+    def signing(self) -> SigningMaterial:
+        settings = self.settings
+        return load_material(
+            settings.c2pa_cert, settings.c2pa_key, settings.certs_dir, settings.c2pa_timestamp_url
+        )
 
     @cached_property
     def personas(self) -> dict[str, Persona]:

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
 from content.disclosure import burn_label
+from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
 from content.images import REEL_SIZE, PhotoRequest, generate_photo, save_jpeg
 from content.models import TINY_FLUX, resolve_location
@@ -107,6 +108,17 @@ def make_media(app: App, persona: Persona, post: Post, workdir: Path) -> list[Ma
     return made
 
 
+def disclosure_job(persona: Persona, post_id: int) -> DisclosureJob:
+    return DisclosureJob(
+        post_id=post_id,
+        visible_label=persona.disclosure.label,
+        description=f"AI-generated media of {persona.name}, a virtual influencer. "
+        f"{persona.disclosure.caption_line}",
+        models=[persona.pipeline.image.model],
+        title=f"{persona.name} — vibot post {post_id}",
+    )
+
+
 def _store(app: App, post_id: int, made: list[MadeFile]) -> list[MediaAsset]:
     assets = []
     for position, item in enumerate(made):
@@ -149,9 +161,14 @@ def prepare_post(app: App, post_id: int) -> bool:
             transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, **fields)
             record_usage(session, post_id, persona.id, result)
         post.caption, post.prompt = fields["caption"], fields["prompt"]
-        # 3. Media, with the visible label; 4. into the store and to review in one transaction.
+        # 3. Media, with the visible label, at its final size.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
             made = make_media(app, persona, post, Path(workdir))
+            # 4. Disclosure layers on every file: watermark, XMP, then the C2PA signature.
+            job = disclosure_job(persona, post_id)
+            for item in made:
+                disclose(item.path, job, app.signing)
+            # 5. Into the store, and to review in one transaction.
             assets = _store(app, post_id, made)
         with session_scope(app.engine) as session:
             session.add_all(assets)

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from bot.context import App
 from bot.publishers import Publisher, PublishRequest, find_by_marker, publisher_for
+from bot.review import media_problems
 from content.captions import caption_disclosure
 from content.disclosure import has_disclosure
 from content.errors import ApprovalMismatchError, NotFoundError, PublishError, VibotError
@@ -166,6 +167,12 @@ def check_unchanged(app: App, post: Post, assets: list[MediaAsset], approval: Ap
             raise ApprovalMismatchError(f"post {post.id}: media file {asset.path} is missing") from None
         if actual != expected:
             raise ApprovalMismatchError(f"post {post.id}: media file {path.name} changed after approval")
+        # The disclosure layers are checked again right before the file leaves vibot.
+        problems = media_problems(app, path)
+        if problems:
+            raise ApprovalMismatchError(
+                f"post {post.id}: {path.name} fails AI-disclosure checks ({'; '.join(problems)})"
+            )
 
 
 def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) -> None:

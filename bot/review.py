@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +16,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.context import App
 from content.captions import caption_disclosure
-from content.disclosure import lock_disclosure
+from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
 from storage.db import session_scope
 from storage.lifecycle import record_event, set_fields, transition
@@ -106,12 +107,25 @@ def _load(session: Session, post_id: int) -> Post:
     return post
 
 
+def media_problems(app: App, path: Path) -> list[str]:
+    """What `vibot verify` finds missing in one media file (empty: every layer is there)."""
+    from content.disclosure.verify import verify_file
+
+    return verify_file(path, app.signing.ca_pem).problems()
+
+
 def approve(app: App, post_id: int, by: str) -> Approval:
     view = get_post(app, post_id)
     if view.post.status != PostStatus.IN_REVIEW:
         raise UserError(f"post {post_id} is {view.post.status}; only posts in review can be approved")
     if not view.media:
         raise UserError(f"post {post_id} has no media — it cannot be approved")
+    persona = app.persona(view.post.persona_id)
+    if not has_disclosure(view.post.caption or "", caption_disclosure(persona)):
+        raise UserError(
+            f"post {post_id}: the caption lacks its AI disclosure line — "
+            f"set it again with 'vibot queue edit {post_id} --caption TEXT'"
+        )
     hashes = []
     for asset in view.media:
         path = app.media.path(asset.path)
@@ -120,6 +134,12 @@ def approve(app: App, post_id: int, by: str) -> Approval:
         actual = sha256_file(path)
         if actual != asset.sha256:
             raise UserError(f"post {post_id}: media file {path} was changed on disk — regenerate the post")
+        problems = media_problems(app, path)
+        if problems:
+            raise UserError(
+                f"post {post_id}: {path.name} fails AI-disclosure checks ({'; '.join(problems)}) — "
+                "it cannot be approved; regenerate the post"
+            )
         hashes.append(actual)
     approval = Approval(
         post_id=post_id,

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     llm_daily_budget_usd: float | None = Field(default=None, ge=0.0, description="per persona")
     caption_similarity_max: float = Field(default=0.5, gt=0.0, le=1.0)
 
+    # C2PA signing: a real certificate chain and key for production; unset, a local CA in
+    # VIBOT_HOME/certs (made on first use) signs, and vibot trusts it when verifying.
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
+    c2pa_timestamp_url: str | None = None
+
     @property
     def db_url(self) -> str:
         return self.database_url or sqlite_url(self.home)
@@ -57,6 +63,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.home / "certs"
 
     @property
     def outbox_dir(self) -> Path:

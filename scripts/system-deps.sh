@@ -4,6 +4,7 @@ set -euo pipefail
 
 packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v exiftool >/dev/null 2>&1 || packages+=(libimage-exiftool-perl)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

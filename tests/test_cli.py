@@ -143,3 +143,18 @@ def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
         assert post["caption"].splitlines()[0].endswith("AI-generated.")
     reels = [p for p in in_review if p["format"] == "reel"]
     assert reels and reels[0]["media"][0]["path"].endswith(".mp4")
+    # Every file passes `vibot verify`, and independent readers agree.
+    paths = [m["path"] for p in in_review for m in p["media"]]
+    verified = cli(tmp_path, "verify", *paths, personas=REPO / "personas", VIBOT_HOME=str(home))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    import c2pa
+
+    for path in paths:
+        source_type = subprocess.run(
+            ["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", path],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert source_type == "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+        assert c2pa.Reader(path).get_validation_state() == "Valid"

@@ -68,16 +68,18 @@ def test_daemon_end_to_end(tmp_path: Path, tiny_model: Path) -> None:
     due = ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=5))
     approve(app, due, by="ana")
     daemon = start_daemon(app, TESS_IG_PASSWORD="hunter2-very-secret")
+
+    def prepared_by_worker() -> bool:
+        with session_scope(app.engine) as session:
+            return any(p.status == PostStatus.IN_REVIEW for p in session.exec(select(Post)))
+
+    published = wait_for(lambda: get_post(app, due).post.status == PostStatus.PUBLISHED, 90)
+    prepared = published and wait_for(prepared_by_worker, 120)
+    if not prepared:
+        daemon.send_signal(signal.SIGTERM)
+        _, logs = daemon.communicate(timeout=60)
+        pytest.fail(f"published={published} prepared={prepared}; daemon logs:\n{logs[-3000:]}")
     try:
-        assert wait_for(lambda: get_post(app, due).post.status == PostStatus.PUBLISHED, 60), (
-            "due post published"
-        )
-
-        def prepared_by_worker() -> bool:
-            with session_scope(app.engine) as session:
-                return any(p.status == PostStatus.IN_REVIEW for p in session.exec(select(Post)))
-
-        assert wait_for(prepared_by_worker, 90), "planned and prepared a post in the worker process"
         second = start_daemon(app)
         _, second_err = second.communicate(timeout=60)
         assert second.returncode == 1

@@ -59,7 +59,7 @@ def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:
     assert view.post.prompt == "t3ss woman, photo of a woman, harbour at dawn"
     (asset,) = view.media
     path = app.media.path(asset.path)
-    assert path.exists() and (asset.width, asset.height) == (1080, 1350)
+    assert path.exists() and (asset.width, asset.height) == (320, 400)
     assert path.name.startswith(asset.sha256)
     statuses = [e.message.split(":")[0] for e in view.events]
     assert statuses[1:] == ["planned → drafting", "drafting → generating", "generating → in_review"]

@@ -58,3 +58,23 @@ def lock_disclosure(text: str, disclosure: CaptionDisclosure) -> str:
 def has_disclosure(caption: str, disclosure: CaptionDisclosure) -> bool:
     first_line = caption.strip().splitlines()[0] if caption.strip() else ""
     return first_line == disclosure.line and disclosure.hashtag.lower() in caption.lower().split()
+
+
+def label_present(image: Image.Image, text: str) -> tuple[bool, tuple[int, int, int, int]]:
+    """Whether the label `text` is visible where vibot draws it, and that box.
+
+    The expected overlay is drawn again for the image's size: its opaque pixels
+    (the letters) must be light and the rest of its box dark — which survives
+    JPEG and H.264, and fails when the label is missing, cropped or covered.
+    """
+    import numpy as np
+
+    overlay = np.asarray(label_overlay(*image.size, text))
+    alpha = overlay[..., 3]
+    left, top, right, bottom = Image.fromarray(alpha).getbbox() or (0, 0, 0, 0)
+    luminance = np.asarray(image.convert("L"), dtype=np.float32)
+    letters, box = alpha == 255, (alpha > 0) & (alpha < 255)
+    if not letters.any() or not box.any():
+        return False, (left, top, right, bottom)
+    contrast = float(luminance[letters].mean() - luminance[box].mean())
+    return contrast > 60 and float(luminance[letters].mean()) > 150, (left, top, right, bottom)

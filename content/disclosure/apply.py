@@ -1,0 +1,165 @@
+"""Apply the file layers of disclosure, in the only order that works:
+
+visible label (already burned by the stage) → final size (already exact)
+→ invisible watermark → XMP → C2PA signature (last: any edit breaks it)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from content.disclosure import provenance, watermark, xmp
+from content.disclosure.certs import SigningMaterial
+from content.errors import GenerationError
+
+VIDEO_WATERMARK_EVERY = 30  # frames: one watermarked frame a second at 30 fps
+
+
+@dataclass(frozen=True)
+class DisclosureJob:
+    post_id: int
+    visible_label: str
+    description: str  # dc:description, e.g. "AI-generated image of Mara Lind (virtual influencer)"
+    models: list[str]
+    title: str
+
+
+def _save_like(image: Image.Image, path: Path) -> None:
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        image.save(path, "JPEG", quality=92, subsampling=0)
+    elif suffix == ".png":
+        image.save(path, "PNG", optimize=True)
+    elif suffix == ".webp":
+        image.save(path, "WEBP", lossless=True)  # lossy WebP flips watermark bits
+    else:
+        raise GenerationError(f"{path.name}: images must be JPEG, PNG or WebP")
+
+
+def watermark_image(path: Path, payload: bytes) -> None:
+    with Image.open(path) as opened:
+        pixels = np.asarray(opened.convert("RGB"))
+    _save_like(Image.fromarray(watermark.embed(pixels, payload)), path)
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def video_size(path: Path) -> tuple[int, int, float]:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    reader.close()
+    width, height = meta["size"]
+    return int(width), int(height), float(meta["fps"])
+
+
+def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVERY) -> list[int]:
+    """Embed the payload in every `every`-th frame and re-encode to the Reels spec, keeping
+    the audio. Returns the watermarked frame numbers."""
+    width, height, fps = video_size(path)
+    frame_bytes = width * height * 3
+    marked = []
+    with tempfile.TemporaryDirectory() as workdir:
+        out = Path(workdir) / f"marked{path.suffix}"
+        reader = subprocess.Popen(
+            [_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            stdout=subprocess.PIPE,
+        )
+        writer = subprocess.Popen(
+            [
+                _ffmpeg(),
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-s",
+                f"{width}x{height}",
+                "-r",
+                f"{fps:g}",
+                "-i",
+                "-",
+                "-i",
+                str(path),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a?",
+                "-c:v",
+                "libx264",
+                "-profile:v",
+                "high",
+                "-preset",
+                "veryfast",
+                "-crf",
+                "18",
+                "-g",
+                str(round(fps * 2)),
+                "-keyint_min",
+                str(round(fps * 2)),
+                "-sc_threshold",
+                "0",
+                "-flags",
+                "+cgop",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "copy",
+                "-movflags",
+                "+faststart",
+                str(out),
+            ],
+            stdin=subprocess.PIPE,
+        )
+        with reader, writer:  # closes both pipes, whatever happens
+            assert reader.stdout is not None and writer.stdin is not None
+            index = 0
+            while chunk := reader.stdout.read(frame_bytes):
+                if len(chunk) < frame_bytes:
+                    break
+                if index % every == 0:
+                    frame = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
+                    chunk = watermark.embed(frame, payload).tobytes()
+                    marked.append(index)
+                writer.stdin.write(chunk)
+                index += 1
+            writer.stdin.close()
+        if reader.returncode != 0 or writer.returncode != 0:
+            raise GenerationError(f"ffmpeg could not re-encode {path.name} with its watermark")
+        out.replace(path)
+    return marked
+
+
+def disclose(path: Path, job: DisclosureJob, material: SigningMaterial) -> None:
+    """Watermark, XMP and C2PA on one finished file (label and size already final)."""
+    payload = watermark.payload_for(job.post_id)
+    frames: list[int] | None = None
+    if path.suffix.lower() == ".mp4":
+        frames = watermark_video(path, payload)
+    else:
+        watermark_image(path, payload)
+    xmp.write(path, job.description)
+    provenance.sign(
+        path,
+        provenance.Provenance(
+            title=job.title,
+            models=job.models,
+            visible_label=job.visible_label,
+            watermark_payload=payload.hex(),
+            watermark_frames=frames,
+        ),
+        material,
+    )

@@ -1,0 +1,276 @@
+"""The disclosure layers: written and read back in every format, in the right order,
+and the gate that refuses media missing any of them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.context import App
+from bot.publishing import publish_pass
+from bot.review import approve, get_post
+from content.disclosure import burn_label
+from content.disclosure import xmp as xmp_layer
+from content.disclosure.apply import DisclosureJob, disclose
+from content.disclosure.certs import CA_KEY, LEAF_KEY, SigningMaterial, init_local_ca, load_material
+from content.disclosure.provenance import read as read_c2pa
+from content.disclosure.verify import verify_file
+from content.disclosure.watermark import payload_for, post_id_from
+from content.errors import UserError
+from content.reels import motion_reel
+from storage.db import session_scope
+from storage.models import Post
+from storage.status import PostStatus
+from tests.test_flow import ready_post
+
+JOB = DisclosureJob(
+    post_id=4242,
+    visible_label="AI-generated",
+    description="AI-generated test image",
+    models=["tiny-flux"],
+    title="test post",
+)
+
+
+@pytest.fixture(scope="module")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return init_local_ca(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="module")
+def material(certs_dir: Path) -> SigningMaterial:
+    return load_material(None, None, certs_dir)
+
+
+def labelled_image(size: tuple[int, int] = (540, 675)) -> Image.Image:
+    rng = np.random.default_rng(3)
+    small = Image.fromarray((rng.random((size[1] // 8, size[0] // 8, 3)) * 255).astype("uint8"))
+    return burn_label(small.resize(size, Image.Resampling.LANCZOS), "AI-generated")
+
+
+def save(image: Image.Image, path: Path) -> Path:
+    image.save(path, {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[path.suffix])
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_every_layer_is_written_and_read_back(tmp_path: Path, material: SigningMaterial, suffix: str) -> None:
+    path = save(labelled_image(), tmp_path / f"photo{suffix}")
+    disclose(path, JOB, material)
+    report = verify_file(path, material.ca_pem)
+    assert report.ok, report.problems()
+    assert report.label.ok and report.label.text == "AI-generated"
+    assert report.watermark.post_id == 4242 and report.watermark.bit_agreement == 1.0
+    assert report.xmp.digital_source_type == xmp_layer.TRAINED_ALGORITHMIC_MEDIA
+    assert report.xmp.description == "AI-generated test image" and report.xmp.creator_tool == "vibot"
+    assert (
+        report.c2pa.state == "Trusted"
+        and report.c2pa.digital_source_type == xmp_layer.TRAINED_ALGORITHMIC_MEDIA
+    )
+    # An independent reader agrees.
+    independent = subprocess.run(
+        ["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert independent == xmp_layer.TRAINED_ALGORITHMIC_MEDIA
+    assert verify_file(path).c2pa.state == "Valid"  # without the local CA as trust anchor
+
+
+def test_the_manifest_says_what_made_it(tmp_path: Path, material: SigningMaterial) -> None:
+    import c2pa
+
+    path = save(labelled_image(), tmp_path / "photo.jpg")
+    disclose(path, JOB, material)
+    report = json.loads(c2pa.Reader(str(path)).json())
+    manifest = report["manifests"][report["active_manifest"]]
+    assertions = {a["label"]: a["data"] for a in manifest["assertions"]}
+    (created,) = assertions["c2pa.actions.v2"]["actions"]
+    assert created["action"] == "c2pa.created" and created["softwareAgent"]["name"] == "vibot"
+    assert created["parameters"]["models"] == ["tiny-flux"]
+    assert assertions["c2pa.training-mining"]["entries"]["c2pa.ai_training"] == {"use": "notAllowed"}
+    assert "thumbnail" not in manifest
+
+
+def test_order_matters_an_edit_after_signing_breaks_c2pa(tmp_path: Path, material: SigningMaterial) -> None:
+    path = save(labelled_image(), tmp_path / "photo.jpg")
+    disclose(path, JOB, material)
+    xmp_layer.write(path, "edited afterwards")  # metadata written after the signature
+    reading = read_c2pa(path, material.ca_pem)
+    assert reading.state == "Invalid" and "assertion.dataHash.mismatch" in reading.errors
+    assert not verify_file(path, material.ca_pem).ok
+
+
+def reencode(path: Path) -> None:
+    with Image.open(path) as image:
+        image.convert("RGB").save(path, "JPEG", quality=80)
+
+
+def strip_metadata(path: Path) -> None:
+    subprocess.run(["exiftool", "-q", "-all=", "-overwrite_original", str(path)], check=True)
+
+
+def edit_pixels(path: Path) -> None:
+    with Image.open(path) as image:
+        edited = image.convert("RGB")
+    edited.paste((255, 0, 0), (0, 0, 40, 40))
+    edited.save(path, "JPEG", quality=92)
+
+
+@pytest.mark.parametrize(
+    ("damage", "broken"),
+    [
+        (strip_metadata, {"XMP DigitalSourceType missing or invalid", "C2PA manifest missing or invalid"}),
+        (reencode, {"XMP DigitalSourceType missing or invalid", "C2PA manifest missing or invalid"}),
+        (edit_pixels, {"XMP DigitalSourceType missing or invalid", "C2PA manifest missing or invalid"}),
+    ],
+)
+def test_damaged_files_fail_verification(tmp_path: Path, material: SigningMaterial, damage, broken) -> None:  # type: ignore[no-untyped-def]
+    path = save(labelled_image(), tmp_path / "photo.jpg")
+    disclose(path, JOB, material)
+    damage(path)
+    report = verify_file(path, material.ca_pem)
+    assert not report.ok and set(report.problems()) >= broken
+
+
+def test_a_missing_label_is_caught(tmp_path: Path, material: SigningMaterial) -> None:
+    path = tmp_path / "unlabelled.jpg"
+    Image.new("RGB", (540, 675), (90, 120, 150)).save(path, "JPEG")
+    disclose(path, JOB, material)
+    assert verify_file(path, material.ca_pem).problems() == ["visible label missing or invalid"]
+
+
+def test_watermark_payload_checksum() -> None:
+    assert post_id_from(payload_for(123456)) == 123456
+    assert post_id_from(b"vb\x00\x01\xe2\x40\x00\x00") is None  # wrong checksum: noise
+    assert post_id_from(b"\x00" * 8) is None
+
+
+@pytest.mark.slow
+def test_a_reel_carries_every_layer(tmp_path: Path, material: SigningMaterial) -> None:
+    still = tmp_path / "still.jpg"
+    labelled_image((1080, 1920)).save(still, "JPEG")  # motion_reel adds its own label overlay
+    reel = motion_reel(still, "AI-generated", tmp_path / "reel.mp4", seconds=3)
+    disclose(reel, JOB, material)
+    report = verify_file(reel, material.ca_pem)
+    assert report.ok, report.problems()
+    assert report.kind == "video" and report.label.frames_checked == [0, 57]
+    assert report.watermark.frames_checked == [0, 30] and report.watermark.post_id == 4242
+
+
+def test_init_cert_makes_keys_only_the_owner_can_read(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "disclosure", "init-cert"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "VIBOT_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    certs = tmp_path / "certs"
+    for key in (CA_KEY, LEAF_KEY):
+        assert stat.S_IMODE((certs / key).stat().st_mode) == 0o600
+    material = load_material(None, None, certs)
+    path = save(labelled_image(), tmp_path / "photo.jpg")
+    disclose(path, JOB, material)  # c2pa accepts the certificate ...
+    assert read_c2pa(path, material.ca_pem).state == "Trusted"  # ... and it chains to the local CA
+    before = (certs / LEAF_KEY).read_bytes()
+    init_local_ca(certs)  # kept, not replaced
+    assert (certs / LEAF_KEY).read_bytes() == before
+
+
+def test_verify_cli_exit_codes_and_json(tmp_path: Path, certs_dir: Path) -> None:
+    home = tmp_path / "home"
+    shutil.copytree(certs_dir, home / "certs")
+    good = save(labelled_image(), tmp_path / "good.jpg")
+    disclose(good, JOB, load_material(None, None, home / "certs"))
+    bad = save(labelled_image(), tmp_path / "bad.jpg")
+    env = {**os.environ, "VIBOT_HOME": str(home)}
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot", "verify", "--json", str(good)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert ok.returncode == 0, ok.stderr
+    (report,) = json.loads(ok.stdout)
+    assert set(report) == {"file", "kind", "ok", "label", "watermark", "xmp", "c2pa"}
+    assert report["c2pa"] == {
+        "ok": True,
+        "state": "Trusted",
+        "digital_source_type": xmp_layer.TRAINED_ALGORITHMIC_MEDIA,
+        "errors": [],
+    }
+    failed = subprocess.run(
+        [sys.executable, "-m", "bot", "verify", str(good), str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert failed.returncode == 1
+    assert (
+        f"{bad}: FAILED: invisible watermark missing or invalid; XMP DigitalSourceType missing or invalid; "
+        "C2PA manifest missing or invalid" in failed.stdout
+    )
+
+
+# --- the gate ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "damage", [strip_metadata, reencode, edit_pixels], ids=["stripped", "re-encoded", "edited"]
+)
+def test_the_gate_refuses_damaged_media_at_approval(sqlite_app: App, damage) -> None:  # type: ignore[no-untyped-def]
+    post_id = ready_post(sqlite_app)
+    media = get_post(sqlite_app, post_id).media[0]
+    path = sqlite_app.media.path(media.path)
+    damage(path)
+    with session_scope(sqlite_app.engine) as session:  # pretend the store was fooled too
+        from storage.media import sha256_file
+        from storage.models import MediaAsset
+
+        asset = session.get(MediaAsset, media.id)
+        assert asset is not None
+        asset.sha256 = sha256_file(path)
+        session.add(asset)
+    with pytest.raises(UserError, match="fails AI-disclosure checks"):
+        approve(sqlite_app, post_id, by="ana")
+    assert get_post(sqlite_app, post_id).post.status == PostStatus.IN_REVIEW
+
+
+def test_the_gate_refuses_a_caption_without_its_disclosure_line(sqlite_app: App) -> None:
+    post_id = ready_post(sqlite_app)
+    with session_scope(sqlite_app.engine) as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        post.caption = "Just a sunset #travel"
+        session.add(post)
+    with pytest.raises(UserError, match="the caption lacks its AI disclosure line"):
+        approve(sqlite_app, post_id, by="ana")
+
+
+def test_the_publisher_checks_every_layer_again(sqlite_app: App) -> None:
+    post_id = ready_post(sqlite_app, slot=datetime.now(UTC) - timedelta(minutes=1))
+    approve(sqlite_app, post_id, by="ana")
+    assert all(
+        not p
+        for p in [
+            verify_file(sqlite_app.media.path(m.path), sqlite_app.signing.ca_pem).problems()
+            for m in get_post(sqlite_app, post_id).media
+        ]
+    )
+    report = publish_pass(sqlite_app)
+    assert report.published == [post_id]
