@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 
 from content.disclosure import burn_label, watermark, xmp
-from content.disclosure.apply import DisclosureJob, _ffmpeg, disclose
+from content.disclosure.apply import DisclosureJob, disclose
 from content.disclosure.certs import load_material
 from content.disclosure.provenance import read as read_c2pa
 from content.disclosure.verify import _frame
-from content.reels import motion_reel
+from content.reels import ffmpeg_exe, motion_reel
 
 JOB = DisclosureJob(
     post_id=31337,
@@ -80,7 +80,7 @@ def reencode_video(crf: int) -> Callable[[Path, Path], None]:
     def apply(source: Path, target: Path) -> None:
         subprocess.run(
             [
-                _ffmpeg(),
+                ffmpeg_exe(),
                 "-v",
                 "error",
                 "-y",

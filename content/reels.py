@@ -25,6 +25,16 @@ def ffmpeg_exe() -> str:
     return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
+def h264_reel_args(fps: float, crf: int) -> list[str]:
+    """Encoder settings for Instagram's Reels spec: H.264 High, yuv420p, closed GOP of two
+    seconds (no scene-cut keyframes), for any vibot step that writes a reel."""
+    gop = str(round(fps * 2))
+    return [
+        "-c:v", "libx264", "-profile:v", "high", "-preset", "veryfast", "-crf", str(crf),
+        "-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-flags", "+cgop", "-pix_fmt", "yuv420p",
+    ]  # fmt: skip
+
+
 def motion_reel(still: Path, label: str, out: Path, seconds: float, zoom_to: float = 1.12) -> Path:
     """Render `still` (1080×1920) as a `seconds`-long reel with a slow zoom and the label."""
     frames = round(seconds * FPS)
@@ -69,24 +79,7 @@ def motion_reel(still: Path, label: str, out: Path, seconds: float, zoom_to: flo
             str(frames),
             "-t",
             f"{frames / FPS:.3f}",
-            "-c:v",
-            "libx264",
-            "-profile:v",
-            "high",
-            "-preset",
-            "veryfast",
-            "-crf",
-            "20",
-            "-g",
-            str(FPS * 2),
-            "-keyint_min",
-            str(FPS * 2),
-            "-sc_threshold",
-            "0",
-            "-flags",
-            "+cgop",
-            "-pix_fmt",
-            "yuv420p",
+            *h264_reel_args(FPS, crf=20),
             "-r",
             str(FPS),
             "-c:a",

@@ -17,6 +17,7 @@ from PIL import Image
 from content.disclosure import provenance, watermark, xmp
 from content.disclosure.certs import SigningMaterial
 from content.errors import GenerationError
+from content.reels import ffmpeg_exe, h264_reel_args
 
 VIDEO_WATERMARK_EVERY = 30  # frames: one watermarked frame a second at 30 fps
 
@@ -48,12 +49,6 @@ def watermark_image(path: Path, payload: bytes) -> None:
     _save_like(Image.fromarray(watermark.embed(pixels, payload)), path)
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
-
-
 def video_size(path: Path) -> tuple[int, int, float]:
     import imageio_ffmpeg
 
@@ -73,12 +68,12 @@ def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVE
     with tempfile.TemporaryDirectory() as workdir:
         out = Path(workdir) / f"marked{path.suffix}"
         reader = subprocess.Popen(
-            [_ffmpeg(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+            [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
             stdout=subprocess.PIPE,
         )
         writer = subprocess.Popen(
             [
-                _ffmpeg(),
+                ffmpeg_exe(),
                 "-v",
                 "error",
                 "-y",
@@ -98,24 +93,7 @@ def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVE
                 "0:v",
                 "-map",
                 "1:a?",
-                "-c:v",
-                "libx264",
-                "-profile:v",
-                "high",
-                "-preset",
-                "veryfast",
-                "-crf",
-                "18",
-                "-g",
-                str(round(fps * 2)),
-                "-keyint_min",
-                str(round(fps * 2)),
-                "-sc_threshold",
-                "0",
-                "-flags",
-                "+cgop",
-                "-pix_fmt",
-                "yuv420p",
+                *h264_reel_args(fps, crf=18),
                 "-c:a",
                 "copy",
                 "-movflags",

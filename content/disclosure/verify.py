@@ -14,9 +14,10 @@ import numpy as np
 from PIL import Image
 
 from content.disclosure import provenance, watermark, xmp
-from content.disclosure.apply import _ffmpeg, video_size
+from content.disclosure.apply import video_size
 from content.disclosure.label import label_present
 from content.errors import NotFoundError
+from content.reels import ffmpeg_exe
 
 DEFAULT_LABEL = "AI-generated"
 LABEL_CHECK_SECONDS = (0.0, 1.9)  # a reel shows the full label for at least its first 2 seconds
@@ -82,7 +83,7 @@ def _frame(path: Path, index: int) -> Image.Image:
     width, height, _ = video_size(path)
     result = subprocess.run(
         [
-            _ffmpeg(),
+            ffmpeg_exe(),
             "-v",
             "error",
             "-i",
