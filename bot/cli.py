@@ -12,11 +12,12 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.context import App
@@ -190,6 +191,9 @@ def queue_show(post_id: int) -> None:
         out.print(f"flag     {flag}", markup=False)
     out.print("caption:")
     out.print((post.caption or "-"), markup=False)
+    for number, record in enumerate(json.loads(post.generation or "[]"), start=1):
+        for line in _describe_record(number, record):
+            out.print(line, markup=False)
     for asset in view.media:
         out.print(f"media    {asset.kind} {asset.width}x{asset.height} {context.media.path(asset.path)}")
         out.print(f"         sha256 {asset.sha256}")
@@ -199,6 +203,20 @@ def queue_show(post_id: int) -> None:
         out.print(f"attempt  {attempt.id} {attempt.outcome} {attempt.remote_id or ''} {attempt.error or ''}")
     for event in view.events:
         out.print(f"event    {event.at:%Y-%m-%d %H:%M:%S} {event.message}", markup=False)
+
+
+def _describe_record(number: int, record: dict[str, Any]) -> list[str]:
+    """The reproducibility record of one generated image, as two lines."""
+    lora = record["lora"]
+    lora_text = f"{lora['file']} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
+    return [
+        f"image {number}  {record['model']} [{record['model_fingerprint']}; {record['licence']}] "
+        f"seed {record['seed']}, {record['steps']} steps, guidance {record['guidance']}, "
+        f"{record['device']}/{record['dtype']}, {record['seconds']} s",
+        f"         lora {lora_text}; noise {record['noise_injection']}; detail {record['detail']}; "
+        f"grain {record['grain']}; {record['generated_size']} → {record['final_size']} "
+        f"({record['upscaler']})",
+    ]
 
 
 @queue_app.command("approve")
@@ -345,13 +363,14 @@ def daemon() -> None:
 @models_app.command("list")
 def models_list() -> None:
     """The image models vibot knows, with their licences."""
-    from content.models import KNOWN_MODELS
+    from content.models import KNOWN_MODELS, present_locally
 
-    table = Table("model", "licence", "commercial use", "note")
+    models_dir = get_settings().models_dir
+    table = Table("model", "licence", "commercial use", "here", "note")
     for info in KNOWN_MODELS.values():
-        table.add_row(
-            info.name, info.licence, {True: "yes", False: "no", None: "?"}[info.commercial_use], info.note
-        )
+        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
+        here = "yes" if present_locally(info.name, models_dir) else "no"
+        table.add_row(info.name, escape(info.licence), commercial, here, escape(info.note))
     out.print(table)
 
 
@@ -362,6 +381,19 @@ def models_make_tiny(directory: Path) -> None:
 
     build_tiny_flux(directory)
     out.print(f"tiny Flux model saved in {directory}")
+
+
+@models_app.command("make-tiny-lora")
+def models_make_tiny_lora(
+    file: Path,
+    model: Annotated[Path, typer.Option(help="the tiny model's folder")],
+    seed: Annotated[int, typer.Option(help="random seed of the LoRA weights")] = 0,
+) -> None:
+    """Write a small random LoRA for the tiny model (the example personas use two)."""
+    from content.lora import make_test_lora
+
+    make_test_lora(model, file, seed=seed)
+    out.print(f"LoRA saved in {file}")
 
 
 def _settings_error(err: Exception) -> str:

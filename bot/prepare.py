@@ -11,14 +11,15 @@ half-recorded post, and `recover_interrupted` sends it round again.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
-from PIL import Image
 from sqlmodel import col, select
 
 from bot.captioning import caption_fields, record_usage, write_for
@@ -26,12 +27,13 @@ from bot.context import App
 from content.disclosure import burn_label
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
-from content.images import REEL_SIZE, PhotoRequest, generate_photo, save_jpeg
+from content.images import REEL_SIZE, Memory, PhotoRequest, PhotoResult, generate_photo, save_jpeg
 from content.models import TINY_FLUX, resolve_location
 from content.persona import Persona
+from content.realism import Realism
 from content.reels import FPS, motion_reel
 from storage.db import session_scope
-from storage.lifecycle import transition
+from storage.lifecycle import set_fields, transition
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
 
@@ -60,8 +62,9 @@ def _ensure_model(app: App, persona: Persona) -> str:
 
 def _photo(
     app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]
-) -> Image.Image:
+) -> PhotoResult:
     image_cfg = persona.pipeline.image
+    look = persona.appearance
     result = generate_photo(
         PhotoRequest(
             model=image_cfg.model,
@@ -73,6 +76,22 @@ def _photo(
             width=size[0],
             height=size[1],
             device=app.settings.device,
+            memory=Memory(
+                dtype=app.settings.dtype,
+                cpu_offload=app.settings.cpu_offload,
+                vae_tiling=app.settings.vae_tiling,
+                vae_slicing=app.settings.vae_slicing,
+            ),
+            lora_adapter=persona.id if look.lora else None,
+            lora=look.lora,
+            lora_scale=look.lora_scale,
+            realism=Realism(
+                noise_strength=image_cfg.noise_injection.strength,
+                noise_at=tuple(image_cfg.noise_injection.at),
+                detail=image_cfg.detail,
+                grain=image_cfg.grain,
+                grain_size=image_cfg.grain_size,
+            ),
         )
     )
     log.info(
@@ -81,15 +100,19 @@ def _photo(
         seconds=round(result.seconds, 3),
         generated=f"{result.generated_size[0]}x{result.generated_size[1]}",
     )
-    return result.image
+    return result
 
 
-def make_media(app: App, persona: Persona, post: Post, workdir: Path) -> list[MadeFile]:
+def make_media(
+    app: App, persona: Persona, post: Post, workdir: Path, records: list[dict[str, Any]]
+) -> list[MadeFile]:
     """Run the media stages for one post; files land in `workdir`."""
     assert post.prompt is not None
     label = persona.disclosure.label
     if post.format == "reel":
-        still = _photo(app, persona, post, post.prompt, post.seed, REEL_SIZE)
+        generated = _photo(app, persona, post, post.prompt, post.seed, REEL_SIZE)
+        records.append(generated.record)
+        still = generated.image
         still_path = save_jpeg(still, workdir / "still.jpg")
         video = motion_reel(still_path, label, workdir / "reel.mp4", persona.pipeline.reel.seconds)
         cover = save_jpeg(burn_label(still, label), workdir / "cover.jpg")
@@ -102,7 +125,9 @@ def make_media(app: App, persona: Persona, post: Post, workdir: Path) -> list[Ma
     count = persona.pipeline.carousel.items if post.format == "carousel" else 1
     made = []
     for index in range(count):
-        image = burn_label(_photo(app, persona, post, post.prompt, post.seed + index, size), label)
+        generated = _photo(app, persona, post, post.prompt, post.seed + index, size)
+        records.append(generated.record)
+        image = burn_label(generated.image, label)
         path = save_jpeg(image, workdir / f"photo-{index}.jpg")
         made.append(MadeFile(path, "image", "image/jpeg", *size))
     return made
@@ -163,7 +188,8 @@ def prepare_post(app: App, post_id: int) -> bool:
         post.caption, post.prompt = fields["caption"], fields["prompt"]
         # 3. Media, with the visible label, at its final size.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
-            made = make_media(app, persona, post, Path(workdir))
+            records: list[dict[str, Any]] = []
+            made = make_media(app, persona, post, Path(workdir), records)
             # 4. Disclosure layers on every file: watermark, XMP, then the C2PA signature.
             job = disclosure_job(persona, post_id)
             for item in made:
@@ -172,6 +198,7 @@ def prepare_post(app: App, post_id: int) -> bool:
             assets = _store(app, post_id, made)
         with session_scope(app.engine) as session:
             session.add_all(assets)
+            set_fields(session, post_id, PostStatus.GENERATING, generation=json.dumps(records))
             transition(
                 session,
                 post_id,

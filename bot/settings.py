@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
     device: str | None = Field(default=None, description="cuda, mps or cpu; default: best found")
+    dtype: Literal["bfloat16", "float16", "float32"] | None = None
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    vae_slicing: bool = False
     plan_days: int = Field(default=14, ge=1, le=365)
     plan_seed: int = 0
     publish_interval_s: float = Field(default=60.0, gt=0)

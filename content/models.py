@@ -64,3 +64,15 @@ def resolve_location(name: str, models_dir: Path) -> Path | str:
         return models_dir / TINY_FLUX
     path = Path(name).expanduser()
     return path if path.exists() else name
+
+
+def present_locally(name: str, models_dir: Path) -> bool:
+    """Whether the weights can load without a download: the tiny model's folder, a local
+    folder, or a snapshot of the hub id in the local Hugging Face cache."""
+    location = resolve_location(name, models_dir)
+    if isinstance(location, Path):
+        return (location / "model_index.json").exists()
+    from huggingface_hub import constants
+
+    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{name.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())

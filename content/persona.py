@@ -91,11 +91,11 @@ def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path 
     if value is None:
         return None
     base = Path((info.context or {}).get("base_dir", "."))
-    resolved = value if value.is_absolute() else base / value
+    resolved = (value if value.is_absolute() else base / value).resolve()
     if not resolved.exists():
         raise _custom(
             "missing_file",
-            f"{what} '{value}' does not exist (looked for {resolved.resolve()}) — "
+            f"{what} '{value}' does not exist (looked for {resolved}) — "
             "put the file there or fix the path (relative to the persona file)",
         )
     return resolved
@@ -286,7 +286,9 @@ class ImageStage(Strict):
     guidance: float = Field(default=3.5, ge=0.0, le=30.0)
     size: FeedSize = ImageSize(width=1080, height=1350)
     noise_injection: NoiseInjection = Field(default_factory=NoiseInjection)
+    detail: float = Field(default=0.0, ge=0.0, le=1.0)  # lower mid-schedule sigmas: finer detail
     grain: float = Field(default=0.0, ge=0.0, le=1.0)
+    grain_size: float = Field(default=1.0, ge=0.5, le=4.0)
 
     @field_validator("size")
     @classmethod

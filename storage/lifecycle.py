@@ -29,6 +29,7 @@ _SETTABLE = {
     "motion_brief",
     "caption_writer",
     "review_flags",
+    "generation",
 }
 
 

@@ -62,6 +62,7 @@ class Post(SQLModel, table=True):
     motion_brief: str | None = None
     caption_writer: str | None = Field(default=None, max_length=16)  # llm | template
     review_flags: str | None = None  # JSON list: what a reviewer should look at
+    generation: str | None = None  # JSON list, one record per generated image: how it was made
     created_at: datetime = _time(default_factory=utcnow)
     updated_at: datetime = _time(default_factory=utcnow)
 

@@ -158,3 +158,15 @@ def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
         ).stdout.strip()
         assert source_type == "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
         assert c2pa.Reader(path).get_validation_state() == "Valid"
+
+
+def test_models_list_shows_licences_and_what_is_here(home: Path) -> None:
+    result = cli(home, "models", "list", COLUMNS="200")
+    assert result.returncode == 0, result.stderr
+    rows = {
+        line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip()
+    }
+    assert rows["tiny-flux"][1:3] == ["yes", "yes"]  # commercial use, here (the fixture copied it)
+    assert rows["black-forest-labs/FLUX.1-dev"][:3] == ["FLUX.1 [dev] Non-Commercial License", "no", "no"]
