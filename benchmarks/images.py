@@ -4,7 +4,8 @@
 
 Without --model it builds the tiny offline model (CPU numbers prove the plumbing,
 not Flux speed). On a GPU, point --model at real FLUX.1 weights. Settings compared:
-vanilla, with a LoRA, with the LoRA fused, and with noise injection + detail + grain.
+vanilla, with a LoRA, and with noise injection + detail + grain. (Fused and hot-swapped
+compiled LoRAs come with the GPU-speed work.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from content.images import PhotoRequest, generate_photo, load_flux, pick_device
+from content.images import PhotoRequest, generate_photo, pick_device
 from content.lora import make_test_lora
 from content.realism import Realism
 from content.tiny import build_tiny_flux
@@ -66,10 +67,6 @@ def main() -> None:
         if lora is not None:
             with_lora = replace(base, lora_adapter="bench", lora=lora)
             rows.append(("with LoRA", timed(with_lora, args.runs)))
-            pipeline = load_flux(str(model), device, base.memory)
-            pipeline.fuse_lora(lora_scale=1.0)
-            rows.append(("LoRA fused", timed(replace(base, lora_adapter=None, lora=None), args.runs)))
-            pipeline.unfuse_lora()
         realism = Realism(noise_strength=0.15, noise_at=(0.3, 0.6), detail=0.3, grain=0.3, grain_size=1.5)
         rows.append(("noise + detail + grain", timed(replace(base, realism=realism), args.runs)))
         print(f"{name} on {device}, {args.size}×{args.size}, {args.steps} steps, mean of {args.runs}:")
