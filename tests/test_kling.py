@@ -1,0 +1,138 @@
+"""The Kling client against a fake Kling server on 127.0.0.1 (real HTTP, real JWTs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from content.kling import KlingConfig, KlingError, animate, token
+from tests.fakes.kling_server import VIDEO, FakeKling, fake_kling
+
+
+class FakeTime:
+    """Sleeping advances a clock instead of waiting: polling tests run in milliseconds."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def kling() -> Iterator[FakeKling]:
+    with fake_kling() as fake:
+        yield fake
+
+
+@pytest.fixture
+def still(tmp_path: Path) -> Path:
+    path = tmp_path / "still.jpg"
+    path.write_bytes(b"\xff\xd8 a still \xff\xd9")
+    return path
+
+
+def config(kling: FakeKling, **changes: Any) -> KlingConfig:
+    values: dict[str, Any] = {
+        "base_url": kling.url,
+        "access_key": kling.access_key,
+        "secret_key": kling.secret_key,
+        "timeout_s": 120.0,
+    }
+    return KlingConfig(**{**values, **changes})
+
+
+def run(kling: FakeKling, still: Path, tmp_path: Path, clock: FakeTime, **changes: Any) -> Path:
+    return animate(
+        still,
+        "slow push-in",
+        5,
+        "vibot-post-7-v1",
+        tmp_path / "clip.mp4",
+        config(kling, **changes),
+        sleep=clock.sleep,
+        clock=clock.clock,
+    )
+
+
+def test_create_poll_download(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    clock = FakeTime()
+    clip = run(kling, still, tmp_path, clock)
+    assert clip.read_bytes() == VIDEO
+    (created,) = kling.creates
+    assert (created["model_name"], created["mode"], created["duration"]) == ("kling-v1-6", "std", "5")
+    assert created["external_task_id"] == "vibot-post-7-v1" and created["prompt"] == "slow push-in"
+    assert clock.slept == [2.0, 3.0]  # polled with a growing interval
+
+
+def test_the_jwt_is_short_lived_and_names_the_access_key(kling: FakeKling) -> None:
+    import jwt
+
+    claims = jwt.decode(
+        token(config(kling), now=1_700_000_000),
+        kling.secret_key,
+        algorithms=["HS256"],
+        options={"verify_exp": False, "verify_nbf": False},
+    )
+    assert claims == {"iss": "ak-test", "exp": 1_700_001_800, "nbf": 1_699_999_995}
+
+
+def test_a_retry_never_pays_twice(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    run(kling, still, tmp_path, FakeTime())
+    run(kling, still, tmp_path, FakeTime())  # e.g. after a crash before the clip was stored
+    assert len(kling.creates) == 1
+
+
+def test_a_failed_task_says_why(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    kling.outcome = "failed"
+    with pytest.raises(KlingError, match="Kling could not make the video: Failure to pass the risk control"):
+        run(kling, still, tmp_path, FakeTime())
+
+
+def test_a_task_that_never_finishes_times_out(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    kling.outcome = "never"
+    clock = FakeTime()
+    with pytest.raises(KlingError, match="was still processing after 120 s"):
+        run(kling, still, tmp_path, clock)
+    assert clock.now - 1000.0 <= 120.0 and max(clock.slept) <= 30.0
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_rate_limits_and_server_errors_are_retried(
+    kling: FakeKling, still: Path, tmp_path: Path, status: int
+) -> None:
+    kling.fail_next = [status, status]
+    assert run(kling, still, tmp_path, FakeTime()).read_bytes() == VIDEO
+    assert len(kling.creates) == 1
+
+
+def test_errors_that_persist_give_up(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    kling.fail_next = [500] * 10
+    with pytest.raises(KlingError, match="Kling answered 500 after 3 tries"):
+        run(kling, still, tmp_path, FakeTime(), retries=2)
+
+
+def test_wrong_keys_are_named_without_the_secret(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    with pytest.raises(KlingError) as caught:
+        run(kling, still, tmp_path, FakeTime(), secret_key="wrong-secret-value-0123456789abcdef")
+    assert "check KLING_ACCESS_KEY and KLING_SECRET_KEY" in str(caught.value)
+    assert "wrong-secret-value" not in str(caught.value) and kling.creates == []
+
+
+def test_an_unreachable_server(still: Path, tmp_path: Path) -> None:
+    unreachable = KlingConfig(base_url="http://127.0.0.1:9", access_key="a", secret_key="s" * 32, retries=1)
+    with pytest.raises(KlingError, match=r"cannot reach Kling at http://127\.0\.0\.1:9"):
+        animate(still, "x", 5, "id", tmp_path / "clip.mp4", unreachable, sleep=lambda _: None)
+
+
+def test_only_5_or_10_seconds(kling: FakeKling, still: Path, tmp_path: Path) -> None:
+    with pytest.raises(KlingError, match="5 or 10 second clips, not 7"):
+        animate(still, "x", 7, "id", tmp_path / "clip.mp4", config(kling))
