@@ -26,12 +26,13 @@ from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
 from content.disclosure import burn_label
 from content.disclosure.apply import DisclosureJob, disclose
-from content.errors import ConflictError, VibotError
+from content.errors import ConfigError, ConflictError, VibotError
 from content.images import REEL_SIZE, Memory, PhotoRequest, PhotoResult, generate_photo, save_jpeg
+from content.kling import KlingConfig, animate
 from content.models import TINY_FLUX, resolve_location
 from content.persona import Persona
 from content.realism import Realism
-from content.reels import FPS, motion_reel
+from content.reels import FPS, finish_clip, motion_reel
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
 from storage.models import MediaAsset, Post
@@ -103,6 +104,32 @@ def _photo(
     return result
 
 
+def _animate(app: App, persona: Persona, post: Post, still: Path, workdir: Path) -> Path:
+    """The still as a reel, by the persona's backend, with the label and the Reels encoding."""
+    reel = persona.pipeline.reel
+    out = workdir / "reel.mp4"
+    if reel.backend == "motion":
+        return motion_reel(still, persona.disclosure.label, out, reel.seconds)
+    settings = app.settings
+    if settings.kling_access_key is None or settings.kling_secret_key is None:
+        raise ConfigError(
+            f"persona {persona.id} makes reels with kling — set KLING_ACCESS_KEY and KLING_SECRET_KEY"
+        )
+    config = KlingConfig(
+        base_url=settings.kling_api_url,
+        access_key=settings.kling_access_key.get_secret_value(),
+        secret_key=settings.kling_secret_key.get_secret_value(),
+        model=settings.kling_model,
+        mode=settings.kling_mode,
+    )
+    # Derived from the post, so a retry after a crash finds the clip it already paid for.
+    task_id = f"vibot-{persona.id}-{post.id}-{post.seed}"
+    clip = animate(
+        still, post.motion_brief or post.scene, int(reel.seconds), task_id, workdir / "clip.mp4", config
+    )
+    return finish_clip(clip, persona.disclosure.label, out, reel.seconds)
+
+
 def make_media(
     app: App, persona: Persona, post: Post, workdir: Path, records: list[dict[str, Any]]
 ) -> list[MadeFile]:
@@ -114,7 +141,7 @@ def make_media(
         records.append(generated.record)
         still = generated.image
         still_path = save_jpeg(still, workdir / "still.jpg")
-        video = motion_reel(still_path, label, workdir / "reel.mp4", persona.pipeline.reel.seconds)
+        video = _animate(app, persona, post, still_path, workdir)
         cover = save_jpeg(burn_label(still, label), workdir / "cover.jpg")
         seconds = round(persona.pipeline.reel.seconds * FPS) / FPS
         return [

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     llm_daily_budget_usd: float | None = Field(default=None, ge=0.0, description="per persona")
     caption_similarity_max: float = Field(default=0.5, gt=0.0, le=1.0)
 
+    # The kling reel backend: Kling's image-to-video API.
+    kling_access_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("KLING_ACCESS_KEY", "VIBOT_KLING_ACCESS_KEY")
+    )
+    kling_secret_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("KLING_SECRET_KEY", "VIBOT_KLING_SECRET_KEY")
+    )
+    kling_api_url: str = "https://api.klingai.com"
+    kling_model: str = "kling-v1-6"
+    kling_mode: Literal["std", "pro"] = "std"
+
     # C2PA signing: a real certificate chain and key for production; unset, a local CA in
     # VIBOT_HOME/certs (made on first use) signs, and vibot trusts it when verifying.
     c2pa_cert: Path | None = None

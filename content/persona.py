@@ -297,7 +297,7 @@ class ImageStage(Strict):
 
 
 class ReelStage(Strict):
-    backend: Literal["motion"] = "motion"
+    backend: Literal["motion", "kling"] = "motion"
     seconds: float = Field(default=5.0, ge=3.0, le=90.0)
 
 
@@ -633,6 +633,18 @@ def load_persona(path: Path) -> Persona:
 def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
     """Rules that span sections, reported at the key they concern."""
     problems = []
+    reel = persona.pipeline.reel
+    if reel.backend == "kling" and reel.seconds not in (5, 10):
+        node, _ = _node_at(root, ("pipeline", "reel", "seconds"))
+        problems.append(
+            Problem(
+                file,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                "pipeline.reel.seconds",
+                f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10",
+            )
+        )
     model = model_info(persona.pipeline.image.model)
     if persona.commercial and model.commercial_use is False:
         loc = ("pipeline", "image", "model")

@@ -39,61 +39,42 @@ def motion_reel(still: Path, label: str, out: Path, seconds: float, zoom_to: flo
     """Render `still` (1080×1920) as a `seconds`-long reel with a slow zoom and the label."""
     frames = round(seconds * FPS)
     step = (zoom_to - 1.0) / max(frames - 1, 1)
+    zoom = (
+        f"zoompan=z='1+{step:.8f}*on':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
+        f":d={frames}:s={WIDTH}x{HEIGHT}:fps={FPS},setsar=1"
+    )
+    return _render(["-loop", "1", "-framerate", str(FPS), "-i", str(still)], zoom, seconds, label, out)
+
+
+def finish_clip(clip: Path, label: str, out: Path, seconds: float) -> Path:
+    """An image-to-video clip (any size or frame rate) as a reel: cropped to fill 1080×1920,
+    30 fps, held on its last frame if short, with the label and the Reels encoding."""
+    fill = (
+        f"scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT},"
+        f"fps={FPS},tpad=stop_mode=clone:stop_duration={seconds:.3f},setsar=1"
+    )
+    return _render(["-i", str(clip)], fill, seconds, label, out)
+
+
+def _render(source: list[str], video_filter: str, seconds: float, label: str, out: Path) -> Path:
+    """Source → `video_filter` → the label overlaid → H.264/AAC to the Reels spec."""
+    frames = round(seconds * FPS)
     with tempfile.TemporaryDirectory() as workdir:
         label_png = Path(workdir) / "label.png"
         layer = label_overlay(WIDTH, HEIGHT, label)
         box = layer.getbbox() or (0, 0, WIDTH, HEIGHT)
         layer.crop(box).save(label_png)  # overlaying only the label's box is much cheaper
-        # Zoompan on a 2× source keeps the move smooth (no 1-pixel jitter).
-        graph = (
-            f"[0:v]"
-            f"zoompan=z='1+{step:.8f}*on':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
-            f":d={frames}:s={WIDTH}x{HEIGHT}:fps={FPS},setsar=1[bg];"
-            f"[bg][1:v]overlay={box[0]}:{box[1]}:format=auto,format=yuv420p[v]"
-        )
+        graph = f"[0:v]{video_filter}[bg];[bg][1:v]overlay={box[0]}:{box[1]}:format=auto,format=yuv420p[v]"
         command = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-loop",
-            "1",
-            "-framerate",
-            str(FPS),
-            "-i",
-            str(still),
-            "-i",
-            str(label_png),
-            "-f",
-            "lavfi",
-            "-i",
-            "anullsrc=channel_layout=stereo:sample_rate=48000",
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-map",
-            "2:a",
-            "-frames:v",
-            str(frames),
-            "-t",
-            f"{frames / FPS:.3f}",
-            *h264_reel_args(FPS, crf=20),
-            "-r",
-            str(FPS),
-            "-c:a",
-            "aac",
-            "-b:a",
-            "128k",
-            "-ar",
-            "48000",
-            "-ac",
-            "2",
-            "-movflags",
-            "+faststart",
-            str(out),
-        ]
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *source,
+            "-i", str(label_png),
+            "-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000",
+            "-filter_complex", graph, "-map", "[v]", "-map", "2:a",
+            "-frames:v", str(frames), "-t", f"{frames / FPS:.3f}",
+            *h264_reel_args(FPS, crf=20), "-r", str(FPS),
+            "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+            "-movflags", "+faststart", str(out),
+        ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise GenerationError(f"ffmpeg could not render the reel: {result.stderr.strip()[-300:]}")

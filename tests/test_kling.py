@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from bot.context import App
+from bot.prepare import prepare_post
+from bot.review import get_post
+from content.disclosure.verify import verify_file
+from content.errors import ConfigError
 from content.kling import KlingConfig, KlingError, animate, token
+from content.reels import ffmpeg_exe
+from storage.status import PostStatus
+from tests.conftest import make_app, write_persona
 from tests.fakes.kling_server import VIDEO, FakeKling, fake_kling
+from tests.test_flow import planned_post
 
 
 class FakeTime:
@@ -136,3 +148,91 @@ def test_an_unreachable_server(still: Path, tmp_path: Path) -> None:
 def test_only_5_or_10_seconds(kling: FakeKling, still: Path, tmp_path: Path) -> None:
     with pytest.raises(KlingError, match="5 or 10 second clips, not 7"):
         animate(still, "x", 7, "id", tmp_path / "clip.mp4", config(kling))
+
+
+# --- the kling backend inside vibot ---------------------------------------------------------
+
+
+def test_kling_clips_are_5_or_10_seconds_in_persona_files(tmp_path: Path) -> None:
+    from content.errors import PersonaError
+    from content.persona import load_persona
+
+    path = write_persona(tmp_path, pipeline={"reel": {"backend": "kling", "seconds": 7}})
+    with pytest.raises(PersonaError) as caught:
+        load_persona(path)
+    (problem,) = caught.value.problems
+    assert problem.field == "pipeline.reel.seconds"
+    assert problem.message == "the kling backend makes 5 or 10 second clips, not 7 — set seconds: 5 or 10"
+
+
+@pytest.mark.slow
+def test_a_kling_reel_reaches_review_with_every_disclosure_layer(
+    tmp_path: Path, tiny_model: Path, kling: FakeKling
+) -> None:
+    clip = tmp_path / "kling.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x568:rate=24:duration=2",
+            "-pix_fmt",
+            "yuv420p",
+            str(clip),
+        ],
+        check=True,
+    )
+    kling.video = clip.read_bytes()
+    home = tmp_path / "home"
+    write_persona(
+        home / "personas",
+        pipeline={
+            "image": {"model": "tiny-flux", "steps": 2, "size": "320x400"},
+            "reel": {"backend": "kling", "seconds": 5},
+        },
+    )
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    app = App(
+        app.settings.model_copy(
+            update={
+                "kling_api_url": kling.url,
+                "kling_access_key": SecretStr(kling.access_key),
+                "kling_secret_key": SecretStr(kling.secret_key),
+            }
+        )
+    )
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
+    assert prepare_post(app, post_id)
+    view = get_post(app, post_id)
+    video = view.media[0]
+    assert view.post.status == PostStatus.IN_REVIEW and (video.kind, video.width, video.height) == (
+        "video",
+        1080,
+        1920,
+    )
+    assert video.duration_s == 5.0
+    report = verify_file(app.media.path(video.path), app.signing.ca_pem)
+    assert report.ok, report.problems()
+    (created,) = kling.creates
+    assert created["external_task_id"] == f"vibot-tess-{post_id}-42" and created["duration"] == "5"
+
+
+def test_kling_without_keys_fails_the_post_with_the_fix(tmp_path: Path, tiny_model: Path) -> None:
+    home = tmp_path / "home"
+    write_persona(
+        home / "personas",
+        pipeline={
+            "image": {"model": "tiny-flux", "steps": 2, "size": "320x400"},
+            "reel": {"backend": "kling", "seconds": 5},
+        },
+    )
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
+    with pytest.raises(ConfigError, match="set KLING_ACCESS_KEY and KLING_SECRET_KEY"):
+        prepare_post(app, post_id)
+    post = get_post(app, post_id).post
+    assert post.status == PostStatus.FAILED and "KLING_ACCESS_KEY" in (post.review_note or "")

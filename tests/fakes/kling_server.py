@@ -40,6 +40,7 @@ class FakeKling:
     tasks: dict[str, Task] = field(default_factory=dict)
     creates: list[dict[str, Any]] = field(default_factory=list)
     tokens: list[dict[str, Any]] = field(default_factory=list)
+    video: bytes = VIDEO  # what the download serves
 
     def status(self, task: Task) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -137,9 +138,9 @@ def _handler(fake: FakeKling) -> type[BaseHTTPRequestHandler]:
             file = re.fullmatch(r"/files/(.+)\.mp4", self.path)
             if file:
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(VIDEO)))
+                self.send_header("Content-Length", str(len(fake.video)))
                 self.end_headers()
-                self.wfile.write(VIDEO)
+                self.wfile.write(fake.video)
                 return
             if not self._authorised() or self._scripted_failure():
                 return
