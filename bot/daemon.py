@@ -77,6 +77,9 @@ class Daemon:
         persona = self.app.persona(persona_id)
         added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days)
         log.info("planned", persona=persona_id, new_slots=len(added))
+        if added and self.scheduler.running:
+            # New slots may already be within the lead time: prepare now, not at the next interval.
+            self.scheduler.modify_job("prepare", next_run_time=datetime.now(UTC))
 
     def prepare_job(self) -> None:
         with hold_lock(self.app.engine, "prepare", wait_s=0):
@@ -155,12 +158,13 @@ class Daemon:
         now = datetime.now(UTC)
         settings = self.app.settings
         for persona in self.app.personas.values():
+            # Plan once before anything else runs, so the first prepare pass sees the calendar.
+            self._guarded("plan", self.plan_job, persona.id)
             self.scheduler.add_job(
                 self._guarded,
                 CronTrigger(hour=3, minute=0, timezone=persona.zone),
                 args=("plan", self.plan_job, persona.id),
                 id=f"plan-{persona.id}",
-                next_run_time=now,
             )
         self.scheduler.add_job(
             self._guarded,
