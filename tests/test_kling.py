@@ -165,6 +165,22 @@ def test_kling_clips_are_5_or_10_seconds_in_persona_files(tmp_path: Path) -> Non
     assert problem.message == "the kling backend makes 5 or 10 second clips, not 7 — set seconds: 5 or 10"
 
 
+def kling_app(tmp_path: Path, tiny_model: Path, kling: FakeKling | None) -> App:
+    """A persona making 5 s reels with Kling; the keys and URL of `kling` when given."""
+    home = tmp_path / "home"
+    image = {"model": "tiny-flux", "steps": 2, "size": "320x400"}
+    write_persona(home / "personas", pipeline={"image": image, "reel": {"backend": "kling", "seconds": 5}})
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    if kling is None:
+        return app
+    keys = {
+        "kling_api_url": kling.url,
+        "kling_access_key": SecretStr(kling.access_key),
+        "kling_secret_key": SecretStr(kling.secret_key),
+    }
+    return App(app.settings.model_copy(update=keys))
+
+
 @pytest.mark.slow
 def test_a_kling_reel_reaches_review_with_every_disclosure_layer(
     tmp_path: Path, tiny_model: Path, kling: FakeKling
@@ -187,33 +203,13 @@ def test_a_kling_reel_reaches_review_with_every_disclosure_layer(
         check=True,
     )
     kling.video = clip.read_bytes()
-    home = tmp_path / "home"
-    write_persona(
-        home / "personas",
-        pipeline={
-            "image": {"model": "tiny-flux", "steps": 2, "size": "320x400"},
-            "reel": {"backend": "kling", "seconds": 5},
-        },
-    )
-    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
-    app = App(
-        app.settings.model_copy(
-            update={
-                "kling_api_url": kling.url,
-                "kling_access_key": SecretStr(kling.access_key),
-                "kling_secret_key": SecretStr(kling.secret_key),
-            }
-        )
-    )
+    app = kling_app(tmp_path, tiny_model, kling)
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
     assert prepare_post(app, post_id)
     view = get_post(app, post_id)
     video = view.media[0]
-    assert view.post.status == PostStatus.IN_REVIEW and (video.kind, video.width, video.height) == (
-        "video",
-        1080,
-        1920,
-    )
+    assert view.post.status == PostStatus.IN_REVIEW
+    assert (video.kind, video.width, video.height) == ("video", 1080, 1920)
     assert video.duration_s == 5.0
     report = verify_file(app.media.path(video.path), app.signing.ca_pem)
     assert report.ok, report.problems()
@@ -222,15 +218,7 @@ def test_a_kling_reel_reaches_review_with_every_disclosure_layer(
 
 
 def test_kling_without_keys_fails_the_post_with_the_fix(tmp_path: Path, tiny_model: Path) -> None:
-    home = tmp_path / "home"
-    write_persona(
-        home / "personas",
-        pipeline={
-            "image": {"model": "tiny-flux", "steps": 2, "size": "320x400"},
-            "reel": {"backend": "kling", "seconds": 5},
-        },
-    )
-    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    app = kling_app(tmp_path, tiny_model, None)
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
     with pytest.raises(ConfigError, match="set KLING_ACCESS_KEY and KLING_SECRET_KEY"):
         prepare_post(app, post_id)

@@ -8,14 +8,15 @@ import base64
 import contextlib
 import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
+
+from tests.fakes import serve
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42fake kling clip bytes"
 
@@ -162,13 +163,6 @@ def _handler(fake: FakeKling) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def fake_kling() -> Iterator[FakeKling]:
     fake = FakeKling()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(fake)) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
