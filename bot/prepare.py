@@ -265,10 +265,12 @@ def _fail(app: App, post_id: int, reason: str) -> None:
 
 
 def recover_interrupted(app: App) -> int:
-    """Send posts left in drafting/generating by a crash back to planned.
+    """Send posts left in drafting/generating by a crash back to planned, and delete the
+    half-copied files such a crash leaves in the media store.
 
     Call only while holding the prepare lock: then no live preparer owns them.
     """
+    app.media.remove_incoming()
     with session_scope(app.engine) as session:
         stuck = session.exec(
             select(Post).where(col(Post.status).in_([PostStatus.DRAFTING, PostStatus.GENERATING]))

@@ -34,10 +34,6 @@ class Slot:
     scene: str
     seed: int
 
-    @property
-    def local_time(self) -> datetime:
-        return self.slot_utc.astimezone(ZoneInfo(self.timezone))
-
 
 @dataclass(frozen=True)
 class _Candidate:

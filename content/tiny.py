@@ -129,7 +129,3 @@ def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
         pipeline.save_pretrained(directory)
     (directory / TINY_MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny-flux"}))
     return directory
-
-
-def is_tiny_model(directory: Path) -> bool:
-    return (directory / TINY_MARKER).exists()

@@ -216,7 +216,11 @@ def test_interrupted_preparation_is_retried(app: App) -> None:
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=1))
     with session_scope(app.engine) as session:
         transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+    app.settings.media_dir.mkdir(parents=True, exist_ok=True)
+    leftover = app.settings.media_dir / ".incoming-crashed"
+    leftover.write_bytes(b"half a file")
     assert recover_interrupted(app) == 1
+    assert not leftover.exists()
     assert get_post(app, post_id).post.status == PostStatus.PLANNED
     assert prepare_post(app, post_id)
     assert not prepare_post(app, post_id)  # already taken
