@@ -5,8 +5,10 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # torch first and pinned: an unpinned torch (also one another package pulls in)
-# downloads a multi-GB CUDA build. 2.13.0 is the CPU wheel.
-TORCH := torch==2.13.0
+# downloads a multi-GB CUDA build. spandrel (upscalers) needs torchvision, and PyPI's
+# torchvision beside the 2.13.0 CPU wheel fails at import: this pair, on this disk, works
+# on the CPU and on CUDA.
+TORCH := torch==2.14.1 torchvision==0.29.1
 INSTALLED := $(VENV)/.installed
 SYSTEM_DEPS := .stamp-system-deps
 
@@ -33,9 +35,12 @@ install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check "$(TORCH)"
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,dev]" "$(TORCH)"
+	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,dev]" $(TORCH)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps "invisible-watermark==0.2.0"
+	# moviepy 2.2.1 declares pillow<12 but runs on the Pillow 13 that instagrapi needs; its
+	# real needs are in pyproject's dependencies.
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps "moviepy==2.2.1"
 	touch $@
 
 # exiftool (XMP disclosure) and PostgreSQL for the storage tests (started by the tests, on 127.0.0.1).

@@ -363,7 +363,7 @@ def daemon() -> None:
 @models_app.command("list")
 def models_list() -> None:
     """The image models vibot knows, with their licences."""
-    from content.models import KNOWN_MODELS, present_locally
+    from content.models import KNOWN_MODELS, KNOWN_UPSCALERS, present_locally
 
     models_dir = get_settings().models_dir
     table = Table("model", "licence", "commercial use", "here", "note")
@@ -372,6 +372,11 @@ def models_list() -> None:
         here = "yes" if present_locally(info.name, models_dir) else "no"
         table.add_row(info.name, escape(info.licence), commercial, here, escape(info.note))
     out.print(table)
+    upscalers = Table("upscaler (file name)", "licence", "commercial use", "note")
+    for info in KNOWN_UPSCALERS.values():
+        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
+        upscalers.add_row(info.name, escape(info.licence), commercial, escape(info.note))
+    out.print(upscalers)
 
 
 @models_app.command("make-tiny")
@@ -390,10 +395,25 @@ def models_make_tiny_lora(
     seed: Annotated[int, typer.Option(help="random seed of the LoRA weights")] = 0,
 ) -> None:
     """Write a small random LoRA for the tiny model (the example personas use two)."""
-    from content.lora import make_test_lora
+    from content.images.lora import make_test_lora
 
     make_test_lora(model, file, seed=seed)
     out.print(f"LoRA saved in {file}")
+
+
+@models_app.command("make-tiny-upscaler")
+def models_make_tiny_upscaler(
+    file: Path,
+    scale: Annotated[int, typer.Option(help="2 or 4")] = 4,
+    seed: Annotated[int, typer.Option(help="random seed of the weights")] = 0,
+) -> None:
+    """Write a tiny random ESRGAN upscaler (.pth or .safetensors) that spandrel loads."""
+    from content.images.upscale import make_test_upscaler
+
+    if scale not in (2, 4):
+        raise UserError(f"--scale {scale}: use 2 or 4")
+    make_test_upscaler(file, scale=scale, seed=seed)
+    out.print(f"upscaler saved in {file}")
 
 
 def _settings_error(err: Exception) -> str:

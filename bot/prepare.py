@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,11 +27,20 @@ from bot.context import App
 from content.disclosure import burn_label
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError, ConflictError, VibotError
-from content.images import REEL_SIZE, Memory, PhotoRequest, PhotoResult, generate_photo, save_jpeg
+from content.images import (
+    REEL_SIZE,
+    PhotoRequest,
+    PhotoResult,
+    Upscaler,
+    generate_photo,
+    pick_device,
+    save_jpeg,
+    save_lossless,
+)
+from content.images.realism import Realism
 from content.kling import KlingConfig, animate
 from content.models import TINY_FLUX, resolve_location
 from content.persona import Persona
-from content.realism import Realism
 from content.reels import FPS, finish_clip, motion_reel
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
@@ -77,11 +86,12 @@ def _photo(
             width=size[0],
             height=size[1],
             device=app.settings.device,
-            memory=Memory(
-                dtype=app.settings.dtype,
-                cpu_offload=app.settings.cpu_offload,
-                vae_tiling=app.settings.vae_tiling,
-                vae_slicing=app.settings.vae_slicing,
+            memory=app.settings.memory(),
+            speed=app.settings.speed(),
+            upscaler=Upscaler(
+                model=persona.pipeline.upscale.model,
+                tile=persona.pipeline.upscale.tile,
+                device=pick_device(app.settings.device),
             ),
             lora_adapter=persona.id if look.lora else None,
             lora=look.lora,
@@ -142,7 +152,7 @@ def make_media(
         still = generated.image
         still_path = save_jpeg(still, workdir / "still.jpg")
         video = _animate(app, persona, post, still_path, workdir)
-        cover = save_jpeg(burn_label(still, label), workdir / "cover.jpg")
+        cover = save_lossless(burn_label(still, label), workdir / "cover.png")
         seconds = round(persona.pipeline.reel.seconds * FPS) / FPS
         return [
             MadeFile(video, "video", "video/mp4", *REEL_SIZE, seconds),
@@ -155,7 +165,7 @@ def make_media(
         generated = _photo(app, persona, post, post.prompt, post.seed + index, size)
         records.append(generated.record)
         image = burn_label(generated.image, label)
-        path = save_jpeg(image, workdir / f"photo-{index}.jpg")
+        path = save_lossless(image, workdir / f"photo-{index}.png")
         made.append(MadeFile(path, "image", "image/jpeg", *size))
     return made
 
@@ -219,8 +229,10 @@ def prepare_post(app: App, post_id: int) -> bool:
             made = make_media(app, persona, post, Path(workdir), records)
             # 4. Disclosure layers on every file: watermark, XMP, then the C2PA signature.
             job = disclosure_job(persona, post_id)
-            for item in made:
-                disclose(item.path, job, app.signing)
+            made = [
+                replace(item, path=disclose(item.path, job, app.signing, final_suffix=".jpg"))
+                for item in made
+            ]
             # 5. Into the store, and to review in one transaction.
             assets = _store(app, post_id, made)
         with session_scope(app.engine) as session:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from content.images.loading import Memory, Speed
 from storage.db import sqlite_url
 
 
@@ -27,6 +28,14 @@ class Settings(BaseSettings):
     cpu_offload: bool = False
     vae_tiling: bool = False
     vae_slicing: bool = False
+    # GPU speed switches for Flux, each off by default (quality costs: docs/images.md).
+    compile: bool = Field(default=False, description="torch.compile the transformer's blocks")
+    fuse_qkv: bool = False
+    channels_last: bool = False
+    quantize: Literal["none", "int8", "fp8"] = "none"
+    step_cache: float = Field(default=0.0, ge=0.0, le=1.0, description="First Block Cache threshold")
+    attention: str | None = Field(default=None, description="diffusers attention backend")
+    lora_max_rank: int = Field(default=128, ge=1, le=1024, description="hot-swap rank when compiled")
     plan_days: int = Field(default=14, ge=1, le=365)
     plan_seed: int = 0
     publish_interval_s: float = Field(default=60.0, gt=0)
@@ -66,6 +75,25 @@ class Settings(BaseSettings):
     c2pa_cert: Path | None = None
     c2pa_key: Path | None = None
     c2pa_timestamp_url: str | None = None
+
+    def speed(self) -> Speed:
+        return Speed(
+            compile=self.compile,
+            fuse_qkv=self.fuse_qkv,
+            channels_last=self.channels_last,
+            quantize=self.quantize,
+            cache_threshold=self.step_cache,
+            attention=self.attention,
+            lora_max_rank=self.lora_max_rank,
+        )
+
+    def memory(self) -> Memory:
+        return Memory(
+            dtype=self.dtype,
+            cpu_offload=self.cpu_offload,
+            vae_tiling=self.vae_tiling,
+            vae_slicing=self.vae_slicing,
+        )
 
     @property
     def db_url(self) -> str:

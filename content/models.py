@@ -50,6 +50,29 @@ KNOWN_MODELS: dict[str, ModelInfo] = {
 }
 
 
+# Upscalers, by the stem of their usual file name (the file itself is named in the persona).
+KNOWN_UPSCALERS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        ModelInfo("lanczos", "none (Pillow's Lanczos filter + light sharpening)", True, 0, "no model"),
+        ModelInfo("RealESRGAN_x4plus", "BSD-3-Clause", True, 0, "photos; ESRGAN, xinntao/Real-ESRGAN"),
+        ModelInfo("RealESRGAN_x2plus", "BSD-3-Clause", True, 0, "photos, 2×"),
+        ModelInfo("RealESRGAN_x4plus_anime_6B", "BSD-3-Clause", True, 0, "illustration"),
+        ModelInfo("4x-UltraSharp", "CC-BY-NC-SA-4.0", False, 0, "popular; non-commercial"),
+        ModelInfo("001_classicalSR_DF2K_s64w8_SwinIR-M_x4", "Apache-2.0", True, 0, "SwinIR"),
+    )
+}
+
+
+def upscaler_info(model: str) -> ModelInfo:
+    """The licence of an upscaler named by file path (matched on the file's stem) or lanczos."""
+    stem = Path(model).name.removesuffix(".safetensors").removesuffix(".pth")
+    known = KNOWN_UPSCALERS.get(stem)
+    if known is not None:
+        return known
+    return ModelInfo(stem, "unknown (not in vibot's list)", None, 0, "your file")
+
+
 def model_info(name: str) -> ModelInfo:
     known = KNOWN_MODELS.get(name)
     if known is not None:

@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from content.errors import PersonaError, Problem
-from content.models import model_info
+from content.models import model_info, upscaler_info
 from content.timing import Window, format_duration, parse_duration, parse_window
 
 SUPPORTED_PUBLISHERS = ("outbox",)
@@ -302,8 +302,15 @@ class ReelStage(Strict):
 
 
 class UpscaleStage(Strict):
-    model: str = "lanczos"
-    scale: float = Field(default=2.0, ge=1.0, le=8.0)
+    model: NonEmptyText = "lanczos"  # or a super-resolution weights file spandrel loads
+    tile: int = Field(default=512, ge=64, le=4096)  # input pixels per tile: bounds GPU memory
+
+    @field_validator("model")
+    @classmethod
+    def _model_file(cls, value: str, info: ValidationInfo) -> str:
+        if value == "lanczos":
+            return value
+        return str(_existing_file(Path(value), info, "upscaler model file"))
 
 
 class PostStage(Strict):
@@ -658,6 +665,21 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
                 f"'{model.name}' is licensed under {model.licence}, which forbids commercial use, "
                 "but this persona is commercial: true — use black-forest-labs/FLUX.1-schnell "
                 "or set commercial: false",
+            )
+        )
+    upscaler = upscaler_info(persona.pipeline.upscale.model)
+    if persona.commercial and upscaler.commercial_use is False:
+        loc = ("pipeline", "upscale", "model")
+        node, _ = _node_at(root, loc)
+        problems.append(
+            Problem(
+                file,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                _field_path(loc),
+                f"the upscaler '{upscaler.name}' is licensed under {upscaler.licence}, which forbids "
+                "commercial use, but this persona is commercial: true — use RealESRGAN_x4plus "
+                "(BSD-3-Clause), lanczos, or set commercial: false",
             )
         )
     return problems

@@ -293,3 +293,25 @@ def test_persona_check_cli_exit_codes_and_one_line_per_problem(tmp_path: Path) -
         "check the path",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_upscaler_files_are_checked_for_existence_and_licence(tmp_path: Path) -> None:
+    missing = problems_for(
+        tmp_path, GOOD + "pipeline:\n  upscale:\n    model: models/RealESRGAN_x4plus.pth\n"
+    )
+    assert missing == [
+        f"17:12: pipeline.upscale.model: upscaler model file 'models/RealESRGAN_x4plus.pth' does not exist "
+        f"(looked for {tmp_path.resolve()}/models/RealESRGAN_x4plus.pth) — put the file there or fix the "
+        "path (relative to the persona file)"
+    ]
+    (tmp_path / "4x-UltraSharp.pth").write_bytes(b"weights")
+    (tmp_path / "RealESRGAN_x4plus.pth").write_bytes(b"weights")
+    commercial = GOOD + "commercial: true\npipeline:\n  upscale:\n    model: 4x-UltraSharp.pth\n"
+    assert problems_for(tmp_path, commercial) == [
+        "18:12: pipeline.upscale.model: the upscaler '4x-UltraSharp' is licensed under CC-BY-NC-SA-4.0, "
+        "which forbids commercial use, but this persona is commercial: true — use RealESRGAN_x4plus "
+        "(BSD-3-Clause), lanczos, or set commercial: false"
+    ]
+    (tmp_path / "ok.yaml").write_text(commercial.replace("4x-UltraSharp", "RealESRGAN_x4plus"))
+    persona = load_persona(tmp_path / "ok.yaml")
+    assert persona.pipeline.upscale.model == str((tmp_path / "RealESRGAN_x4plus.pth").resolve())

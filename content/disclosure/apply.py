@@ -31,10 +31,10 @@ class DisclosureJob:
     title: str
 
 
-def _save_like(image: Image.Image, path: Path) -> None:
+def _save_final(image: Image.Image, path: Path) -> None:
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
-        image.save(path, "JPEG", quality=92, subsampling=0)
+        image.save(path, "JPEG", quality=92, optimize=True, subsampling=0)
     elif suffix == ".png":
         image.save(path, "PNG", optimize=True)
     elif suffix == ".webp":
@@ -43,10 +43,16 @@ def _save_like(image: Image.Image, path: Path) -> None:
         raise GenerationError(f"{path.name}: images must be JPEG, PNG or WebP")
 
 
-def watermark_image(path: Path, payload: bytes) -> None:
+def watermark_image(path: Path, payload: bytes, final_suffix: str | None = None) -> Path:
+    """Embed the payload and write the final file. A lossless intermediate (PNG from the
+    stage) becomes `final_suffix` here, so a published JPEG is encoded exactly once."""
     with Image.open(path) as opened:
         pixels = np.asarray(opened.convert("RGB"))
-    _save_like(Image.fromarray(watermark.embed(pixels, payload)), path)
+    final = path.with_suffix(final_suffix) if final_suffix else path
+    _save_final(Image.fromarray(watermark.embed(pixels, payload)), final)
+    if final != path:
+        path.unlink()
+    return final
 
 
 def video_size(path: Path) -> tuple[int, int, float]:
@@ -121,14 +127,17 @@ def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVE
     return marked
 
 
-def disclose(path: Path, job: DisclosureJob, material: SigningMaterial) -> None:
-    """Watermark, XMP and C2PA on one finished file (label and size already final)."""
+def disclose(
+    path: Path, job: DisclosureJob, material: SigningMaterial, final_suffix: str | None = None
+) -> Path:
+    """Watermark, XMP and C2PA on one finished file (label and size already final).
+    Returns the final file: `path`, or for an image the same name with `final_suffix`."""
     payload = watermark.payload_for(job.post_id)
     frames: list[int] | None = None
     if path.suffix.lower() == ".mp4":
         frames = watermark_video(path, payload)
     else:
-        watermark_image(path, payload)
+        path = watermark_image(path, payload, final_suffix)
     xmp.write(path, job.description)
     provenance.sign(
         path,
@@ -141,3 +150,4 @@ def disclose(path: Path, job: DisclosureJob, material: SigningMaterial) -> None:
         ),
         material,
     )
+    return path

@@ -1,14 +1,10 @@
-"""Photos: Flux through diffusers, sized exactly for Instagram.
-
-The pipeline is loaded with `FluxPipeline.from_pretrained` — the same call for
-vibot's tiny offline model, a local folder of real weights, or a hub id in the
-local cache — and kept loaded for the life of the process.
+"""One photo: the persona's LoRA on the loaded Flux pipeline, noise injection, upscaling
+to cover the target, the exact Instagram size, film grain, and a record of how it was made.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,25 +13,12 @@ from typing import Any
 
 from PIL import Image
 
-from content.errors import GenerationError
-from content.lora import use_lora
+from content.images.loading import Memory, Speed, compile_once, load_flux, pick_device, set_qkv_fusion
+from content.images.lora import use_lora
+from content.images.realism import Realism, detail_sigmas, film_grain, noise_callback
+from content.images.sizes import crop_to_aspect, fit_exact, generation_size
+from content.images.upscale import LANCZOS, Upscaler, describe, needs_upscale, upscale_to_cover
 from content.models import model_info
-from content.realism import Realism, detail_sigmas, film_grain, noise_callback
-
-MULTIPLE = 16  # Flux: 8× VAE downscale, then 2×2 latent packing
-FEED_SIZE = (1080, 1350)
-REEL_SIZE = (1080, 1920)
-
-
-@dataclass(frozen=True)
-class Memory:
-    """How the pipeline is loaded: dtype (None: bfloat16 on CUDA, float32 elsewhere) and
-    the memory savers for smaller GPUs."""
-
-    dtype: str | None = None
-    cpu_offload: bool = False
-    vae_tiling: bool = False
-    vae_slicing: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +37,8 @@ class PhotoRequest:
     lora_scale: float = 1.0
     realism: Realism = field(default_factory=Realism)
     memory: Memory = field(default_factory=Memory)
+    speed: Speed = field(default_factory=Speed)
+    upscaler: Upscaler = field(default_factory=Upscaler)
 
 
 @dataclass(frozen=True)
@@ -64,90 +49,21 @@ class PhotoResult:
     record: dict[str, Any]  # how it was made: enough to make it again
 
 
-def pick_device(requested: str | None = None) -> str:
-    import torch
-
-    if requested:
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def generation_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """The size to generate at: the target's aspect, within max_side, multiples of 16."""
-    scale = min(1.0, max_side / max(width, height))
-    return (
-        max(MULTIPLE, round(width * scale / MULTIPLE) * MULTIPLE),
-        max(MULTIPLE, round(height * scale / MULTIPLE) * MULTIPLE),
-    )
-
-
-def fit_exact(image: Image.Image, width: int, height: int) -> Image.Image:
-    """Centre-crop to the target aspect, then resize (Lanczos) to exactly width×height."""
-    source_w, source_h = image.size
-    target_aspect = width / height
-    if source_w / source_h > target_aspect:
-        crop_w = round(source_h * target_aspect)
-        left = (source_w - crop_w) // 2
-        image = image.crop((left, 0, left + crop_w, source_h))
-    else:
-        crop_h = round(source_w / target_aspect)
-        top = (source_h - crop_h) // 2
-        image = image.crop((0, top, source_w, top + crop_h))
-    return image.resize((width, height), Image.Resampling.LANCZOS)
-
-
-def quiet_hugging_face() -> None:
-    """Progress bars and advice from diffusers/transformers would drown vibot's own output."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is imported
-    import diffusers
-    import transformers
-
-    for library in (diffusers, transformers):
-        library.utils.logging.set_verbosity_error()
-        library.utils.logging.disable_progress_bar()
-
-
-@lru_cache(maxsize=2)
-def load_flux(location: str, device: str, memory: Memory = Memory()) -> Any:
-    """Load a Flux pipeline once per process (per location, device and memory options);
-    later calls reuse it."""
-    import torch
-    from diffusers import FluxPipeline
-
-    quiet_hugging_face()
-    dtype_name = memory.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    dtype = getattr(torch, dtype_name)
-    try:
-        pipeline = FluxPipeline.from_pretrained(location, dtype=dtype)
-    except (OSError, ValueError) as err:
-        raise GenerationError(
-            f"cannot load the image model from '{location}': {str(err).splitlines()[0]} — "
-            "check pipeline.image.model (a folder, a hub id already in the local cache, "
-            "or tiny-flux)"
-        ) from None
-    pipeline.set_progress_bar_config(disable=True)
-    if memory.vae_tiling:
-        pipeline.vae.enable_tiling()  # decode large images in tiles: less peak memory
-    if memory.vae_slicing:
-        pipeline.vae.enable_slicing()
-    if memory.cpu_offload and device.startswith("cuda"):
-        pipeline.enable_model_cpu_offload(device=device)  # each model on the GPU only while it runs
-        return pipeline
-    return pipeline.to(device)
-
-
 def generate_photo(request: PhotoRequest) -> PhotoResult:
     """1. Load (once) 2. switch the persona's LoRA 3. denoise with noise injection and the
-    detail pass 4. crop and resize to the exact size 5. film grain 6. record how."""
+    detail pass 4. upscale if smaller than the target 5. crop and resize to the exact size
+    6. film grain 7. record how."""
     import torch
 
     device = pick_device(request.device)
-    pipeline = load_flux(request.location, device, request.memory)
-    use_lora(pipeline, request.lora_adapter, request.lora, request.lora_scale)
+    speed = request.speed
+    pipeline = load_flux(request.location, device, request.memory, speed)
+    hotswap_rank = speed.lora_max_rank if speed.compile else None
+    use_lora(pipeline, request.lora_adapter, request.lora, request.lora_scale, hotswap_rank)
+    # Fused projections bypass LoRA layers: fuse only for a post without one.
+    fused_qkv = speed.fuse_qkv and request.lora is None
+    set_qkv_fusion(pipeline, fused_qkv)
+    compile_once(pipeline, speed)
     gen_w, gen_h = generation_size(request.width, request.height, model_info(request.model).max_side)
     realism = request.realism
     callback = noise_callback(realism, request.seed, request.steps)
@@ -166,12 +82,30 @@ def generate_photo(request: PhotoRequest) -> PhotoResult:
             callback_on_step_end=callback,
             callback_on_step_end_tensor_inputs=["latents"],
         ).images[0]
-    final = fit_exact(image, request.width, request.height)
+    target = (request.width, request.height)
+    cropped = crop_to_aspect(image, *target)
+    upscaled = needs_upscale(cropped.size, target)
+    final = fit_exact(upscale_to_cover(cropped, target, request.upscaler), *target)
     final = film_grain(final, realism.grain, realism.grain_size, request.seed)
     seconds = time.perf_counter() - started
-    return PhotoResult(
-        final, (gen_w, gen_h), seconds, _record(request, pipeline, device, (gen_w, gen_h), seconds)
-    )
+    record = _record(request, pipeline, device, (gen_w, gen_h), seconds)
+    record["upscaler"] = describe(request.upscaler) if upscaled else "none (generated at full size)"
+    if upscaled and request.upscaler.model != LANCZOS:
+        record["upscaler_sha256"] = file_sha256(Path(request.upscaler.model))
+    record["speed"] = _speed_record(speed, fused_qkv)
+    return PhotoResult(final, (gen_w, gen_h), seconds, record)
+
+
+def _speed_record(speed: Speed, fused_qkv: bool) -> dict[str, Any]:
+    return {
+        "compile": speed.compile,
+        "lora_hotswap": speed.compile,
+        "fused_qkv": fused_qkv,
+        "channels_last_vae": speed.channels_last,
+        "quantize": speed.quantize,
+        "first_block_cache": speed.cache_threshold,
+        "attention": speed.attention or "default",
+    }
 
 
 def _record(
@@ -193,7 +127,6 @@ def _record(
         "noise_injection": {"strength": request.realism.noise_strength, "at": list(request.realism.noise_at)},
         "detail": request.realism.detail,
         "grain": {"strength": request.realism.grain, "size": request.realism.grain_size},
-        "upscaler": "lanczos",
         "generated_size": list(generated),
         "final_size": [request.width, request.height],
         "device": device,
@@ -234,4 +167,10 @@ def model_fingerprint(location: str) -> str:
 
 def save_jpeg(image: Image.Image, path: Path) -> Path:
     image.convert("RGB").save(path, "JPEG", quality=92, optimize=True, subsampling=0)
+    return path
+
+
+def save_lossless(image: Image.Image, path: Path) -> Path:
+    """An intermediate the disclosure step encodes to the final JPEG: one lossy encode only."""
+    image.convert("RGB").save(path, "PNG", compress_level=1)
     return path

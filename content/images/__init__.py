@@ -1,0 +1,45 @@
+"""Photos: Flux + the persona's LoRA + noise injection, sized exactly for Instagram.
+
+loading   load Flux once per process; device, dtype, memory and speed options
+lora      switch persona LoRAs without reloading (adapters, or hot-swap when compiled)
+realism   latent noise injection, the detail pass, film grain
+upscale   spandrel super-resolution in tiles, or Lanczos + sharpening
+sizes     model-friendly generation sizes, exact Instagram sizes
+generate  one photo through all of the above, with its reproducibility record
+"""
+
+from content.images.generate import (
+    PhotoRequest,
+    PhotoResult,
+    file_sha256,
+    generate_photo,
+    model_fingerprint,
+    save_jpeg,
+    save_lossless,
+)
+from content.images.loading import Memory, Speed, load_flux, pick_device, quiet_hugging_face
+from content.images.realism import Realism
+from content.images.sizes import FEED_SIZE, REEL_SIZE, SQUARE_SIZE, fit_exact, generation_size
+from content.images.upscale import Upscaler
+
+__all__ = [
+    "FEED_SIZE",
+    "REEL_SIZE",
+    "SQUARE_SIZE",
+    "Memory",
+    "PhotoRequest",
+    "PhotoResult",
+    "Realism",
+    "Speed",
+    "Upscaler",
+    "file_sha256",
+    "fit_exact",
+    "generate_photo",
+    "generation_size",
+    "load_flux",
+    "model_fingerprint",
+    "pick_device",
+    "quiet_hugging_face",
+    "save_jpeg",
+    "save_lossless",
+]
