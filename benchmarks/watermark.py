@@ -22,7 +22,8 @@ from content.disclosure.apply import DisclosureJob, disclose
 from content.disclosure.certs import load_material
 from content.disclosure.provenance import read as read_c2pa
 from content.disclosure.verify import _frame
-from content.reels import ffmpeg_exe, motion_reel
+from content.post import still_reel
+from content.reels import ffmpeg_exe
 
 JOB = DisclosureJob(
     post_id=31337,
@@ -143,7 +144,7 @@ def main() -> None:
             rows.append(measure(name, target, material.ca_pem))
         still = work / "still.jpg"
         photo((1080, 1920)).save(still, "JPEG", quality=92)
-        reel = motion_reel(still, "AI-generated", work / "reel.mp4", seconds=3)
+        reel = still_reel(still, "AI-generated", work / "reel.mp4", seconds=3)
         began = time.perf_counter()
         disclose(reel, JOB, material)
         reel_s = time.perf_counter() - began

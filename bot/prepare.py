@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from PIL import Image
 from sqlmodel import col, select
 
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
+from bot.reeling import ClipJob, ensure_video_model, make_reel
 from content.disclosure import burn_label
 from content.disclosure.apply import DisclosureJob, disclose
-from content.errors import ConfigError, ConflictError, VibotError
+from content.errors import ConflictError, VibotError
 from content.images import (
     REEL_SIZE,
     PhotoRequest,
@@ -34,14 +36,14 @@ from content.images import (
     Upscaler,
     generate_photo,
     pick_device,
-    save_jpeg,
     save_lossless,
 )
 from content.images.realism import Realism
-from content.kling import KlingConfig, animate
 from content.models import TINY_FLUX, resolve_location
 from content.persona import Persona
-from content.reels import FPS, finish_clip, motion_reel
+from content.post import Look, ReelPlan, segment_seconds
+from content.reels import FPS
+from content.reels.local import LocalVideo
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
 from storage.models import MediaAsset, Post
@@ -70,6 +72,11 @@ def _ensure_model(app: App, persona: Persona) -> str:
     return str(location)
 
 
+def _upscaler(app: App, persona: Persona) -> Upscaler:
+    upscale = persona.pipeline.upscale
+    return Upscaler(model=upscale.model, tile=upscale.tile, device=pick_device(app.settings.device))
+
+
 def _photo(
     app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]
 ) -> PhotoResult:
@@ -88,11 +95,7 @@ def _photo(
             device=app.settings.device,
             memory=app.settings.memory(),
             speed=app.settings.speed(),
-            upscaler=Upscaler(
-                model=persona.pipeline.upscale.model,
-                tile=persona.pipeline.upscale.tile,
-                device=pick_device(app.settings.device),
-            ),
+            upscaler=_upscaler(app, persona),
             lora_adapter=persona.id if look.lora else None,
             lora=look.lora,
             lora_scale=look.lora_scale,
@@ -114,30 +117,76 @@ def _photo(
     return result
 
 
-def _animate(app: App, persona: Persona, post: Post, still: Path, workdir: Path) -> Path:
-    """The still as a reel, by the persona's backend, with the label and the Reels encoding."""
-    reel = persona.pipeline.reel
-    out = workdir / "reel.mp4"
-    if reel.backend == "motion":
-        return motion_reel(still, persona.disclosure.label, out, reel.seconds)
-    settings = app.settings
-    if settings.kling_access_key is None or settings.kling_secret_key is None:
-        raise ConfigError(
-            f"persona {persona.id} makes reels with kling — set KLING_ACCESS_KEY and KLING_SECRET_KEY"
+def _reel(
+    app: App, persona: Persona, post: Post, workdir: Path, records: list[dict[str, Any]]
+) -> list[MadeFile]:
+    """Stills → clips (the persona's backend) → post-production → the Reels spec, and a cover."""
+    assert post.prompt is not None and post.id is not None
+    reel, finish, settings = persona.pipeline.reel, persona.pipeline.post, app.settings
+    stills = []
+    for index in range(reel.stills):
+        generated = _photo(app, persona, post, post.prompt, post.seed + index, REEL_SIZE)
+        records.append(generated.record)
+        stills.append(save_lossless(generated.image, workdir / f"still-{index}.png"))
+    upscaler = _upscaler(app, persona)
+    local = None
+    if reel.backend == "local":
+        local = LocalVideo(
+            location=ensure_video_model(settings, reel.model),
+            width=reel.size.width,
+            height=reel.size.height,
+            fps=reel.fps,
+            steps=reel.steps,
+            guidance=reel.guidance,
+            device=settings.device,
+            memory=settings.memory(),
         )
-    config = KlingConfig(
-        base_url=settings.kling_api_url,
-        access_key=settings.kling_access_key.get_secret_value(),
-        secret_key=settings.kling_secret_key.get_secret_value(),
-        model=settings.kling_model,
-        mode=settings.kling_mode,
+    plan = ReelPlan(
+        segments=[],
+        seconds=reel.seconds,
+        label=persona.disclosure.label,
+        transition=finish.transition,
+        transition_s=finish.transition_seconds,
+        look=Look(
+            lut=finish.lut,
+            brightness=finish.brightness,
+            contrast=finish.contrast,
+            saturation=finish.saturation,
+            grain=persona.pipeline.image.grain,
+        ),
+        text=overlay_text(persona, post),
+        music=finish.music,
+        loudness_lufs=finish.loudness,
+        seed=post.seed,
     )
-    # Derived from the post, so a retry after a crash finds the clip it already paid for.
-    task_id = f"vibot-{persona.id}-{post.id}-{post.seed}"
-    clip = animate(
-        still, post.motion_brief or post.scene, int(reel.seconds), task_id, workdir / "clip.mp4", config
+    job = ClipJob(
+        backend=reel.backend,
+        prompt=post.motion_brief or post.scene,
+        seconds_each=segment_seconds(reel.seconds, reel.stills, finish.transition, finish.transition_seconds),
+        seed=post.seed,
+        task_prefix=f"vibot-{persona.id}-{post.id}-{post.seed}",
+        local=local,
+        upscaler=upscaler,
     )
-    return finish_clip(clip, persona.disclosure.label, out, reel.seconds)
+    video, record = make_reel(settings, stills, job, plan, workdir / "reel.mp4", workdir)
+    records.append(record)
+    log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
+    with Image.open(stills[0]) as first:
+        cover = save_lossless(burn_label(first, persona.disclosure.label), workdir / "cover.png")
+    frames = round(reel.seconds * FPS)
+    return [
+        MadeFile(video, "video", "video/mp4", *REEL_SIZE, frames / FPS),
+        MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
+    ]
+
+
+def overlay_text(persona: Persona, post: Post) -> str | None:
+    template = persona.pipeline.post.text
+    if not template:
+        return None
+    return template.format(
+        scene=post.scene, pillar=post.pillar, pillar_title=post.pillar.title(), name=persona.name
+    )
 
 
 def make_media(
@@ -147,17 +196,7 @@ def make_media(
     assert post.prompt is not None
     label = persona.disclosure.label
     if post.format == "reel":
-        generated = _photo(app, persona, post, post.prompt, post.seed, REEL_SIZE)
-        records.append(generated.record)
-        still = generated.image
-        still_path = save_jpeg(still, workdir / "still.jpg")
-        video = _animate(app, persona, post, still_path, workdir)
-        cover = save_lossless(burn_label(still, label), workdir / "cover.png")
-        seconds = round(persona.pipeline.reel.seconds * FPS) / FPS
-        return [
-            MadeFile(video, "video", "video/mp4", *REEL_SIZE, seconds),
-            MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
-        ]
+        return _reel(app, persona, post, workdir, records)
     size = (persona.pipeline.image.size.width, persona.pipeline.image.size.height)
     count = persona.pipeline.carousel.items if post.format == "carousel" else 1
     made = []

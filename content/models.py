@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TINY_FLUX = "tiny-flux"
+TINY_LTX = "tiny-ltx"
+TINY_MODELS = (TINY_FLUX, TINY_LTX)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,26 @@ KNOWN_MODELS: dict[str, ModelInfo] = {
         False,
         1440,
         "photographic look; non-commercial",
+    ),
+    TINY_LTX: ModelInfo(
+        TINY_LTX,
+        "Apache-2.0 (random weights built locally by vibot)",
+        True,
+        512,
+        "image-to-video; offline demo and tests",
+    ),
+    "Lightricks/LTX-Video": ModelInfo(
+        "Lightricks/LTX-Video",
+        "LTX-Video Open Weights License (commercial use depends on version and revenue)",
+        None,
+        1280,
+        "image-to-video; fast (5 s of 768×512 in ~2 s on an H100)",
+    ),
+    "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers": ModelInfo(
+        "Wan-AI/Wan2.1-I2V-14B-480P-Diffusers", "Apache-2.0", True, 832, "image-to-video; slow, high quality"
+    ),
+    "Wan-AI/Wan2.2-I2V-A14B-Diffusers": ModelInfo(
+        "Wan-AI/Wan2.2-I2V-A14B-Diffusers", "Apache-2.0", True, 1280, "image-to-video; MoE"
     ),
 }
 
@@ -83,8 +105,8 @@ def model_info(name: str) -> ModelInfo:
 def resolve_location(name: str, models_dir: Path) -> Path | str:
     """Where `from_pretrained` loads a model from: the tiny model's folder, a local
     folder, or a hub id (read from the local Hugging Face cache when offline)."""
-    if name == TINY_FLUX:
-        return models_dir / TINY_FLUX
+    if name in TINY_MODELS:
+        return models_dir / name
     path = Path(name).expanduser()
     return path if path.exists() else name
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,7 +33,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from content.errors import PersonaError, Problem
-from content.models import model_info, upscaler_info
+from content.models import ModelInfo, model_info, upscaler_info
 from content.timing import Window, format_duration, parse_duration, parse_window
 
 SUPPORTED_PUBLISHERS = ("outbox",)
@@ -188,16 +189,22 @@ class Voice(Strict):
     @field_validator("templates")
     @classmethod
     def _templates(cls, value: list[str]) -> list[str]:
-        allowed = {"scene", "pillar", "pillar_title", "name"}
         for template in value:
-            for field_name in re.findall(r"{(\w*)}", template):
-                if field_name not in allowed:
-                    raise _custom(
-                        "template",
-                        f"caption template uses {{{field_name}}} — "
-                        f"only {', '.join(sorted('{' + a + '}' for a in allowed))} can be used",
-                    )
+            _check_placeholders(template, "caption template")
         return value
+
+
+PLACEHOLDERS = {"scene", "pillar", "pillar_title", "name"}
+
+
+def _check_placeholders(template: str, what: str) -> None:
+    for field_name in re.findall(r"{(\w*)}", template):
+        if field_name not in PLACEHOLDERS:
+            raise _custom(
+                "template",
+                f"{what} uses {{{field_name}}} — "
+                f"only {', '.join(sorted('{' + a + '}' for a in PLACEHOLDERS))} can be used",
+            )
 
 
 class Appearance(Strict):
@@ -280,6 +287,17 @@ def _feed_size(size: ImageSize) -> ImageSize:
 FeedSize = Annotated[ImageSize, BeforeValidator(_to_size)]
 
 
+def _model_size(size: ImageSize) -> ImageSize:
+    if not (64 <= size.width <= 1920 and 64 <= size.height <= 1920):
+        raise _custom(
+            "size", f"{size} is outside 64..1920 on a side — use e.g. 512x896 (LTX) or 480x832 (Wan)"
+        )
+    return size
+
+
+ReelModelSize = Annotated[ImageSize, BeforeValidator(_to_size), AfterValidator(_model_size)]
+
+
 class ImageStage(Strict):
     model: NonEmptyText = "tiny-flux"
     steps: int = Field(default=28, ge=1, le=150)
@@ -297,8 +315,15 @@ class ImageStage(Strict):
 
 
 class ReelStage(Strict):
-    backend: Literal["motion", "kling"] = "motion"
+    backend: Literal["motion", "local", "kling"] = "motion"
     seconds: float = Field(default=5.0, ge=3.0, le=90.0)
+    stills: int = Field(default=1, ge=1, le=4)  # stills (each animated) joined by transitions
+    # The local backend: an image-to-video model through diffusers.
+    model: NonEmptyText = "tiny-ltx"
+    size: ReelModelSize = ImageSize(width=512, height=896)
+    fps: int = Field(default=24, ge=8, le=60)
+    steps: int = Field(default=30, ge=1, le=150)
+    guidance: float = Field(default=3.0, ge=0.0, le=30.0)
 
 
 class UpscaleStage(Strict):
@@ -317,6 +342,19 @@ class PostStage(Strict):
     lut: Path | None = None
     music: Path | None = None
     transition: Literal["crossfade", "slide", "cut"] = "crossfade"
+    transition_seconds: float = Field(default=0.6, ge=0.1, le=2.0)
+    brightness: float = Field(default=0.0, ge=-1.0, le=1.0)
+    contrast: float = Field(default=1.0, ge=0.0, le=3.0)
+    saturation: float = Field(default=1.0, ge=0.0, le=3.0)
+    text: str | None = None  # an overlay; {scene}, {pillar} and {name} are filled in
+    loudness: float = Field(default=-14.0, ge=-30.0, le=-5.0)  # music bed, LUFS
+
+    @field_validator("text")
+    @classmethod
+    def _text_fields(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_placeholders(value, "text overlay")
+        return value
 
     @field_validator("lut")
     @classmethod
@@ -652,37 +690,42 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
                 f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10",
             )
         )
-    model = model_info(persona.pipeline.image.model)
-    if persona.commercial and model.commercial_use is False:
-        loc = ("pipeline", "image", "model")
-        node, _ = _node_at(root, loc)
-        problems.append(
-            Problem(
-                file,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                _field_path(loc),
-                f"'{model.name}' is licensed under {model.licence}, which forbids commercial use, "
-                "but this persona is commercial: true — use black-forest-labs/FLUX.1-schnell "
-                "or set commercial: false",
+    if persona.commercial:
+        checks = [
+            (
+                ("pipeline", "image", "model"),
+                model_info(persona.pipeline.image.model),
+                "black-forest-labs/FLUX.1-schnell",
+            ),
+            (
+                ("pipeline", "upscale", "model"),
+                upscaler_info(persona.pipeline.upscale.model),
+                "RealESRGAN_x4plus (BSD-3-Clause), lanczos",
+            ),
+        ]
+        if reel.backend == "local":
+            checks.append(
+                (("pipeline", "reel", "model"), model_info(reel.model), "a Wan 2.x I2V model (Apache-2.0)")
             )
-        )
-    upscaler = upscaler_info(persona.pipeline.upscale.model)
-    if persona.commercial and upscaler.commercial_use is False:
-        loc = ("pipeline", "upscale", "model")
-        node, _ = _node_at(root, loc)
-        problems.append(
-            Problem(
-                file,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                _field_path(loc),
-                f"the upscaler '{upscaler.name}' is licensed under {upscaler.licence}, which forbids "
-                "commercial use, but this persona is commercial: true — use RealESRGAN_x4plus "
-                "(BSD-3-Clause), lanczos, or set commercial: false",
-            )
-        )
+        for loc, info, alternative in checks:
+            if info.commercial_use is False:
+                problems.append(_licence_problem(file, root, loc, info, alternative))
     return problems
+
+
+def _licence_problem(
+    file: str, root: yaml.Node, loc: tuple[str, ...], info: ModelInfo, alternative: str
+) -> Problem:
+    node, _ = _node_at(root, loc)
+    what = "the upscaler " if loc[1] == "upscale" else ""
+    return Problem(
+        file,
+        node.start_mark.line + 1,
+        node.start_mark.column + 1,
+        _field_path(loc),
+        f"{what}'{info.name}' is licensed under {info.licence}, which forbids commercial use, "
+        f"but this persona is commercial: true — use {alternative}, or set commercial: false",
+    )
 
 
 def load_personas(paths: Iterable[Path]) -> list[Persona]:

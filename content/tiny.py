@@ -129,3 +129,74 @@ def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
         pipeline.save_pretrained(directory)
     (directory / TINY_MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny-flux"}))
     return directory
+
+
+def build_tiny_ltx(directory: Path, seed: int = 0) -> Path:
+    """A tiny random LTX-Video image-to-video pipeline (the architecture of diffusers' own
+    LTX tests), saved with `save_pretrained(directory)`: the `local` reel backend loads it
+    through the same `from_pretrained` path as Lightricks/LTX-Video."""
+    from content.images import quiet_hugging_face
+
+    quiet_hugging_face()
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=1,
+        caption_channels=32,
+    )
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, False, False),
+        decoder_spatio_temporal_scaling=(True, True, False, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    text_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=320,
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    pipeline = LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=_t5_tokenizer(),
+        transformer=transformer.eval(),
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pipeline.save_pretrained(directory)
+    (directory / TINY_MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny-ltx"}))
+    return directory

@@ -5,6 +5,8 @@ set -euo pipefail
 packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v exiftool >/dev/null 2>&1 || packages+=(libimage-exiftool-perl)
+# ffprobe: the Reels spec check before a reel enters review.
+command -v ffprobe >/dev/null 2>&1 || packages+=(ffmpeg)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

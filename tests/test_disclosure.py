@@ -27,7 +27,7 @@ from content.disclosure.provenance import read as read_c2pa
 from content.disclosure.verify import verify_file
 from content.disclosure.watermark import payload_for, post_id_from
 from content.errors import UserError
-from content.reels import motion_reel
+from content.post import still_reel
 from storage.db import session_scope
 from storage.models import Post
 from storage.status import PostStatus
@@ -160,8 +160,8 @@ def test_watermark_payload_checksum() -> None:
 @pytest.mark.slow
 def test_a_reel_carries_every_layer(tmp_path: Path, material: SigningMaterial) -> None:
     still = tmp_path / "still.jpg"
-    labelled_image((1080, 1920)).save(still, "JPEG")  # motion_reel adds its own label overlay
-    reel = motion_reel(still, "AI-generated", tmp_path / "reel.mp4", seconds=3)
+    labelled_image((1080, 1920)).save(still, "JPEG")  # still_reel adds its own label overlay
+    reel = still_reel(still, "AI-generated", tmp_path / "reel.mp4", seconds=3)
     disclose(reel, JOB, material)
     report = verify_file(reel, material.ca_pem)
     assert report.ok, report.problems()

@@ -16,8 +16,8 @@ from bot.prepare import prepare_post
 from bot.review import get_post
 from content.disclosure.verify import verify_file
 from content.errors import ConfigError
-from content.kling import KlingConfig, KlingError, animate, token
 from content.reels import ffmpeg_exe
+from content.reels.kling import KlingConfig, KlingError, animate, token
 from storage.status import PostStatus
 from tests.conftest import make_app, write_persona
 from tests.fakes.kling_server import VIDEO, FakeKling, fake_kling

@@ -185,7 +185,7 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
             lambda t: t + "commercial: true\npipeline:\n  image:\n    model: black-forest-labs/FLUX.1-dev\n",
             "18:12: pipeline.image.model: 'black-forest-labs/FLUX.1-dev' is licensed under FLUX.1 [dev] "
             "Non-Commercial License, which forbids commercial use, but this persona is commercial: true — "
-            "use black-forest-labs/FLUX.1-schnell or set commercial: false",
+            "use black-forest-labs/FLUX.1-schnell, or set commercial: false",
             id="licence",
         ),
         pytest.param(

@@ -20,9 +20,10 @@ def label_box_height(width: int, height: int) -> int:
     return max(round(min(width, height) * LABEL_MIN_SHARE), 12)
 
 
-def label_overlay(width: int, height: int, text: str) -> Image.Image:
-    """A transparent RGBA layer with the label in its lower-left corner."""
-    text_px = label_box_height(width, height)
+def label_overlay(width: int, height: int, text: str, scale: float = 1.0) -> Image.Image:
+    """A transparent RGBA layer with the label in its lower-left corner. `scale` < 1 is the
+    small badge a reel keeps after its first seconds (the full label is the minimum size)."""
+    text_px = max(round(label_box_height(width, height) * scale), 10)
     font = ImageFont.load_default(size=text_px)
     layer = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)

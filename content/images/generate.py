@@ -53,11 +53,16 @@ def generate_photo(request: PhotoRequest) -> PhotoResult:
     """1. Load (once) 2. switch the persona's LoRA 3. denoise with noise injection and the
     detail pass 4. upscale if smaller than the target 5. crop and resize to the exact size
     6. film grain 7. record how."""
+    device = pick_device(request.device)
+    pipeline = load_flux(request.location, device, request.memory, request.speed)
+    return generate_with(pipeline, request, device)
+
+
+def generate_with(pipeline: Any, request: PhotoRequest, device: str) -> PhotoResult:
+    """generate_photo on a pipeline already loaded and prepared (benchmarks build their own)."""
     import torch
 
-    device = pick_device(request.device)
     speed = request.speed
-    pipeline = load_flux(request.location, device, request.memory, speed)
     hotswap_rank = speed.lora_max_rank if speed.compile else None
     use_lora(pipeline, request.lora_adapter, request.lora, request.lora_scale, hotswap_rank)
     # Fused projections bypass LoRA layers: fuse only for a post without one.

@@ -105,6 +105,11 @@ def load_flux(location: str, device: str, memory: Memory = Memory(), speed: Spee
             "or tiny-flux)"
         ) from None
     log.info("image model loaded", location=location, device=device, dtype=str(dtype))
+    return prepare_pipeline(pipeline, device, memory, speed)
+
+
+def prepare_pipeline(pipeline: Any, device: str, memory: Memory, speed: Speed) -> Any:
+    """Memory and speed options on a loaded pipeline, then onto its device."""
     pipeline.set_progress_bar_config(disable=True)
     if memory.vae_tiling:
         pipeline.vae.enable_tiling()  # decode large images in tiles: less peak memory

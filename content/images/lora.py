@@ -87,12 +87,20 @@ def _use_hotswap(pipeline: Any, state: dict[str, Any], path: Path | None, scale:
 
 def make_test_lora(model_dir: Path, out_file: Path, seed: int = 0, rank: int = 4) -> Path:
     """A small random LoRA for the tiny Flux model (tests and the demo personas)."""
+    from diffusers import FluxTransformer2DModel
+
+    transformer = FluxTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")
+    return save_random_lora(transformer, out_file, seed, rank)
+
+
+def save_random_lora(transformer: Any, out_file: Path, seed: int = 0, rank: int = 4) -> Path:
+    """A random LoRA on `transformer`'s attention projections, saved in diffusers format,
+    then removed from the transformer again."""
     import torch
-    from diffusers import FluxPipeline, FluxTransformer2DModel
+    from diffusers import FluxPipeline
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
 
-    transformer = FluxTransformer2DModel.from_pretrained(model_dir, subfolder="transformer")
     torch.manual_seed(seed)
     # init_lora_weights=False: random A and B, so the LoRA really changes the output.
     config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=TARGET_MODULES)
@@ -103,4 +111,5 @@ def make_test_lora(model_dir: Path, out_file: Path, seed: int = 0, rank: int = 4
         transformer_lora_layers=get_peft_model_state_dict(transformer, adapter_name="made"),
         weight_name=out_file.name,
     )
+    transformer.delete_adapters("made")
     return out_file

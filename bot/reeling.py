@@ -1,0 +1,118 @@
+"""The reel stage: stills → clips by the persona's backend → post-production → the Reels spec.
+
+Used by the prepare stage for reel slots and by `vibot reel` for stills given directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import structlog
+from PIL import Image
+
+from bot.settings import Settings
+from content.errors import ConfigError
+from content.images.upscale import Upscaler
+from content.models import TINY_LTX, resolve_location
+from content.post import ReelPlan, Segment, render_reel
+from content.reels.kling import KlingConfig, animate
+from content.reels.local import LocalVideo, animate_local
+from content.reels.motion import pick_move
+from content.reels.spec import ensure_reel_spec
+
+log = structlog.get_logger(__name__)
+
+Backend = Literal["motion", "local", "kling"]
+
+
+@dataclass(frozen=True)
+class ClipJob:
+    """How to turn stills into the reel's segments."""
+
+    backend: Backend
+    prompt: str  # what should move: the motion brief or the scene
+    seconds_each: float
+    seed: int
+    task_prefix: str  # Kling's external_task_id stem: the same post always finds its tasks
+    local: LocalVideo | None = None
+    upscaler: Upscaler = field(default_factory=Upscaler)
+
+
+def kling_config(settings: Settings, who: str) -> KlingConfig:
+    if settings.kling_access_key is None or settings.kling_secret_key is None:
+        raise ConfigError(f"{who} makes reels with kling — set KLING_ACCESS_KEY and KLING_SECRET_KEY")
+    return KlingConfig(
+        base_url=settings.kling_api_url,
+        access_key=settings.kling_access_key.get_secret_value(),
+        secret_key=settings.kling_secret_key.get_secret_value(),
+        model=settings.kling_model,
+        mode=settings.kling_mode,
+    )
+
+
+def ensure_video_model(settings: Settings, model: str) -> str:
+    location = resolve_location(model, settings.models_dir)
+    if model == TINY_LTX and not Path(location).exists():
+        from content.tiny import build_tiny_ltx
+
+        log.info("building the tiny offline LTX-Video model", path=str(location))
+        build_tiny_ltx(Path(location))
+    return str(location)
+
+
+def segments_for(settings: Settings, stills: list[Path], job: ClipJob, workdir: Path) -> list[Segment]:
+    if job.backend == "motion":
+        return [Segment(still, "still", pick_move(job.seed, index)) for index, still in enumerate(stills)]
+    segments = []
+    for index, still in enumerate(stills):
+        clip = workdir / f"clip-{index}.mp4"
+        if job.backend == "local":
+            assert job.local is not None
+            with Image.open(still) as image:
+                animate_local(
+                    image, job.prompt, job.seconds_each, job.seed + index, job.local, job.upscaler, clip
+                )
+        else:
+            # The first clip keeps the id the spine used, so an interrupted post still finds it.
+            task_id = job.task_prefix if index == 0 else f"{job.task_prefix}-{index}"
+            kling_seconds = 5 if job.seconds_each <= 5 else 10
+            animate(still, job.prompt, kling_seconds, task_id, clip, kling_config(settings, "this persona"))
+        segments.append(Segment(clip, "clip"))
+    return segments
+
+
+def make_reel(
+    settings: Settings,
+    stills: list[Path],
+    job: ClipJob,
+    plan: ReelPlan,
+    out: Path,
+    workdir: Path,
+    progress: Any = None,
+) -> tuple[Path, dict[str, Any]]:
+    """The finished reel at `out` and a record of how it was made."""
+    started = time.perf_counter()
+    segments = segments_for(settings, stills, job, workdir)
+    clips_s = time.perf_counter() - started
+    render_reel(replace(plan, segments=segments), out, progress)
+    fixes = ensure_reel_spec(out)
+    record = {
+        "kind": "reel",
+        "backend": job.backend,
+        "stills": len(stills),
+        "seconds": plan.seconds,
+        "transition": plan.transition if len(stills) > 1 else "none",
+        "moves": [s.move for s in segments if s.kind == "still"],
+        "lut": plan.look.lut.name if plan.look.lut else None,
+        "music": plan.music.name if plan.music else None,
+        "loudness_lufs": plan.loudness_lufs if plan.music else None,
+        "spec_fixes": fixes,
+        "clip_seconds": round(clips_s, 2),
+        "render_seconds": round(time.perf_counter() - started - clips_s, 2),
+    }
+    if job.backend == "local" and job.local is not None:
+        record["video_model"] = job.local.location
+    return out, record
