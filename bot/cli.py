@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.context import App
 from bot.log import configure_logging
+from bot.reeling import ReelRequest
 from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
 from storage.status import PostStatus
@@ -41,6 +43,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(models_app, name="models")
 app.add_typer(disclosure_app, name="disclosure")
 out = Console(highlight=False, soft_wrap=True)
+out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
 
 
 def _app() -> App:
@@ -206,7 +209,15 @@ def queue_show(post_id: int) -> None:
 
 
 def _describe_record(number: int, record: dict[str, Any]) -> list[str]:
-    """The reproducibility record of one generated image, as two lines."""
+    """The reproducibility record of one generated image (or of the reel made from them)."""
+    if record.get("kind") == "reel":
+        music = f"{record['music']} at {record['loudness_lufs']} LUFS" if record["music"] else "silence"
+        return [
+            f"reel     {record['backend']}, {record['stills']} still(s), {record['seconds']} s, "
+            f"transition {record['transition']}, moves {', '.join(record['moves']) or '-'}",
+            f"         lut {record['lut'] or '-'}; music {music}; spec fixes {record['spec_fixes'] or 'none'}; "
+            f"clips {record['clip_seconds']} s, render {record['render_seconds']} s",
+        ]
     lora = record["lora"]
     lora_text = f"{lora['file']} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
     return [
@@ -350,6 +361,93 @@ def disclosure_init_cert() -> None:
     directory = init_local_ca(get_settings().certs_dir)
     out.print(f"signing certificate and key in {directory} (keys readable by you only)")
     out.print("for production set VIBOT_C2PA_CERT and VIBOT_C2PA_KEY to a real certificate chain and key")
+
+
+@app.command()
+def reel(
+    stills: Annotated[list[Path], typer.Argument(help="one or more stills, in order (cropped to 9:16)")],
+    out_file: Annotated[Path, typer.Option("--out", help="the reel to write (.mp4)")],
+    seconds: Annotated[float, typer.Option(help="length, 3-90 s")] = 8.0,
+    music: Annotated[
+        Path | None, typer.Option(help="a music file or folder (normalised to -14 LUFS)")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="motion, local or kling")] = "motion",
+    lut: Annotated[Path | None, typer.Option(help="a .cube colour LUT")] = None,
+    transition: Annotated[str, typer.Option(help="crossfade, slide or cut")] = "crossfade",
+    text: Annotated[str | None, typer.Option(help="a text overlay")] = None,
+    label: Annotated[str, typer.Option(help="the visible AI label")] = "AI-generated",
+    upscaler: Annotated[
+        str, typer.Option(help="lanczos or a spandrel model file (local backend)")
+    ] = "lanczos",
+    video_model: Annotated[str, typer.Option(help="the local backend's model")] = "tiny-ltx",
+    seed: Annotated[int, typer.Option(help="camera moves, music choice, model noise")] = 0,
+) -> None:
+    """Make a reel from stills: animate, post-produce, check the Reels spec, stamp the AI disclosure."""
+    from bot.reeling import make_standalone_reel
+
+    context = _app()
+    request = _reel_request(stills, out_file, seconds, music, backend, lut, transition, text, label, upscaler)
+    with Progress(
+        TextColumn("  {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=out_err,
+    ) as progress:
+        task = progress.add_task("rendering the reel", total=1.0)
+        record = make_standalone_reel(
+            context, request, video_model, seed, lambda fraction: progress.update(task, completed=fraction)
+        )
+    out.print(
+        f"{request.out}: {record['seconds']:g} s from {record['stills']} still(s) by {record['backend']}, "
+        f"rendered in {record['render_seconds']} s; AI disclosure stamped (vibot verify {request.out})"
+    )
+
+
+def _reel_request(
+    stills: list[Path],
+    out_file: Path,
+    seconds: float,
+    music: Path | None,
+    backend: str,
+    lut: Path | None,
+    transition: str,
+    text: str | None,
+    label: str,
+    upscaler: str,
+) -> ReelRequest:
+    """Every option checked before any work: one line naming the option and the fix."""
+    from PIL import Image, UnidentifiedImageError
+
+    for still in stills:
+        try:
+            with Image.open(still) as image:
+                image.verify()
+        except FileNotFoundError:
+            raise UserError(f"{still}: no such file — give the stills to animate") from None
+        except (UnidentifiedImageError, OSError):
+            raise UserError(f"{still}: not an image vibot can read — use JPEG, PNG or WebP") from None
+    if out_file.suffix.lower() != ".mp4":
+        raise UserError(f"--out {out_file}: a reel is an .mp4 file — name it like reel.mp4")
+    if not out_file.parent.is_dir():
+        raise UserError(f"--out {out_file}: the folder {out_file.parent} does not exist — create it first")
+    if not 3 <= seconds <= 90:
+        raise UserError(f"--seconds {seconds:g}: reels are 3-90 s here — pick a length in that range")
+    choices = {
+        "backend": (backend, ("motion", "local", "kling")),
+        "transition": (transition, ("crossfade", "slide", "cut")),
+    }
+    for option, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise UserError(f"--{option} {value}: use one of {', '.join(allowed)}")
+    for option, path in (("music", music), ("lut", lut)):
+        if path is not None and not path.exists():
+            raise UserError(f"--{option} {path}: no such file — fix the path")
+    if upscaler != "lanczos" and not Path(upscaler).is_file():
+        raise UserError(f"--upscaler {upscaler}: no such file — give a spandrel model file or lanczos")
+    if not label.strip():
+        raise UserError("--label: the AI label cannot be empty — AI disclosure is mandatory")
+    return ReelRequest(stills, out_file, seconds, music, backend, lut, transition, text, label, upscaler)  # type: ignore[arg-type]
 
 
 @app.command()

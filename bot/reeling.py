@@ -5,7 +5,10 @@ Used by the prepare stage for reel slots and by `vibot reel` for stills given di
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -13,11 +16,14 @@ from typing import Any, Literal
 import structlog
 from PIL import Image
 
+from bot.context import App
 from bot.settings import Settings
+from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError
+from content.images import file_sha256, pick_device
 from content.images.upscale import Upscaler
 from content.models import TINY_LTX, resolve_location
-from content.post import ReelPlan, Segment, render_reel
+from content.post import Look, ReelPlan, Segment, Transition, pick_music, render_reel, segment_seconds
 from content.reels.kling import KlingConfig, animate
 from content.reels.local import LocalVideo, animate_local
 from content.reels.motion import pick_move
@@ -39,6 +45,69 @@ class ClipJob:
     task_prefix: str  # Kling's external_task_id stem: the same post always finds its tasks
     local: LocalVideo | None = None
     upscaler: Upscaler = field(default_factory=Upscaler)
+
+
+@dataclass(frozen=True)
+class ReelRequest:
+    """`vibot reel`: stills given directly, options from the command line."""
+
+    stills: list[Path]
+    out: Path
+    seconds: float
+    music: Path | None
+    backend: Backend
+    lut: Path | None
+    transition: Transition
+    text: str | None
+    label: str
+    upscaler: str
+
+
+def make_standalone_reel(
+    app: App, request: ReelRequest, video_model: str, seed: int, progress: Callable[[float], None] | None
+) -> dict[str, Any]:
+    """A reel from stills, with every disclosure layer (watermark payload of post 0: no post)."""
+    settings = app.settings
+    count = len(request.stills)
+    local = None
+    if request.backend == "local":
+        local = LocalVideo(
+            location=ensure_video_model(settings, video_model),
+            device=settings.device,
+            memory=settings.memory(),
+        )
+    plan = ReelPlan(
+        segments=[],
+        seconds=request.seconds,
+        label=request.label,
+        transition=request.transition,
+        look=Look(lut=request.lut),
+        text=request.text,
+        music=request.music,
+        seed=seed,
+    )
+    job = ClipJob(
+        backend=request.backend,
+        prompt="subtle natural motion",
+        seconds_each=segment_seconds(request.seconds, count, request.transition, plan.transition_s),
+        seed=seed,
+        task_prefix=f"vibot-cli-{seed}-{file_sha256(request.stills[0])[:12]}",
+        local=local,
+        upscaler=Upscaler(request.upscaler, device=pick_device(settings.device)),
+    )
+    with tempfile.TemporaryDirectory(prefix="vibot-reel-") as workdir:
+        made = Path(workdir) / "reel.mp4"
+        _, record = make_reel(settings, request.stills, job, plan, made, Path(workdir), progress)
+        job_disclosure = DisclosureJob(
+            post_id=0,
+            visible_label=request.label,
+            description=f"AI-generated reel. {request.label}.",
+            models=[request.backend if request.backend != "local" else video_model],
+            title=f"vibot reel {request.out.name}",
+        )
+        disclose(made, job_disclosure, app.signing)
+        shutil.move(made, request.out)
+    return record
 
 
 def kling_config(settings: Settings, who: str) -> KlingConfig:
@@ -99,6 +168,7 @@ def make_reel(
     clips_s = time.perf_counter() - started
     render_reel(replace(plan, segments=segments), out, progress)
     fixes = ensure_reel_spec(out)
+    music = pick_music(plan.music, plan.seed)
     record = {
         "kind": "reel",
         "backend": job.backend,
@@ -107,7 +177,7 @@ def make_reel(
         "transition": plan.transition if len(stills) > 1 else "none",
         "moves": [s.move for s in segments if s.kind == "still"],
         "lut": plan.look.lut.name if plan.look.lut else None,
-        "music": plan.music.name if plan.music else None,
+        "music": music.name if music else None,
         "loudness_lufs": plan.loudness_lufs if plan.music else None,
         "spec_fixes": fixes,
         "clip_seconds": round(clips_s, 2),

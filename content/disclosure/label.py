@@ -61,7 +61,9 @@ def has_disclosure(caption: str, disclosure: CaptionDisclosure) -> bool:
     return first_line == disclosure.line and disclosure.hashtag.lower() in caption.lower().split()
 
 
-def label_present(image: Image.Image, text: str) -> tuple[bool, tuple[int, int, int, int]]:
+def label_present(
+    image: Image.Image, text: str, scale: float = 1.0
+) -> tuple[bool, tuple[int, int, int, int]]:
     """Whether the label `text` is visible where vibot draws it, and that box.
 
     The expected overlay is drawn again for the image's size: its opaque pixels
@@ -70,7 +72,7 @@ def label_present(image: Image.Image, text: str) -> tuple[bool, tuple[int, int, 
     """
     import numpy as np
 
-    overlay = np.asarray(label_overlay(*image.size, text))
+    overlay = np.asarray(label_overlay(*image.size, text, scale))
     alpha = overlay[..., 3]
     left, top, right, bottom = Image.fromarray(alpha).getbbox() or (0, 0, 0, 0)
     luminance = np.asarray(image.convert("L"), dtype=np.float32)

@@ -8,6 +8,7 @@ post; personas differ only in their LoRA, which is switched, never reloaded.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -79,6 +80,8 @@ def default_dtype(device: str) -> str:
 def quiet_hugging_face() -> None:
     """Progress bars and advice from diffusers/transformers would drown vibot's own output."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # before transformers is imported
+    # torch warns about an Enum registration in torchao at import: noise, not advice.
+    logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
     import diffusers
     import transformers
 

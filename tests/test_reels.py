@@ -1,0 +1,327 @@
+"""Reels: camera moves, post-production, the Reels spec, the local image-to-video backend,
+and `vibot reel` — every check on real ffmpeg/ffprobe output."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from content.disclosure.label import label_present
+from content.errors import GenerationError
+from content.images.upscale import Upscaler, make_test_upscaler
+from content.post import BADGE_SCALE, Look, ReelPlan, Segment, pick_music, render_reel, segment_seconds
+from content.reels.encode import FPS, ffmpeg_exe
+from content.reels.local import LocalVideo, animate_local, frame_count, upscale_frames
+from content.reels.motion import MOVES, move_filter
+from content.reels.spec import check_reel, ensure_reel_spec, moov_first, probe
+from content.tiny import build_tiny_ltx
+
+LABEL = "AI-generated"
+
+
+def textured_still(path: Path, seed: int, size: tuple[int, int] = (1080, 1920), detail: int = 24) -> Path:
+    """Smooth random texture (like a photo, unlike flat colour) around mid-grey."""
+    rng = np.random.default_rng(seed)
+    small = rng.random((detail, detail * 9 // 16, 3)) * 0.5 + 0.25
+    Image.fromarray((small * 255).astype(np.uint8)).resize(size, Image.Resampling.BICUBIC).save(path)
+    return path
+
+
+def music_file(path: Path, seconds: float = 4.0, level: float = 0.05) -> Path:
+    rate = 44100
+    t = np.arange(int(seconds * rate)) / rate
+    tone = level * (np.sin(2 * np.pi * 220 * t) + 0.5 * np.sin(2 * np.pi * 330 * t))
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(rate)
+        handle.writeframes((tone * 32767).astype(np.int16).tobytes())
+    return path
+
+
+def cube_lut(path: Path, transform: str) -> Path:
+    """A 9³ .cube LUT: 'no-blue' zeroes blue, 'identity' changes nothing."""
+    steps = np.linspace(0, 1, 9)
+    lines = ["LUT_3D_SIZE 9"]
+    for b in steps:
+        for g in steps:
+            for r in steps:
+                lines.append(f"{r:.5f} {g:.5f} {0.0 if transform == 'no-blue' else b:.5f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def frame_at(video: Path, seconds: float) -> Image.Image:
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-ss", f"{seconds:.3f}", "-i", str(video), "-frames:v", "1",
+         "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return Image.frombytes("RGB", (1080, 1920), raw)
+
+
+def integrated_loudness(video: Path) -> float:
+    result = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-i",
+            str(video),
+            "-vn",
+            "-af",
+            "ebur128",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = result.stderr[result.stderr.rindex("Summary:") :]
+    found = re.search(r"I:\s+(-?[\d.]+) LUFS", summary)
+    assert found is not None
+    return float(found.group(1))
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("stills")
+    return [textured_still(folder / f"still-{i}.png", seed=i) for i in range(2)]
+
+
+@pytest.fixture(scope="module")
+def full_reel(stills: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two stills, a crossfade, a LUT, grain, the label, text and music: every layer at once."""
+    folder = tmp_path_factory.mktemp("full")
+    plan = ReelPlan(
+        [Segment(stills[0], "still", "zoom-in"), Segment(stills[1], "still", "pan-left")],
+        seconds=4.0,
+        label=LABEL,
+        look=Look(lut=cube_lut(folder / "warm.cube", "identity"), grain=0.3, saturation=1.1),
+        text="golden hour",
+        music=music_file(folder / "bed.wav"),
+    )
+    return render_reel(plan, folder / "reel.mp4")
+
+
+def test_the_reel_meets_instagrams_spec(full_reel: Path) -> None:
+    info = probe(full_reel)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+    assert (video["codec_name"], video["profile"], video["pix_fmt"]) == ("h264", "High", "yuv420p")
+    assert (video["width"], video["height"], video["avg_frame_rate"]) == (1080, 1920, "30/1")
+    assert int(video["nb_frames"]) == 4 * FPS
+    assert (audio["codec_name"], audio["sample_rate"], audio["channels"]) == ("aac", "48000", 2)
+    assert abs(float(info["format"]["duration"]) - 4.0) < 0.05
+    assert moov_first(full_reel)
+    assert check_reel(full_reel).ok
+
+
+def test_the_label_is_full_size_for_two_seconds_then_a_badge(full_reel: Path, stills: list[Path]) -> None:
+    early, late = frame_at(full_reel, 0.5), frame_at(full_reel, 3.0)
+    assert label_present(early, LABEL)[0] and label_present(frame_at(full_reel, 1.9), LABEL)[0]
+    assert not label_present(late, LABEL)[0]  # the full label is gone...
+    assert label_present(late, LABEL, BADGE_SCALE)[0]  # ...and the badge is there
+    # Against the unlabelled still (frame 0 of a zoom-in is the still itself): the label's
+    # box differs, the same box 300 px higher (no layer there) does not.
+    first = np.asarray(frame_at(full_reel, 0.0), dtype=np.float32)
+    with Image.open(stills[0]) as opened:
+        still = np.asarray(opened.convert("RGB"), dtype=np.float32)
+    _, (left, top, right, bottom) = label_present(early, LABEL)
+    label_region = np.s_[top:bottom, left:right]
+    above = np.s_[top - 300 : bottom - 300, left:right]
+    assert np.abs(first[label_region] - still[label_region]).mean() > 30
+    assert np.abs(first[above] - still[above]).mean() < 12  # grain and grading only
+
+
+@pytest.mark.slow
+def test_music_is_normalised_to_minus_14_lufs(tmp_path: Path, stills: list[Path]) -> None:
+    for level in (0.01, 0.5):  # a very quiet and a very loud bed
+        music = music_file(tmp_path / f"bed-{level}.wav", level=level)
+        reel = render_reel(
+            ReelPlan([Segment(stills[0], "still")], 6.0, LABEL, music=music), tmp_path / "r.mp4"
+        )
+        assert abs(integrated_loudness(reel) - -14.0) <= 1.0
+
+
+def test_a_music_folder_gives_a_track_chosen_by_seed(tmp_path: Path) -> None:
+    for name in ("b.wav", "a.mp3", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [pick_music(tmp_path, seed).name for seed in range(3)] == ["a.mp3", "b.wav", "a.mp3"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GenerationError, match="no music files"):
+        pick_music(tmp_path / "empty", 0)
+
+
+@pytest.mark.slow
+def test_the_lut_changes_colour_as_it_says(tmp_path: Path, stills: list[Path]) -> None:
+    def channel_means(look: Look) -> np.ndarray:  # type: ignore[type-arg]
+        reel = render_reel(
+            ReelPlan([Segment(stills[0], "still")], 3.0, LABEL, look=look), tmp_path / "lut.mp4"
+        )
+        return np.asarray(frame_at(reel, 1.0).crop((0, 0, 1080, 1500)), dtype=np.float32).mean(axis=(0, 1))
+
+    plain = channel_means(Look())
+    identity = channel_means(Look(lut=cube_lut(tmp_path / "id.cube", "identity")))
+    no_blue = channel_means(Look(lut=cube_lut(tmp_path / "nb.cube", "no-blue")))
+    assert np.abs(identity - plain).max() < 2.0
+    assert no_blue[2] < 12 and plain[2] > 60  # blue gone (4:2:0 leaves a little)
+    assert abs(no_blue[0] - plain[0]) < 15  # red kept (luma shifts a little in YUV)
+
+
+@pytest.mark.slow
+def test_transitions_crossfade_slide_and_cut(tmp_path: Path, stills: list[Path]) -> None:
+    segments = [Segment(stills[0], "still", "zoom-in"), Segment(stills[1], "still", "zoom-in")]
+    middles = {}
+    for transition in ("crossfade", "slide", "cut"):
+        plan = ReelPlan(segments, 4.0, LABEL, transition=transition, transition_s=1.0)  # type: ignore[arg-type]
+        reel = render_reel(plan, tmp_path / f"{transition}.mp4")
+        assert int(next(s for s in probe(reel)["streams"] if s["codec_type"] == "video")["nb_frames"]) == 120
+        middles[transition] = mid = np.asarray(frame_at(reel, 2.0).crop((0, 0, 1080, 1500)), dtype=np.float32)
+        before, after = (
+            np.asarray(frame_at(reel, t).crop((0, 0, 1080, 1500)), dtype=np.float32) for t in (1.4, 2.6)
+        )
+        apart = np.abs(before - after).mean()
+        if transition == "crossfade":  # halfway: about the mean of both sides
+            assert np.abs(mid - (before + after) / 2).mean() < apart * 0.4
+        if transition == "cut":  # no blend: one side or the other
+            assert min(np.abs(mid - before).mean(), np.abs(mid - after).mean()) < apart * 0.4
+    assert np.abs(middles["slide"] - middles["crossfade"]).mean() > 5  # a slide is not a fade
+    assert segment_seconds(4.0, 2, "crossfade", 1.0) == 2.5 and segment_seconds(4.0, 2, "cut", 1.0) == 2.0
+
+
+def motion_per_frame(video: Path) -> np.ndarray:  # type: ignore[type-arg]
+    """Mean absolute change between consecutive frames (grey, quarter size, above the label)."""
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(video), "-vf", "crop=1080:1500:0:0,scale=270:375",
+         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    frames = np.frombuffer(raw, np.uint8).reshape(-1, 375, 270).astype(np.float32)
+    return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("move", MOVES)
+def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, move: str) -> None:
+    still = textured_still(tmp_path / "detailed.png", seed=5, detail=96)  # motion needs detail to show
+    plan = ReelPlan([Segment(still, "still", move)], 3.0, LABEL)
+    reel = render_reel(plan, tmp_path / "a.mp4")
+    motion = motion_per_frame(reel)
+    assert len(motion) == 89 and motion.mean() > 0.3  # the camera moves
+    # Smooth: in the middle third every frame moves about as much as the fastest one. A
+    # whole-pixel stutter shows as frames that do not move at all next to double jumps.
+    middle = motion[30:60]
+    assert middle.min() > 0.5 * middle.max()
+    if move == "parallax":
+        again = render_reel(plan, tmp_path / "b.mp4")
+        assert np.array_equal(np.asarray(frame_at(reel, 1.5)), np.asarray(frame_at(again, 1.5)))
+    assert "zoompan" in move_filter(move, 90)
+
+
+def test_a_clip_of_any_size_and_rate_fills_the_frame_at_30_fps(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=24:duration=2",
+         "-pix_fmt", "yuv420p", str(clip)],
+        check=True,
+    )  # fmt: skip
+    reel = render_reel(ReelPlan([Segment(clip, "clip")], 3.0, LABEL), tmp_path / "reel.mp4")
+    video = next(s for s in probe(reel)["streams"] if s["codec_type"] == "video")
+    assert (video["width"], video["height"], video["avg_frame_rate"], video["nb_frames"]) == (
+        1080,
+        1920,
+        "30/1",
+        "90",
+    )
+    assert check_reel(reel).ok  # the short clip is held on its last frame to the full length
+
+
+# --- the spec check --------------------------------------------------------------------
+
+
+def encode(out: Path, video: str, extra: list[str]) -> Path:
+    subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i",
+         "sine=frequency=440:sample_rate=96000", "-shortest", *extra, str(out)],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+def test_what_a_re_encode_can_fix_is_fixed(tmp_path: Path) -> None:
+    bad = encode(
+        tmp_path / "bad.mp4",
+        "testsrc2=size=1080x1920:rate=15:duration=4",
+        ["-c:v", "libx264", "-pix_fmt", "yuv444p", "-c:a", "aac", "-ar", "96000"],  # no faststart
+    )
+    report = check_reel(bad)
+    assert not report.refused
+    assert any("15.00 fps" in p for p in report.fixable) and any("yuv444p" in p for p in report.fixable)
+    assert any("moov" in p for p in report.fixable) and any("96000 Hz" in p for p in report.fixable)
+    fixed = ensure_reel_spec(bad)
+    assert len(fixed) == len(report.fixable)
+    assert check_reel(bad).ok
+
+
+def test_what_it_cannot_fix_is_refused_with_the_reason(tmp_path: Path) -> None:
+    wide = encode(tmp_path / "wide.mp4", "testsrc2=size=1280x720:rate=30:duration=4", ["-pix_fmt", "yuv420p"])
+    with pytest.raises(GenerationError, match=r"wide.mp4 cannot be a reel: 1280×720 is not 9:16"):
+        ensure_reel_spec(wide)
+    short = encode(
+        tmp_path / "short.mp4", "testsrc2=size=1080x1920:rate=30:duration=2", ["-pix_fmt", "yuv420p"]
+    )
+    with pytest.raises(GenerationError, match=r"2.0 s long; reels must be 3 s to 15 min"):
+        ensure_reel_spec(short)
+
+
+# --- the local image-to-video backend ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_ltx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_ltx(tmp_path_factory.mktemp("models") / "tiny-ltx")
+
+
+def test_frame_counts_follow_the_models_rule() -> None:
+    assert frame_count(5.0, 24, 8) == 121  # LTX: 8k + 1
+    assert frame_count(5.0, 16, 4) == 81  # Wan: 4k + 1
+    assert frame_count(0.1, 24, 8) == 9
+
+
+@pytest.mark.slow
+def test_tiny_ltx_animates_a_still_offline(tiny_ltx: Path, tmp_path: Path, stills: list[Path]) -> None:
+    video = LocalVideo(location=str(tiny_ltx), width=64, height=96, fps=8, steps=2, device="cpu")
+    with Image.open(stills[0]) as still:
+        clip = animate_local(
+            still, "she turns to the camera", 1.0, 3, video, Upscaler(), tmp_path / "clip.mp4"
+        )
+        again = animate_local(
+            still, "she turns to the camera", 1.0, 3, video, Upscaler(), tmp_path / "again.mp4"
+        )
+    stream = next(s for s in probe(clip)["streams"] if s["codec_type"] == "video")
+    assert (stream["width"], stream["height"], stream["nb_frames"]) == (
+        1080,
+        1920,
+        "9",
+    )  # 4k + 1 for tiny LTX
+    first, last = (np.asarray(frame_at(clip, t), dtype=np.float32) for t in (0.0, 1.0))
+    assert np.abs(first - last).mean() > 0.5  # the frames differ: it moves
+    assert np.abs(first - np.asarray(frame_at(again, 0.0), dtype=np.float32)).mean() < 1.0  # seeded
+    reel = render_reel(ReelPlan([Segment(clip, "clip")], 3.0, LABEL), tmp_path / "reel.mp4")
+    assert check_reel(reel).ok
+
+
+def test_frames_are_upscaled_with_the_stills_upscaler(tmp_path: Path) -> None:
+    model = make_test_upscaler(tmp_path / "x4.pth")
+    frames = [np.full((192, 108, 3), 100 + 20 * i, dtype=np.uint8) for i in range(2)]
+    for upscaler in (Upscaler(), Upscaler(str(model), tile=64)):
+        upscaled = upscale_frames(frames, upscaler)
+        assert [np.asarray(f).shape for f in upscaled] == [(1920, 1080, 3)] * 2
