@@ -84,29 +84,33 @@ def pick_music(music: Path | None, seed: int) -> Path | None:
 
 def render_reel(plan: ReelPlan, out: Path, progress: Callable[[float], None] | None = None) -> Path:
     """Render `plan` to `out` (an .mp4 to Instagram's Reels spec) in one ffmpeg run."""
+    with tempfile.TemporaryDirectory(prefix="vibot-reel-") as workdir:
+        run_ffmpeg(reel_args(plan, out, Path(workdir)), "render the reel", plan.seconds, progress)
+    return out
+
+
+def reel_args(plan: ReelPlan, out: Path, workdir: Path) -> list[str]:
+    """The ffmpeg arguments that render `plan`; the graded stills and overlays they read are
+    written to `workdir` first."""
     if not plan.segments:
         raise GenerationError("a reel needs at least one still or clip")
     frames = round(plan.seconds * FPS)
-    with tempfile.TemporaryDirectory(prefix="vibot-reel-") as workdir_name:
-        workdir = Path(workdir_name)
-        inputs, graph = _video_graph(plan, workdir)
-        music = pick_music(plan.music, plan.seed)
-        audio_input = len(inputs) // 2
-        if music is not None:
-            measured = measure_loudness(music, plan.seconds, plan.loudness_lufs)
-            inputs += ["-stream_loop", "-1", "-i", str(music)]
-            graph += f";[{audio_input}:a]{_music_chain(plan.seconds, plan.loudness_lufs, measured)}[a]"
-        else:
-            inputs += ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-            graph += f";[{audio_input}:a]atrim=0:{plan.seconds:.3f}[a]"
-        args = [
-            *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
-            "-frames:v", str(frames), "-t", f"{frames / FPS:.3f}",
-            *h264_reel_args(FPS, plan.crf), "-r", str(FPS), *AAC_ARGS,
-            "-movflags", "+faststart", str(out),
-        ]  # fmt: skip
-        run_ffmpeg(args, "render the reel", plan.seconds, progress)
-    return out
+    inputs, graph = _video_graph(plan, workdir)
+    music = pick_music(plan.music, plan.seed)
+    audio_input = inputs.count("-i")
+    if music is not None:
+        measured = measure_loudness(music, plan.seconds, plan.loudness_lufs)
+        inputs += ["-stream_loop", "-1", "-i", str(music)]
+        graph += f";[{audio_input}:a]{_music_chain(plan.seconds, plan.loudness_lufs, measured)}[a]"
+    else:
+        inputs += ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
+        graph += f";[{audio_input}:a]atrim=0:{plan.seconds:.3f}[a]"
+    return [
+        *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
+        "-frames:v", str(frames), "-t", f"{frames / FPS:.3f}",
+        *h264_reel_args(FPS, plan.crf), "-r", str(FPS), *AAC_ARGS,
+        "-movflags", "+faststart", str(out),
+    ]  # fmt: skip
 
 
 def still_reel(still: Path, label: str, out: Path, seconds: float, move: str = "zoom-in") -> Path:
@@ -126,7 +130,7 @@ def _video_graph(plan: ReelPlan, workdir: Path) -> tuple[list[str], str]:
             # A still is graded once, not in every frame of its move: the same colours for
             # a fraction of the work (lut3d costs ~40 ms a frame at 1080×1920).
             source = (
-                grade_still(segment.path, grade, workdir / f"graded-{index}.png") if grade else segment.path
+                grade_still(segment.path, grade, workdir / f"graded-{index}.ppm") if grade else segment.path
             )
             shape = move_filter(segment.move, frames_each)
         else:

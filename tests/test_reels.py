@@ -3,16 +3,21 @@ and `vibot reel` — every check on real ffmpeg/ffprobe output."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import wave
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bot.prepare import prepare_post
+from bot.review import get_post
 from content.disclosure.label import label_present
+from content.disclosure.verify import verify_file
 from content.errors import GenerationError
 from content.images.upscale import Upscaler, make_test_upscaler
 from content.post import BADGE_SCALE, Look, ReelPlan, Segment, pick_music, render_reel, segment_seconds
@@ -21,6 +26,10 @@ from content.reels.local import LocalVideo, animate_local, frame_count, upscale_
 from content.reels.motion import MOVES, move_filter
 from content.reels.spec import check_reel, ensure_reel_spec, moov_first, probe
 from content.tiny import build_tiny_ltx
+from storage.status import PostStatus
+from tests.conftest import make_app, write_persona
+from tests.test_cli import cli
+from tests.test_flow import planned_post
 
 LABEL = "AI-generated"
 
@@ -326,4 +335,95 @@ def test_frames_are_upscaled_with_the_stills_upscaler(tmp_path: Path) -> None:
     assert [np.asarray(f).shape for f in lanczos] == [(1920, 1080, 3)] * 2
     by_model = upscale_frames(frames[:1], Upscaler(str(model), tile=128))  # ~5 s a frame on a CPU
     assert np.asarray(by_model[0]).shape == (1920, 1080, 3)
-    assert np.abs(np.asarray(by_model[0], dtype=np.float32) - np.asarray(lanczos[0], dtype=np.float32)).mean() > 1
+    assert (
+        np.abs(np.asarray(by_model[0], dtype=np.float32) - np.asarray(lanczos[0], dtype=np.float32)).mean()
+        > 1
+    )
+
+
+# --- through vibot: the prepare stage and `vibot reel` ------------------------------------
+
+
+@pytest.mark.slow
+def test_a_local_backend_reel_reaches_review_with_every_disclosure_layer(
+    tmp_path: Path, tiny_model: Path, tiny_ltx: Path
+) -> None:
+    home = tmp_path / "home"
+    music = music_file(tmp_path / "bed.wav")
+    reel = {
+        "backend": "local",
+        "model": "tiny-ltx",
+        "seconds": 3,
+        "stills": 2,
+        "size": "64x96",
+        "fps": 8,
+        "steps": 2,
+    }
+    post = {
+        "transition": "slide",
+        "music": str(music),
+        "text": "{scene}",
+        "lut": str(cube_lut(tmp_path / "l.cube", "identity")),
+    }
+    write_persona(
+        home / "personas",
+        pipeline={"image": {"model": "tiny-flux", "steps": 2, "size": "320x400"}, "reel": reel, "post": post},
+    )
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    (app.settings.models_dir / "tiny-ltx").symlink_to(tiny_ltx)  # as if built on first use
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
+    assert prepare_post(app, post_id)
+    view = get_post(app, post_id)
+    video, cover = view.media
+    assert view.post.status == PostStatus.IN_REVIEW
+    assert (video.kind, video.width, video.height, video.duration_s) == ("video", 1080, 1920, 3.0)
+    assert cover.kind == "cover" and cover.mime == "image/jpeg"
+    report = verify_file(app.media.path(video.path), app.signing.ca_pem)
+    assert report.ok, report.problems()
+    assert check_reel(app.media.path(video.path)).ok  # the watermark re-encode kept the spec
+    record = json.loads(view.post.generation or "[]")[-1]
+    assert record["kind"] == "reel" and record["backend"] == "local" and record["stills"] == 2
+    assert record["music"] == "bed.wav" and record["transition"] == "slide"
+
+
+@pytest.mark.slow
+def test_vibot_reel_makes_a_stamped_reel_from_stills(tmp_path: Path, stills: list[Path]) -> None:
+    music = music_file(tmp_path / "bed.wav")
+    out = tmp_path / "out.mp4"
+    done = cli(
+        tmp_path, "reel", *map(str, stills), "--out", str(out), "--seconds", "3", "--music", str(music)
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"{out}: 3 s from 2 still(s) by motion" in done.stdout
+    assert check_reel(out).ok
+    verified = cli(tmp_path, "verify", str(out))
+    assert verified.returncode == 0, verified.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.png", "--out", "r.mp4"], "error: missing.png: no such file — give the stills to animate"),
+        (["STILL", "--out", "r.mov"], "error: --out r.mov: a reel is an .mp4 file — name it like reel.mp4"),
+        (["STILL", "--out", "r.mp4", "--seconds", "2"], "error: --seconds 2: reels are 3-90 s here"),
+        (
+            ["STILL", "--out", "r.mp4", "--backend", "sora"],
+            "error: --backend sora: use one of motion, local, kling",
+        ),
+        (
+            ["STILL", "--out", "r.mp4", "--music", "no.mp3"],
+            "error: --music no.mp3: no such file — fix the path",
+        ),
+        (["STILL", "--out", "r.mp4", "--label", " "], "error: --label: the AI label cannot be empty"),
+        (["notes.txt", "--out", "r.mp4"], "error: notes.txt: not an image vibot can read"),
+    ],
+)
+def test_vibot_reel_refuses_bad_input_in_one_line(
+    tmp_path: Path, stills: list[Path], args: list[str], message: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not an image")
+    args = [str(stills[0]) if a == "STILL" else a for a in args]
+    done = cli(tmp_path, "reel", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1
+    assert not (tmp_path / "r.mp4").exists()
