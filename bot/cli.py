@@ -215,7 +215,8 @@ def _describe_record(number: int, record: dict[str, Any]) -> list[str]:
         return [
             f"reel     {record['backend']}, {record['stills']} still(s), {record['seconds']} s, "
             f"transition {record['transition']}, moves {', '.join(record['moves']) or '-'}",
-            f"         lut {record['lut'] or '-'}; music {music}; spec fixes {record['spec_fixes'] or 'none'}; "
+            f"         lut {record['lut'] or '-'}; music {music}; "
+            f"spec fixes {record['spec_fixes'] or 'none'}; "
             f"clips {record['clip_seconds']} s, render {record['render_seconds']} s",
         ]
     lora = record["lora"]

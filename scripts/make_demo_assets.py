@@ -1,6 +1,6 @@
 """Writes the example personas' colour LUT and music bed (made here, so they are free to use).
 
-    python scripts/make_demo_assets.py
+python scripts/make_demo_assets.py
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ def warm_film_lut(path: Path, size: int = 17) -> Path:
 def music_bed(path: Path, seconds: float = 12.0, rate: int = 44100) -> Path:
     """Four soft chords with a pulse: a plain, loopable bed."""
     t = np.arange(int(seconds * rate)) / rate
-    chords = [(220.0, 277.18, 329.63), (196.0, 246.94, 293.66), (174.61, 220.0, 261.63), (196.0, 246.94, 329.63)]
+    chords = [
+        (220.0, 277.18, 329.63),
+        (196.0, 246.94, 293.66),
+        (174.61, 220.0, 261.63),
+        (196.0, 246.94, 329.63),
+    ]
     bar = seconds / len(chords)
     signal = np.zeros_like(t)
     for index, chord in enumerate(chords):
@@ -45,7 +50,9 @@ def music_bed(path: Path, seconds: float = 12.0, rate: int = 44100) -> Path:
         local = t[inside] - index * bar
         envelope = np.minimum(1.0, local / 0.3) * np.exp(-local / (bar * 1.5))
         for freq in chord:
-            signal[inside] += envelope * (np.sin(2 * np.pi * freq * local) + 0.3 * np.sin(4 * np.pi * freq * local))
+            signal[inside] += envelope * (
+                np.sin(2 * np.pi * freq * local) + 0.3 * np.sin(4 * np.pi * freq * local)
+            )
     pulse = (np.sin(2 * np.pi * 2.0 * t) > 0.95) * np.sin(2 * np.pi * 60 * t) * 0.8
     signal = (signal / np.abs(signal).max()) * 0.5 + pulse * 0.3
     stereo = np.stack([signal, np.roll(signal, 200)], axis=1)

@@ -19,7 +19,7 @@ from PIL import Image
 from bot.context import App
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
-from content.disclosure import burn_label
+from content.disclosure import burn_label, watermark
 from content.disclosure import xmp as xmp_layer
 from content.disclosure.apply import DisclosureJob, disclose
 from content.disclosure.certs import CA_KEY, LEAF_KEY, SigningMaterial, init_local_ca, load_material
@@ -274,3 +274,14 @@ def test_the_publisher_checks_every_layer_again(sqlite_app: App) -> None:
     )
     report = publish_pass(sqlite_app)
     assert report.published == [post_id]
+
+
+def test_the_batched_watermark_is_the_librarys_own_maths() -> None:
+    rng = np.random.default_rng(3)
+    small = (rng.random((90, 60, 3)) * 255).astype(np.uint8)
+    bgr = np.asarray(Image.fromarray(small).resize((540, 960), Image.Resampling.BICUBIC))
+    bits = list(np.unpackbits(np.frombuffer(watermark.payload_for(77), dtype=np.uint8)))
+    library, batched = watermark._dwt_dct_svd(), watermark._vectorised()
+    marked = library(bits, wmLen=64).encode(bgr.copy())
+    assert np.array_equal(batched(bits, wmLen=64).encode(bgr.copy()), marked)
+    assert list(batched([], wmLen=64).decode(marked)) == list(library([], wmLen=64).decode(marked))

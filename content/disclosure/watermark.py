@@ -66,17 +66,72 @@ def _dwt_dct_svd() -> Any:
     return module.EmbedDwtDctSvd
 
 
+def _dct_matrix(size: int) -> np.ndarray[Any, Any]:
+    """The orthonormal DCT-II matrix: cv2.dct(block) == D @ block @ D.T."""
+    k, n = np.meshgrid(np.arange(size), np.arange(size), indexing="ij")
+    matrix: np.ndarray[Any, Any] = np.cos(np.pi * (2 * n + 1) * k / (2 * size)) * np.sqrt(2 / size)
+    matrix[0] /= np.sqrt(2)
+    return matrix
+
+
+def _blocks(frame: np.ndarray[Any, Any], size: int) -> np.ndarray[Any, Any]:
+    """The frame's whole size×size blocks, in row-major order, as an (N, size, size) array."""
+    rows, cols = frame.shape[0] // size, frame.shape[1] // size
+    return (
+        frame[: rows * size, : cols * size]
+        .reshape(rows, size, cols, size)
+        .swapaxes(1, 2)
+        .reshape(-1, size, size)
+    )
+
+
+@cache
+def _vectorised() -> Any:
+    """dwtDctSvd with its per-block loops done as one batched DCT + SVD over all blocks.
+
+    The maths and the block order are the library's own (tests check the result against
+    it), so files marked either way read the same; a 1080×1920 frame takes ~0.15 s
+    instead of ~3.6 s, which matters for reels (one marked frame a second).
+    """
+    base = _dwt_dct_svd()
+
+    class Vectorised(base):  # type: ignore[misc, valid-type]
+        def encode_frame(self, frame: np.ndarray[Any, Any], scale: float) -> None:
+            size = self._block
+            rows, cols = frame.shape[0] // size, frame.shape[1] // size
+            dct = _dct_matrix(size)
+            u, s, vh = np.linalg.svd(dct @ _blocks(frame, size) @ dct.T)
+            bits = np.resize(np.asarray(self._watermarks, dtype=np.float64), rows * cols)
+            s[:, 0] = (s[:, 0] // scale + 0.25 + 0.5 * bits) * scale
+            diffused = dct.T @ ((u * s[:, None, :]) @ vh) @ dct
+            frame[: rows * size, : cols * size] = (
+                diffused.reshape(rows, cols, size, size).swapaxes(1, 2).reshape(rows * size, cols * size)
+            )
+
+        def decode_frame(
+            self, frame: np.ndarray[Any, Any], scale: float, scores: list[list[int]]
+        ) -> list[list[int]]:
+            dct = _dct_matrix(self._block)
+            strongest = np.linalg.svd(dct @ _blocks(frame, self._block) @ dct.T, compute_uv=False)[:, 0]
+            votes = ((strongest % scale) > scale * 0.5).astype(int)
+            for bit in range(self._wmLen):
+                scores[bit].extend(votes[bit :: self._wmLen].tolist())
+            return scores
+
+    return Vectorised
+
+
 def embed(rgb: np.ndarray[Any, Any], payload: bytes) -> np.ndarray[Any, Any]:
     """`rgb` (H×W×3 uint8) with the payload embedded."""
     bits = list(np.unpackbits(np.frombuffer(payload, dtype=np.uint8)))
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    marked = _dwt_dct_svd()(bits, wmLen=len(bits)).encode(bgr)
+    marked = _vectorised()(bits, wmLen=len(bits)).encode(bgr)
     return np.ascontiguousarray(marked[..., ::-1])
 
 
 def read(rgb: np.ndarray[Any, Any], expected: bytes | None = None) -> WatermarkReading:
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    bits = _dwt_dct_svd()([], wmLen=BITS).decode(bgr)
+    bits = _vectorised()([], wmLen=BITS).decode(bgr)
     payload = np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes()
     agreement = None
     if expected is not None:
