@@ -293,3 +293,15 @@ def test_int8_weights_channels_last_and_step_cache_run_and_are_recorded(tiny_mod
 def test_an_unknown_attention_backend_is_a_config_error(tiny_model: Path) -> None:
     with pytest.raises(ConfigError, match=r"VIBOT_ATTENTION=nonsense: .* unset it"):
         generate_photo(request(tiny_model, speed=Speed(attention="nonsense")))
+
+
+def test_step_cache_works_under_compile(tiny_model: Path, loras: dict[str, Path]) -> None:
+    load_flux.cache_clear()
+    torch._dynamo.reset()
+    speed = Speed(compile=True, cache_threshold=0.1, lora_max_rank=8, compile_backend="eager")
+    result = generate_photo(
+        request(tiny_model, steps=6, lora_adapter="mara", lora=loras["mara"], speed=speed)
+    )
+    assert result.image.size == (128, 160) and result.record["speed"]["first_block_cache"] == 0.1
+    load_flux.cache_clear()
+    torch._dynamo.reset()

@@ -179,5 +179,8 @@ def compile_once(pipeline: Any, speed: Speed) -> None:
     which compiles in a fraction of the time of the whole model for the same speed."""
     if not speed.compile or pipeline.__dict__.get("_vibot_compiled"):
         return
-    pipeline.transformer.compile_repeated_blocks(fullgraph=True, backend=speed.compile_backend)
+    # First Block Cache decides per step in Python (a compiler-disabled hook): with it on,
+    # the blocks compile with that one graph break instead of as full graphs.
+    fullgraph = speed.cache_threshold <= 0
+    pipeline.transformer.compile_repeated_blocks(fullgraph=fullgraph, backend=speed.compile_backend)
     pipeline.__dict__["_vibot_compiled"] = True
