@@ -30,6 +30,8 @@ lint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/plan.py
 	$(BIN)/python benchmarks/publish.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/images.py --size 512 --steps 8
+	$(BIN)/python benchmarks/reels.py --runs 1
 
 install: $(INSTALLED)
 
