@@ -330,7 +330,8 @@ def test_tiny_ltx_animates_a_still_offline(tiny_ltx: Path, tmp_path: Path, still
 
 def test_frames_are_upscaled_with_the_stills_upscaler(tmp_path: Path) -> None:
     model = make_test_upscaler(tmp_path / "x4.pth")
-    frames = [np.full((480, 270, 3), 100 + 20 * i, dtype=np.uint8) for i in range(2)]  # one 4× pass
+    textured = np.asarray(Image.open(textured_still(tmp_path / "t.png", 1, size=(270, 480), detail=60)))
+    frames = [textured, textured[::-1].copy()]  # 270×480: one 4× pass
     lanczos = upscale_frames(frames, Upscaler())
     assert [np.asarray(f).shape for f in lanczos] == [(1920, 1080, 3)] * 2
     by_model = upscale_frames(frames[:1], Upscaler(str(model), tile=128))  # ~5 s a frame on a CPU

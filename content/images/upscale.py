@@ -124,14 +124,32 @@ def run_tiled(descriptor: Any, image: Image.Image, tile: int) -> Image.Image:
 
 
 def make_test_upscaler(out_file: Path, scale: int = 4, seed: int = 0) -> Path:
-    """A tiny, randomly initialised ESRGAN (the Real-ESRGAN architecture), saved as a state
-    dict spandrel recognises: tests and the demo load it through the same path as real weights."""
+    """A tiny ESRGAN (the Real-ESRGAN architecture) saved as a state dict spandrel recognises:
+    tests and the demo load it through the same path as real weights.
+
+    Its weights are set, not trained: the first and last convolutions pass the RGB channels
+    through, each upsampling convolution is a small blur of them, and the residual trunk is
+    random but scaled down — so it enlarges a picture recognisably (smoothed nearest-neighbour
+    with faint random texture) instead of turning it black, as purely random weights do."""
     import torch
     from safetensors.torch import save_file
     from spandrel.architectures.ESRGAN import ESRGAN
 
     torch.manual_seed(seed)
     model = ESRGAN(num_filters=16, num_blocks=1, scale=scale)
+    convs = [m for m in model.model if isinstance(m, torch.nn.Conv2d)]
+    blur = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16
+    with torch.no_grad():
+        for index, conv in enumerate(convs):
+            conv.weight.zero_()
+            conv.bias.zero_()
+            for channel in range(3):
+                if index in (0, len(convs) - 1):
+                    conv.weight[channel, channel, 1, 1] = 1.0
+                else:
+                    conv.weight[channel, channel] = blur
+        for parameter in model.model[1].parameters():  # the residual trunk
+            parameter.mul_(0.05)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.contiguous() for key, value in model.state_dict().items()}
     if out_file.suffix == ".safetensors":
