@@ -18,10 +18,10 @@ from content.captions import (
     CaptionResult,
     LLMConfig,
     llm_payload,
-    photo_prompt,
     write_caption,
 )
 from content.errors import PostNotFoundError, UserError
+from content.images.prompt import photo_prompt
 from content.persona import Persona
 from storage.db import session_scope
 from storage.lifecycle import record_event, set_fields, transition
@@ -111,7 +111,7 @@ def record_usage(session: Session, post_id: int, persona_id: str, result: Captio
 def caption_fields(persona: Persona, post: Post, result: CaptionResult) -> dict[str, Any]:
     return {
         "caption": result.caption,
-        "prompt": photo_prompt(persona, post.scene, result.image_brief),
+        "prompt": photo_prompt(persona, post.pillar, post.scene, result.image_brief),
         **llm_payload(result),
     }
 

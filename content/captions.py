@@ -159,15 +159,6 @@ def template_result(
     return CaptionResult(caption, alt_text, None, "", "template", flags or [], usage or [])
 
 
-def photo_prompt(persona: Persona, scene: str, brief: ImageBrief | None = None) -> str:
-    """The image prompt: trigger word first (once), then the look, then the scene or brief."""
-    look = persona.appearance
-    trigger = "" if look.trigger.lower() in look.base_prompt.lower() else look.trigger
-    details = [brief.scene, brief.outfit, brief.mood, brief.camera] if brief else [scene]
-    parts = [trigger, look.base_prompt, *details]
-    return ", ".join(part.strip() for part in parts if part.strip())
-
-
 # --- rules ---------------------------------------------------------------------------
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from bot.context import App
-from bot.prepare import prepare_post, recover_interrupted
+from bot.prepare import posts_to_prepare, prepare_post, recover_interrupted
 from bot.publishing import publish_pass
 from bot.review import approve, edit_caption, get_post, reject
 from content.errors import UserError
@@ -18,6 +19,7 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned, transition
 from storage.models import PublishAttempt
 from storage.status import PostStatus
+from tests.conftest import make_app, write_persona
 
 
 def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
@@ -237,3 +239,28 @@ def test_a_failing_stage_marks_the_post_failed_with_the_reason(app: App) -> None
     )
     with session_scope(app.engine) as session:
         assert session.exec(select(PublishAttempt)).all() == []
+
+
+def test_prepare_work_is_grouped_by_persona_so_loras_switch_rarely(tmp_path: Path, tiny_model: Path) -> None:
+    home = tmp_path / "home"
+    write_persona(home / "personas")
+    (home / "personas" / "remy.yaml").write_text(
+        (home / "personas" / "tess.yaml").read_text().replace("id: tess", "id: remy")
+    )
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    now = datetime.now(UTC)
+    slots = [("tess", 1), ("remy", 2), ("tess", 3), ("remy", 4), ("tess", 5)]  # interleaved in time
+    with session_scope(app.engine) as session:
+        posts = add_planned(
+            session,
+            [
+                {"persona_id": who, "slot_utc": now + timedelta(hours=h), "timezone": "UTC",
+                 "format": "photo", "pillar": "travel", "scene": "harbour", "seed": h}
+                for who, h in slots
+            ],
+        )  # fmt: skip
+    order = posts_to_prepare(app, now)
+    by_id = {post.id: post.persona_id for post in posts}
+    assert [by_id[i] for i in order] == ["tess", "tess", "tess", "remy", "remy"]  # one switch
+    tess_ids = [i for i in order if by_id[i] == "tess"]
+    assert tess_ids == sorted(tess_ids)  # soonest first within a persona

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from content.captions import photo_prompt, template_caption
+from content.captions import template_caption
 from content.disclosure import CaptionDisclosure, burn_label, has_disclosure, label_overlay, lock_disclosure
 from content.images import PhotoRequest, fit_exact, generate_photo, generation_size
+from content.images.prompt import photo_prompt
 from content.persona import load_persona
 from tests.conftest import write_persona
 
@@ -74,7 +75,9 @@ def test_caption_has_the_disclosure_line_first_and_hashtags(tmp_path: Path) -> N
     assert lines[-1].split() == ["#AIgenerated", "#test"]
     sponsored = template_caption(persona, "travel", "harbour at dawn", seed=3, sponsored=True)
     assert sponsored.splitlines()[-1].split()[0] == "#ad"
-    assert photo_prompt(persona, "harbour at dawn") == "t3ss woman, photo of a woman, harbour at dawn"
+    assert photo_prompt(persona, "travel", "harbour at dawn") == (
+        "t3ss woman, photo of a woman, harbour at dawn, travel"
+    )
 
 
 def test_the_disclosure_line_cannot_be_edited_away() -> None:
