@@ -49,6 +49,21 @@ def _t5_tokenizer() -> Any:
     return tokenizer
 
 
+def _t5_encoder() -> Any:
+    from transformers import T5Config, T5EncoderModel
+
+    config = T5Config(
+        vocab_size=320,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+    )
+    return T5EncoderModel(config)
+
+
 def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
     """Build the tiny Flux pipeline and save it with `save_pretrained(directory)`."""
     from content.images import quiet_hugging_face
@@ -61,7 +76,7 @@ def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
         FluxPipeline,
         FluxTransformer2DModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(
@@ -89,17 +104,7 @@ def build_tiny_flux(directory: Path, seed: int = 0) -> Path:
             hidden_act="gelu",
         )
     )
-    text_encoder_2 = T5EncoderModel(
-        T5Config(
-            vocab_size=320,
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-        )
-    )
+    text_encoder_2 = _t5_encoder()
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
@@ -145,7 +150,6 @@ def build_tiny_ltx(directory: Path, seed: int = 0) -> Path:
         LTXImageToVideoPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     torch.manual_seed(seed)
     transformer = LTXVideoTransformer3DModel(
@@ -178,17 +182,7 @@ def build_tiny_ltx(directory: Path, seed: int = 0) -> Path:
         encoder_causal=True,
         decoder_causal=False,
     )
-    text_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=320,
-            d_model=32,
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-        )
-    )
+    text_encoder = _t5_encoder()
     pipeline = LTXImageToVideoPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(),
         vae=vae.eval(),

@@ -291,7 +291,7 @@ def test_prepare_uses_the_llm_and_records_cost(sqlite_app: App, server: FakeOpen
     post = get_post(app, post_id).post
     assert post.caption_writer == "llm" and post.caption is not None and "Golden light" in post.caption
     assert post.prompt == (
-        "t3ss woman, photo of a woman, harbour wall at sunrise, linen shirt, calm, 35mm, eye level"
+        "t3ss woman, photo of a woman, harbour wall at sunrise, linen shirt, calm, 35mm, eye level, travel"
     )
     assert post.alt_text is not None and json.loads(post.image_brief or "{}")["mood"] == "calm"
     with session_scope(app.engine) as session:

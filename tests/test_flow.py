@@ -58,7 +58,7 @@ def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:
     view = get_post(app, post_id)
     assert view.post.status == PostStatus.IN_REVIEW
     assert view.post.caption is not None and view.post.caption.startswith("Tess is a virtual influencer")
-    assert view.post.prompt == "t3ss woman, photo of a woman, harbour at dawn"
+    assert view.post.prompt == "t3ss woman, photo of a woman, harbour at dawn, travel"
     (asset,) = view.media
     path = app.media.path(asset.path)
     assert path.exists() and (asset.width, asset.height) == (320, 400)
@@ -231,10 +231,10 @@ def test_interrupted_preparation_is_retried(app: App) -> None:
 def test_a_failing_stage_marks_the_post_failed_with_the_reason(app: App) -> None:
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=1))
     (app.settings.models_dir / "tiny-flux" / "model_index.json").unlink()
-    with pytest.raises(Exception, match="cannot load the image model"):
+    with pytest.raises(Exception, match="cannot load the model from"):
         prepare_post(app, post_id)
     view = get_post(app, post_id)
-    assert view.post.status == PostStatus.FAILED and "cannot load the image model" in (
+    assert view.post.status == PostStatus.FAILED and "cannot load the model from" in (
         view.post.review_note or ""
     )
     with session_scope(app.engine) as session:

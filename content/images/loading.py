@@ -94,21 +94,28 @@ def quiet_hugging_face() -> None:
 def load_flux(location: str, device: str, memory: Memory = Memory(), speed: Speed = Speed()) -> Any:
     """Load a Flux pipeline once per process (per location, device and options);
     later calls reuse it."""
-    import torch
     from diffusers import FluxPipeline
+
+    pipeline = load_pretrained(FluxPipeline, location, device, memory, "pipeline.image.model", "tiny-flux")
+    dtype = pipeline.transformer.dtype
+    log.info("image model loaded", location=location, device=device, dtype=str(dtype))
+    return prepare_pipeline(pipeline, device, memory, speed)
+
+
+def load_pretrained(kind: Any, location: str, device: str, memory: Memory, setting: str, tiny: str) -> Any:
+    """`kind.from_pretrained` from a folder or the local cache only, in the device's dtype;
+    a load that fails names the persona setting to fix."""
+    import torch
 
     quiet_hugging_face()
     dtype = getattr(torch, memory.dtype or default_dtype(device))
     try:
-        pipeline = FluxPipeline.from_pretrained(location, dtype=dtype, local_files_only=True)
+        return kind.from_pretrained(location, dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as err:
         raise GenerationError(
-            f"cannot load the image model from '{location}': {str(err).splitlines()[0]} — "
-            "check pipeline.image.model (a folder, a hub id already in the local cache, "
-            "or tiny-flux)"
+            f"cannot load the model from '{location}': {str(err).splitlines()[0]} — check {setting} "
+            f"(a folder, a hub id already in the local cache, or {tiny})"
         ) from None
-    log.info("image model loaded", location=location, device=device, dtype=str(dtype))
-    return prepare_pipeline(pipeline, device, memory, speed)
 
 
 def prepare_pipeline(pipeline: Any, device: str, memory: Memory, speed: Speed) -> Any:

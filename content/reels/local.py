@@ -22,7 +22,7 @@ import structlog
 from PIL import Image
 
 from content.errors import GenerationError
-from content.images.loading import Memory, default_dtype, pick_device, quiet_hugging_face
+from content.images.loading import Memory, load_pretrained, pick_device
 from content.images.sizes import fit_exact
 from content.images.upscale import Upscaler, upscale_to_cover
 from content.reels.encode import REEL_SIZE, write_frames
@@ -51,18 +51,9 @@ class LocalVideo:
 
 @lru_cache(maxsize=1)
 def load_image_to_video(location: str, device: str, memory: Memory) -> Any:
-    import torch
     from diffusers import DiffusionPipeline
 
-    quiet_hugging_face()
-    dtype = getattr(torch, memory.dtype or default_dtype(device))
-    try:
-        pipeline = DiffusionPipeline.from_pretrained(location, dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise GenerationError(
-            f"cannot load the video model from '{location}': {str(err).splitlines()[0]} — check "
-            "pipeline.reel.model (a folder, a hub id already in the local cache, or tiny-ltx)"
-        ) from None
+    pipeline = load_pretrained(DiffusionPipeline, location, device, memory, "pipeline.reel.model", "tiny-ltx")
     if type(pipeline).__name__ not in IMAGE_TO_VIDEO:
         raise GenerationError(
             f"'{location}' is a {type(pipeline).__name__}, not an image-to-video model — use "
