@@ -183,6 +183,23 @@ class Daemon:
             next_run_time=now,
         )
 
+    def start_web(self) -> Any:
+        """vibot's web server (public media for the Graph API), when a public URL is set."""
+        settings = self.app.settings
+        if settings.public_base_url is None:
+            return None
+        import uvicorn
+
+        from bot.public_media import public_media_app
+
+        config = uvicorn.Config(
+            public_media_app(self.app), host=settings.web_host, port=settings.web_port, log_level="warning"
+        )
+        server = uvicorn.Server(config)
+        threading.Thread(target=server.run, name="web", daemon=True).start()
+        log.info("web server started", host=settings.web_host, port=settings.web_port)
+        return server
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stopping after the current step", signal=signal.Signals(signum).name)
         self.stop.set()
@@ -196,10 +213,13 @@ class Daemon:
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
                 self.add_jobs()
+                web = self.start_web()
                 self.scheduler.start()
                 while not self.stop.wait(1.0):
                     pass
                 self.scheduler.shutdown(wait=True)  # lets the running job finish its step
+                if web is not None:
+                    web.should_exit = True
                 if self.worker is not None:
                     self.worker.shutdown(wait=True)
                 log.info("daemon stopped")

@@ -23,11 +23,20 @@ import structlog
 from sqlmodel import col, select
 
 from bot.context import App
-from bot.publishers import Publisher, PublishRequest, find_by_marker, publisher_for
+from bot.public_media import public_url
+from bot.publishers import Publisher, PublishRequest, find_published, publisher_for
 from bot.review import media_problems
 from content.captions import caption_disclosure
 from content.disclosure import has_disclosure
-from content.errors import ApprovalMismatchError, NotFoundError, PublishError, VibotError
+from content.errors import (
+    AccountHeldError,
+    ApprovalMismatchError,
+    NotFoundError,
+    PublishError,
+    PublishRejectedError,
+    RateLimitedError,
+    VibotError,
+)
 from storage.db import session_scope
 from storage.lifecycle import due_posts, transition
 from storage.locks import hold_lock
@@ -48,6 +57,8 @@ class PassReport:
     skipped: list[int] = field(default_factory=list)
     refused: dict[int, str] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    paused: dict[str, str] = field(default_factory=dict)  # persona → why its account is paused
 
 
 def _latest_attempt(app: App, post_id: int) -> PublishAttempt | None:
@@ -68,6 +79,7 @@ def _finish_attempt(
     remote_id: str | None = None,
     error: str | None = None,
     note: str = "",
+    **fields: str,
 ) -> None:
     with session_scope(app.engine) as session:
         attempt = session.get(PublishAttempt, attempt_id)
@@ -75,7 +87,7 @@ def _finish_attempt(
         attempt.finished_at, attempt.outcome = utcnow(), outcome
         attempt.remote_id, attempt.error = remote_id, error
         session.add(attempt)
-        transition(session, post_id, PostStatus.PUBLISHING, target, note=note)
+        transition(session, post_id, PostStatus.PUBLISHING, target, note=note, **fields)
 
 
 def reconcile_in_flight(app: App, report: PassReport) -> None:
@@ -90,9 +102,13 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
             report.needs_reconcile.append(post.id)
             continue
         try:
-            publisher = publisher_for(app.persona(post.persona_id), app.settings)
-            found = find_by_marker(
-                publisher, post.persona_id, attempt.id, attempt.started_at - RECONCILE_MARGIN
+            publisher = _publisher(app, post.persona_id)
+            found = find_published(
+                publisher,
+                post.persona_id,
+                attempt.id,
+                post.caption or "",
+                attempt.started_at - RECONCILE_MARGIN,
             )
         except VibotError as err:
             _finish_attempt(
@@ -127,6 +143,12 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
                 note="not on the platform after a crash; will retry",
             )
             report.retried.append(post.id)
+
+
+def _publisher(app: App, persona_id: str) -> Publisher:
+    return publisher_for(
+        app.persona(persona_id), app.settings, lambda post_id, sha: public_url(app, post_id, sha)
+    )
 
 
 def _move(app: App, post_id: int, current: PostStatus, target: PostStatus, note: str, **fields: str) -> None:
@@ -207,6 +229,29 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
     )
     try:
         remote = publisher.publish(request)
+    except PublishRejectedError as err:
+        # Refused before publishing (a spec error): not on the account; a person must fix it.
+        _finish_attempt(
+            app,
+            attempt_id,
+            post.id,
+            PostStatus.FAILED,
+            "rejected",
+            error=str(err),
+            note=f"refused: {err}",
+            review_note=f"The platform refused this post: {err}",
+        )
+        report.failed[post.id] = str(err)
+        log.error("publish refused by the platform", post=post.id, reason=str(err))
+        return
+    except (RateLimitedError, AccountHeldError) as err:
+        # Not published: back to approved; no more tries for this account in this pass.
+        _finish_attempt(
+            app, attempt_id, post.id, PostStatus.APPROVED, "not_published", error=str(err), note=str(err)
+        )
+        report.paused[post.persona_id] = str(err)
+        log.warning("account paused", persona=post.persona_id, reason=str(err))
+        return
     except PublishError as err:
         # Whether it went out is unknown: leave it in `publishing`; the next pass reconciles.
         report.errors[post.id] = str(err)
@@ -257,5 +302,7 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
             if persona is None:
                 report.errors[post.id or 0] = f"persona '{post.persona_id}' is not in the persona folder"
                 continue
-            publish_one(app, post, publisher_for(persona, app.settings), report)
+            if post.persona_id in report.paused:
+                continue  # its account is cooling down or held: the next pass tries again
+            publish_one(app, post, _publisher(app, post.persona_id), report)
     return report

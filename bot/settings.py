@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     kling_model: str = "kling-v1-6"
     kling_mode: Literal["std", "pro"] = "std"
 
+    # Publishing through the Instagram Graph API: Meta fetches media from vibot's web server.
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v22.0"
+    graph_request_timeout_s: float = Field(default=30.0, gt=0)
+    web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
+    public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
+
     # C2PA signing: a real certificate chain and key for production; unset, a local CA in
     # VIBOT_HOME/certs (made on first use) signs, and vibot trusts it when verifying.
     c2pa_cert: Path | None = None

@@ -102,5 +102,22 @@ class ApprovalMismatchError(PublishError):
     pass
 
 
+class PublishRejectedError(PublishError):
+    """The platform refused the post before publishing it (e.g. a spec error): not published;
+    the reason goes to review."""
+
+
+class RateLimitedError(PublishError):
+    """Not published: the account must cool down before the next try."""
+
+    def __init__(self, message: str, retry_after_s: float = 900.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class AccountHeldError(PublishError):
+    """Not published: the account needs a person (expired token, challenge, feedback block)."""
+
+
 class LockHeldError(VibotError):
     pass

@@ -36,7 +36,7 @@ from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
 from content.timing import Window, format_duration, parse_duration, parse_window
 
-SUPPORTED_PUBLISHERS = ("outbox",)
+SUPPORTED_PUBLISHERS = ("outbox", "graph")
 FEED_ASPECT_MIN, FEED_ASPECT_MAX = 4 / 5, 1.91  # Instagram's feed limits (width / height)
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -106,6 +106,9 @@ class Account(Strict):
     publisher: str = "outbox"
     username_env: EnvName = None
     password_env: EnvName = None
+    # The graph publisher: the Instagram user id and a long-lived access token, by env var name.
+    user_id_env: EnvName = None
+    token_env: EnvName = None
 
     @field_validator("publisher")
     @classmethod
@@ -117,7 +120,7 @@ class Account(Strict):
             )
         return value
 
-    @field_validator("username_env", "password_env")
+    @field_validator("username_env", "password_env", "user_id_env", "token_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):

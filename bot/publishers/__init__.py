@@ -8,6 +8,8 @@ before it ever publishes again.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -46,13 +48,45 @@ class Publisher(Protocol):
     def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]: ...
 
 
-def find_by_marker(publisher: Publisher, persona_id: str, marker: str, since: datetime) -> RemoteMedia | None:
-    return next((m for m in publisher.recent_media(persona_id, since) if m.marker == marker), None)
+def find_published(
+    publisher: Publisher, persona_id: str, marker: str, caption: str, since: datetime
+) -> RemoteMedia | None:
+    """The account's post made by this attempt: by vibot's marker where the platform keeps
+    one, otherwise by the exact caption (each caption is unique: the planner never repeats a
+    scene within its window, and the caption stage refuses near-duplicates)."""
+    for media in publisher.recent_media(persona_id, since):
+        if media.marker == marker or (media.marker is None and media.caption == caption):
+            return media
+    return None
 
 
-def publisher_for(persona: Persona, settings: Settings) -> Publisher:
+def publisher_for(persona: Persona, settings: Settings, url_for: Callable[[int, str], str]) -> Publisher:
+    """The persona's publisher; `url_for(post_id, sha256)` gives a public URL for a media file."""
     if persona.account.publisher == "outbox":
         from bot.publishers.outbox import OutboxPublisher
 
         return OutboxPublisher(settings.outbox_dir)
+    if persona.account.publisher == "graph":
+        from bot.publishers.graph import GraphConfig, GraphPublisher
+
+        account = persona.account
+        return GraphPublisher(
+            GraphConfig(
+                base_url=settings.graph_api_url,
+                version=settings.graph_api_version,
+                ig_user_id=_from_env(persona, "user_id_env", account.user_id_env),
+                access_token=_from_env(persona, "token_env", account.token_env),
+                request_timeout_s=settings.graph_request_timeout_s,
+            ),
+            url_for,
+        )
     raise ConfigError(f"publisher '{persona.account.publisher}' is not available in this version")
+
+
+def _from_env(persona: Persona, key: str, name: str | None) -> str:
+    if name is None:
+        raise ConfigError(f"persona {persona.id} publishes with graph — set account.{key} in its file")
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"persona {persona.id}: the environment variable {name} (account.{key}) is not set")
+    return value

@@ -1,0 +1,206 @@
+"""The Instagram Graph API publisher (business and creator accounts), over httpx.
+
+    quota (content_publishing_limit) ─► container(s) with is_ai_generated ─► poll status_code
+    ─► media_publish ─► permalink
+
+Meta fetches every file from a public URL (bot/public_media.py). Errors become
+outcomes: a spec error (subcode 2207xxx) means "not published, fix the post"; a rate
+limit means "not published, cool the account down"; an invalid token means "hold the
+account, a person must act"; anything after `media_publish` was sent is unclear, and
+the next pass reconciles by listing the account's media and matching the caption.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from bot.publishers import PublishRequest, RemoteMedia
+from content.errors import AccountHeldError, PublishError, PublishRejectedError, RateLimitedError
+
+RATE_LIMIT_CODES = {4, 17, 32, 613}  # app, user, page and custom-level throttling
+PUBLISHING_LIMIT_SUBCODE = 2207042
+TOKEN_CODES = {190, 102}
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    base_url: str
+    version: str
+    ig_user_id: str
+    access_token: str
+    request_timeout_s: float = 30.0
+    poll_first_s: float = 2.0
+    poll_max_s: float = 20.0
+    container_timeout_s: float = 600.0  # a long reel can take minutes to process
+    retries: int = 3  # for 5xx and network errors before media_publish
+
+
+class GraphPublisher:
+    name = "graph"
+
+    def __init__(
+        self,
+        config: GraphConfig,
+        url_for: Callable[[int, str], str],
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config, self.url_for, self.sleep, self.clock = config, url_for, sleep, clock
+        self.http = httpx.Client(
+            base_url=f"{config.base_url.rstrip('/')}/{config.version}", timeout=config.request_timeout_s
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    # --- requests --------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, params: dict[str, Any], retry: bool = True) -> dict[str, Any]:
+        params = {**params, "access_token": self.config.access_token}
+        delay = 1.0
+        for attempt in range(self.config.retries + 1 if retry else 1):
+            try:
+                if method == "GET":
+                    response = self.http.get(path, params=params)
+                else:
+                    response = self.http.post(path, data=params)
+            except httpx.TransportError as err:
+                if not retry or attempt == self.config.retries:
+                    raise PublishError(f"Instagram Graph API unreachable: {type(err).__name__}") from None
+                self.sleep(delay)
+                delay *= 2
+                continue
+            if response.status_code >= 500 and retry and attempt < self.config.retries:
+                self.sleep(delay)
+                delay *= 2
+                continue
+            return self._checked(response)
+        raise AssertionError("unreachable")
+
+    def _checked(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            body = {}
+        error = body.get("error")
+        if response.status_code < 400 and not error:
+            return body
+        error = error or {}
+        code, subcode = error.get("code"), error.get("error_subcode")
+        message = error.get("error_user_msg") or error.get("message") or f"HTTP {response.status_code}"
+        if code in TOKEN_CODES or (error.get("type") == "OAuthException" and code == 190):
+            raise AccountHeldError(
+                f"the Instagram access token was refused ({message}) — renew it and update the "
+                "persona's token variable; the account is held until then"
+            )
+        if response.status_code == 429 or code in RATE_LIMIT_CODES or subcode == PUBLISHING_LIMIT_SUBCODE:
+            raise RateLimitedError(f"Instagram rate limit: {message}", retry_after_s=_retry_after(response))
+        if isinstance(subcode, int) and 2207000 <= subcode < 2208000:
+            raise PublishRejectedError(f"Instagram refused the media ({subcode}): {message}")
+        if response.status_code >= 500:
+            raise PublishError(f"Instagram Graph API error {response.status_code}: {message}")
+        raise PublishRejectedError(f"Instagram Graph API refused the request ({code}/{subcode}): {message}")
+
+    # --- publishing ------------------------------------------------------------------
+
+    def quota_left(self) -> int:
+        body = self._call(
+            "GET", f"/{self.config.ig_user_id}/content_publishing_limit", {"fields": "quota_usage,config"}
+        )
+        entry = (body.get("data") or [{}])[0]
+        total = int((entry.get("config") or {}).get("quota_total", 0))
+        return total - int(entry.get("quota_usage", 0))
+
+    def publish(self, request: PublishRequest) -> RemoteMedia:
+        if self.quota_left() <= 0:
+            raise RateLimitedError("the account's 24-hour publishing quota is used up", retry_after_s=3600.0)
+        container = self._containers(request)
+        self._wait(container)
+        started = datetime.now(UTC)
+        try:
+            # Not retried: a second media_publish could publish twice. An unclear answer
+            # leaves the post in `publishing`, and reconciliation looks for it.
+            published = self._call(
+                "POST", f"/{self.config.ig_user_id}/media_publish", {"creation_id": container}, retry=False
+            )
+        except (RateLimitedError, AccountHeldError, PublishRejectedError):
+            raise
+        except PublishError as err:
+            raise PublishError(f"media_publish was sent but not answered ({err}); reconciling") from None
+        media_id = str(published["id"])
+        permalink = self._call("GET", f"/{media_id}", {"fields": "permalink"}).get("permalink")
+        return RemoteMedia(media_id, request.marker, request.caption, started, permalink)
+
+    def _containers(self, request: PublishRequest) -> str:
+        user = self.config.ig_user_id
+        urls = [self.url_for(request.post_id, sha) for sha in request.media_sha256]
+        common = {"caption": request.caption, "is_ai_generated": "true"}
+        if request.format == "reel":
+            video, *cover = urls
+            params = {**common, "media_type": "REELS", "video_url": video, "share_to_feed": "true"}
+            if cover:
+                params["cover_url"] = cover[0]
+            return str(self._call("POST", f"/{user}/media", params)["id"])
+        if request.format == "carousel":
+            # is_ai_generated belongs to the parent only; children carry no caption either.
+            children = [
+                str(
+                    self._call("POST", f"/{user}/media", {"image_url": url, "is_carousel_item": "true"})["id"]
+                )
+                for url in urls
+            ]
+            for child in children:
+                self._wait(child)
+            params = {**common, "media_type": "CAROUSEL", "children": ",".join(children)}
+            return str(self._call("POST", f"/{user}/media", params)["id"])
+        return str(self._call("POST", f"/{user}/media", {**common, "image_url": urls[0]})["id"])
+
+    def _wait(self, container: str) -> None:
+        """Poll the container until FINISHED, with growing intervals, up to a limit."""
+        deadline = self.clock() + self.config.container_timeout_s
+        interval = self.config.poll_first_s
+        while True:
+            body = self._call("GET", f"/{container}", {"fields": "status_code,status"})
+            status = body.get("status_code")
+            if status in ("FINISHED", "PUBLISHED"):
+                return
+            if status in ("ERROR", "EXPIRED"):
+                raise PublishRejectedError(
+                    f"Instagram could not process the media: {body.get('status') or status}"
+                )
+            if self.clock() + interval > deadline:
+                raise PublishError(f"the media container {container} was still {status} after the limit")
+            self.sleep(interval)
+            interval = min(interval * 1.5, self.config.poll_max_s)
+
+    # --- reconciliation --------------------------------------------------------------
+
+    def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
+        body = self._call(
+            "GET",
+            f"/{self.config.ig_user_id}/media",
+            {"fields": "id,caption,timestamp,permalink", "limit": 50},
+        )
+        found = []
+        for item in body.get("data", []):
+            published = datetime.strptime(item["timestamp"], "%Y-%m-%dT%H:%M:%S%z")
+            if published >= since:
+                found.append(
+                    RemoteMedia(
+                        str(item["id"]), None, item.get("caption") or "", published, item.get("permalink")
+                    )
+                )
+        return found
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(60.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return 900.0  # Meta rarely says; a quarter of an hour is its usual window

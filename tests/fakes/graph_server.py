@@ -1,0 +1,202 @@
+"""A fake Instagram Graph API on 127.0.0.1 speaking the content-publishing protocol:
+
+    GET  /{v}/{ig}/content_publishing_limit      quota
+    POST /{v}/{ig}/media                          a container; Meta fetches image_url/video_url
+    GET  /{v}/{container}?fields=status_code      IN_PROGRESS … FINISHED | ERROR
+    POST /{v}/{ig}/media_publish                  creation_id → media id
+    GET  /{v}/{media}?fields=permalink
+    GET  /{v}/{ig}/media                          the account's recent media
+
+Like Meta, it downloads every media URL it is given and records what it received, so
+tests can check the bytes that left vibot. Errors are injected per call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from tests.fakes import serve
+
+VERSION = "v22.0"
+
+
+@dataclass
+class Container:
+    id: str
+    params: dict[str, str]
+    fetched_sha256: list[str]
+    polls_left: int
+    outcome: str = "FINISHED"  # or an error status
+
+
+@dataclass
+class FakeGraph:
+    ig_user_id: str = "17841400000000001"
+    token: str = "EAAtest-token"
+    url: str = ""
+    quota_total: int = 25
+    quota_usage: int = 0
+    polls_in_progress: int = 2
+    container_outcome: str = "FINISHED"
+    fail_next: dict[str, list[int]] = field(default_factory=dict)  # call name → statuses to answer first
+    token_expired: bool = False
+    hang_after_publish_s: float = 0.0  # publish, then answer this late (a client timeout)
+    containers: dict[str, Container] = field(default_factory=dict)
+    published: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    def fetch(self, url: str) -> str:
+        """Download a media URL as Meta does; the SHA-256 of what arrived, or an error marker."""
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return hashlib.sha256(response.read()).hexdigest()
+        except urllib.error.HTTPError as err:
+            return f"http-{err.code}"
+
+
+def _error(
+    code: int, message: str, subcode: int | None = None, kind: str = "OAuthException"
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"message": message, "type": kind, "code": code, "fbtrace_id": "Afake"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return {"error": error}
+
+
+def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def _params(self) -> dict[str, str]:
+            query = parse_qs(urlparse(self.path).query)
+            if self.command == "POST":
+                length = int(self.headers.get("Content-Length", 0))
+                query.update(parse_qs(self.rfile.read(length).decode()))
+            return {key: values[0] for key, values in query.items()}
+
+        def _injected(self, name: str) -> bool:
+            queue = fake.fail_next.get(name) or []
+            if not queue:
+                return False
+            status = queue.pop(0)
+            if status == 429:
+                self._send(429, _error(4, "Application request limit reached"), {"Retry-After": "120"})
+            elif status == 2207009:
+                self._send(
+                    400, _error(36003, "The aspect ratio is not supported.", 2207009, "OAuthException")
+                )
+            else:
+                self._send(status, _error(2, "An unexpected error has occurred. Please retry your request."))
+            return True
+
+        def do_GET(self) -> None:
+            self._route()
+
+        def do_POST(self) -> None:
+            self._route()
+
+        def _route(self) -> None:
+            params = self._params()
+            parts = urlparse(self.path).path.strip("/").split("/")
+            if parts[0] != VERSION:
+                self._send(400, _error(2635, f"unknown version {parts[0]}"))
+                return
+            if params.get("access_token") != fake.token or fake.token_expired:
+                self._send(400, _error(190, "Error validating access token: Session has expired", 463))
+                return
+            target, edge = parts[1], (parts[2] if len(parts) > 2 else "")
+            name = f"{self.command} {edge or 'node'}"
+            fake.calls.append(name)
+            if self._injected(name):
+                return
+            if target == fake.ig_user_id:
+                self._user_edge(edge, params)
+            elif target in fake.containers:
+                self._container(fake.containers[target])
+            else:
+                media = next((m for m in fake.published if m["id"] == target), None)
+                if media is None:
+                    self._send(404, _error(100, "Unsupported get request", 33))
+                else:
+                    self._send(200, {"id": media["id"], "permalink": media["permalink"]})
+
+        def _user_edge(self, edge: str, params: dict[str, str]) -> None:
+            if edge == "content_publishing_limit":
+                config = {"quota_total": fake.quota_total, "quota_duration": 86400}
+                self._send(200, {"data": [{"quota_usage": fake.quota_usage, "config": config}]})
+            elif edge == "media" and self.command == "POST":
+                urls = [params[k] for k in ("image_url", "video_url", "cover_url") if k in params]
+                container = Container(
+                    id=f"c{len(fake.containers) + 1}",
+                    params=params,
+                    fetched_sha256=[fake.fetch(url) for url in urls],
+                    polls_left=fake.polls_in_progress,
+                    outcome=fake.container_outcome,
+                )
+                fake.containers[container.id] = container
+                self._send(200, {"id": container.id})
+            elif edge == "media_publish":
+                container = fake.containers[params["creation_id"]]
+                media_id = f"1790000000000{len(fake.published) + 1:04d}"
+                fake.published.append(
+                    {
+                        "id": media_id,
+                        "caption": container.params.get("caption", ""),
+                        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                        "permalink": f"https://www.instagram.com/p/FAKE{media_id[-4:]}/",
+                        "container": container.id,
+                    }
+                )
+                fake.quota_usage += 1
+                if fake.hang_after_publish_s:
+                    time.sleep(fake.hang_after_publish_s)
+                self._send(200, {"id": media_id})
+            elif edge == "media":
+                items = [
+                    {k: m[k] for k in ("id", "caption", "timestamp", "permalink")} for m in fake.published
+                ]
+                self._send(200, {"data": list(reversed(items))})
+            else:
+                self._send(400, _error(100, f"unknown edge {edge}"))
+
+        def _container(self, container: Container) -> None:
+            if container.polls_left > 0:
+                container.polls_left -= 1
+                self._send(200, {"status_code": "IN_PROGRESS", "status": "In Progress", "id": container.id})
+                return
+            if container.outcome == "FINISHED":
+                self._send(200, {"status_code": "FINISHED", "status": "Finished", "id": container.id})
+            else:
+                self._send(200, {"status_code": "ERROR", "status": container.outcome, "id": container.id})
+
+    return Handler
+
+
+@contextmanager
+def fake_graph(**options: Any) -> Iterator[FakeGraph]:
+    fake = FakeGraph(**options)
+    with serve(handler_for(fake)) as url:
+        fake.url = url
+        yield fake
