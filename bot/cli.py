@@ -38,10 +38,12 @@ persona_app = typer.Typer(no_args_is_help=True, help="Persona files.")
 queue_app = typer.Typer(no_args_is_help=True, help="The review queue.")
 models_app = typer.Typer(no_args_is_help=True, help="Image models.")
 disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and provenance.")
+account_app = typer.Typer(no_args_is_help=True, help="Publishing accounts: states and limits.")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
 app.add_typer(models_app, name="models")
 app.add_typer(disclosure_app, name="disclosure")
+app.add_typer(account_app, name="account")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
 
@@ -449,6 +451,40 @@ def _reel_request(
     if not label.strip():
         raise UserError("--label: the AI label cannot be empty — AI disclosure is mandatory")
     return ReelRequest(stills, out_file, seconds, music, backend, lut, transition, text, label, upscaler)  # type: ignore[arg-type]
+
+
+@account_app.command("list")
+def account_list() -> None:
+    """Each persona's account: active, cooling down (until when) or held (why)."""
+    from bot.accounts import pause_reason, state_of
+
+    context = _app()
+    table = Table("persona", "publisher", "state", "until", "now", "reason")
+    now = datetime.now(UTC)
+    for persona_id, persona in sorted(context.personas.items()):
+        state = state_of(context, persona_id)
+        until = f"{state.until:%Y-%m-%d %H:%M}" if state.until else "-"
+        paused = pause_reason(context, persona_id, now)
+        table.add_row(
+            persona_id,
+            persona.account.publisher,
+            state.state,
+            until,
+            "paused" if paused else "ok",
+            escape(paused or "-"),
+        )
+    out.print(table)
+
+
+@account_app.command("resume")
+def account_resume(persona_id: str) -> None:
+    """Clear a hold or cool-down once the cause is fixed (a renewed token, a solved challenge)."""
+    from bot.accounts import resume
+
+    context = _app()
+    context.persona(persona_id)  # an unknown persona is a user error
+    resume(context, persona_id)
+    out.print(f"account of {persona_id}: active")
 
 
 @app.command()

@@ -22,7 +22,9 @@ from datetime import datetime, timedelta
 import structlog
 from sqlmodel import col, select
 
+from bot.accounts import cool_down, hold, pause_reason
 from bot.context import App
+from bot.notify import notify
 from bot.public_media import public_url
 from bot.publishers import Publisher, PublishRequest, find_published, publisher_for
 from bot.review import media_problems
@@ -121,6 +123,7 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
                 note=f"could not check the platform: {err}",
             )
             report.needs_reconcile.append(post.id)
+            notify(app, f"vibot: post {post.id} ({post.persona_id}) needs reconciling — {err}")
             continue
         if found is not None:
             _finish_attempt(
@@ -243,6 +246,7 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         )
         report.failed[post.id] = str(err)
         log.error("publish refused by the platform", post=post.id, reason=str(err))
+        notify(app, f"vibot: post {post.id} ({post.persona_id}) failed to publish — {err}")
         return
     except (RateLimitedError, AccountHeldError) as err:
         # Not published: back to approved; no more tries for this account in this pass.
@@ -250,7 +254,10 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
             app, attempt_id, post.id, PostStatus.APPROVED, "not_published", error=str(err), note=str(err)
         )
         report.paused[post.persona_id] = str(err)
-        log.warning("account paused", persona=post.persona_id, reason=str(err))
+        if isinstance(err, RateLimitedError):
+            cool_down(app, post.persona_id, err.retry_after_s, str(err))
+        else:
+            hold(app, post.persona_id, str(err))
         return
     except PublishError as err:
         # Whether it went out is unknown: leave it in `publishing`; the next pass reconciles.
@@ -303,6 +310,10 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
                 report.errors[post.id or 0] = f"persona '{post.persona_id}' is not in the persona folder"
                 continue
             if post.persona_id in report.paused:
-                continue  # its account is cooling down or held: the next pass tries again
+                continue  # its account is paused: the next pass tries again
+            reason = pause_reason(app, post.persona_id, utcnow())
+            if reason is not None:
+                report.paused[post.persona_id] = reason
+                continue
             publish_one(app, post, _publisher(app, post.persona_id), report)
     return report

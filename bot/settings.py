@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
     public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
 
+    # A webhook for a person (Slack or Discord incoming-webhook URL): failures, held accounts,
+    # posts that need reconciling. A secret: the URL itself grants posting.
+    notify_url: SecretStr | None = None
+
     # C2PA signing: a real certificate chain and key for production; unset, a local CA in
     # VIBOT_HOME/certs (made on first use) signs, and vibot trusts it when verifying.
     c2pa_cert: Path | None = None

@@ -109,6 +109,10 @@ class Account(Strict):
     # The graph publisher: the Instagram user id and a long-lived access token, by env var name.
     user_id_env: EnvName = None
     token_env: EnvName = None
+    # Account health: at most this many posts a day, and this far apart (late posts after
+    # downtime would otherwise go out in a burst).
+    daily_cap: int = Field(default=10, ge=1, le=50)
+    min_spacing: Duration = timedelta(minutes=30)
 
     @field_validator("publisher")
     @classmethod

@@ -124,6 +124,19 @@ class LLMUsage(SQLModel, table=True):
     outcome: str = Field(max_length=32)  # accepted | rewritten | refused | error
 
 
+class AccountState(SQLModel, table=True):
+    """A persona's account as the publisher sees it: active, cooling down after a rate limit
+    (until a time), or held until a person acts (expired token, challenge)."""
+
+    __tablename__ = "account_states"
+
+    persona_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(default="active", max_length=16)  # active | cooling | held
+    until: datetime | None = _time(default=None)
+    reason: str | None = None
+    updated_at: datetime = _time(default_factory=utcnow)
+
+
 class Event(SQLModel, table=True):
     __tablename__ = "events"
 

@@ -170,3 +170,12 @@ def test_models_list_shows_licences_and_what_is_here(home: Path) -> None:
     }
     assert rows["tiny-flux"][1:3] == ["yes", "yes"]  # commercial use, here (the fixture copied it)
     assert rows["black-forest-labs/FLUX.1-dev"][:3] == ["FLUX.1 [dev] Non-Commercial License", "no", "no"]
+
+
+def test_account_list_and_resume(home: Path) -> None:
+    listed = cli(home, "account", "list")
+    assert listed.returncode == 0 and "tess" in listed.stdout and "active" in listed.stdout
+    resumed = cli(home, "account", "resume", "tess")
+    assert resumed.returncode == 0 and "account of tess: active" in resumed.stdout
+    unknown = cli(home, "account", "resume", "nobody")
+    assert unknown.returncode == 2 and unknown.stderr.startswith("error:") and unknown.stderr.count("\n") == 1

@@ -3,18 +3,23 @@ every media file from vibot's public URL, as Meta does, and checks the bytes."""
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from pydantic import SecretStr
+from sqlmodel import select
 
+from bot.accounts import resume, state_of
 from bot.context import App
 from bot.public_media import make_token, public_media_app, public_url, read_token, signing_key
 from bot.publishers import PublishRequest
@@ -22,8 +27,11 @@ from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
 from content.errors import PublishRejectedError, RateLimitedError
+from storage.db import session_scope
+from storage.models import AccountState, PublishAttempt, utcnow
 from storage.status import PostStatus
 from tests.conftest import make_app, write_persona
+from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.test_flow import ready_post
 
@@ -224,3 +232,90 @@ def test_public_media_urls_are_signed_single_post_and_expire(served: App) -> Non
         assert httpx.get(f"{base}/{bad}").status_code == 404, bad
     with_date = datetime.now(UTC) + timedelta(days=1)
     assert read_token(key, make_token(key, post_id, asset.sha256), now=with_date.timestamp()) is None
+
+
+# --- account states, limits and notifications ---------------------------------------------
+
+
+def test_a_rate_limit_cools_the_account_down_across_passes(served: App, graph: FakeGraph) -> None:
+    graph.fail_next["POST media"] = [429]
+    post_id = approved(served)
+    publish_pass(served)
+    state = state_of(served, "tess")
+    assert state.state == "cooling" and state.until is not None
+    assert state.until - utcnow() > timedelta(seconds=100)  # Retry-After: 120
+    calls = len(graph.calls)
+    assert "cooling down" in publish_pass(served).paused["tess"]
+    assert len(graph.calls) == calls  # no call at all while cooling
+    with session_scope(served.engine) as session:  # the cool-down passes
+        row = session.get(AccountState, "tess")
+        assert row is not None
+        row.until = utcnow() - timedelta(seconds=1)
+        session.add(row)
+    assert publish_pass(served).published == [post_id]
+
+
+def test_a_held_account_waits_for_a_person_and_says_so(
+    served: App, graph: FakeGraph, hook: list[dict]
+) -> None:  # type: ignore[type-arg]
+    graph.token_expired = True
+    post_id = approved(served)
+    publish_pass(served)
+    assert state_of(served, "tess").state == "held"
+    (message,) = hook
+    assert "held" in message["text"] and message["content"] == message["text"]
+    assert "vibot account resume tess" in message["text"] and graph.token not in message["text"]
+    graph.token_expired = False
+    assert "held" in publish_pass(served).paused["tess"]  # still held: a person must act
+    resume(served, "tess")
+    assert publish_pass(served).published == [post_id]
+
+
+def test_a_failed_post_is_notified(served: App, graph: FakeGraph, hook: list[dict]) -> None:  # type: ignore[type-arg]
+    graph.fail_next["POST media"] = [2207009]
+    post_id = approved(served)
+    publish_pass(served)
+    (message,) = hook
+    assert f"post {post_id}" in message["text"] and "2207009" in message["text"]
+
+
+def test_daily_cap_and_spacing_hold_back_later_posts(tmp_path: Path, tiny_model: Path) -> None:
+    home = tmp_path / "home"
+    write_persona(home / "personas", account={"daily_cap": 2, "min_spacing": "1h"})
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    first, second = approved(app), approved(app)
+    report = publish_pass(app)
+    assert report.published == [first] and "at least 1h apart" in report.paused["tess"]
+    assert get_post(app, second).post.status == PostStatus.APPROVED
+    with session_scope(app.engine) as session:  # an hour later
+        attempt = session.exec(select(PublishAttempt).where(PublishAttempt.post_id == first)).one()
+        attempt.finished_at = utcnow() - timedelta(hours=2)
+        session.add(attempt)
+    assert publish_pass(app).published == [second]
+    third = approved(app)
+    with session_scope(app.engine) as session:
+        for attempt in session.exec(select(PublishAttempt)).all():
+            attempt.finished_at = utcnow() - timedelta(hours=3)
+            session.add(attempt)
+    assert "reach the daily cap of 2" in publish_pass(app).paused["tess"]
+    assert get_post(app, third).post.status == PostStatus.APPROVED
+    app.engine.dispose()
+
+
+@pytest.fixture
+def hook(served: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]:  # type: ignore[type-arg]
+    """A webhook receiver on 127.0.0.1, set as VIBOT_NOTIFY_URL of the served app."""
+    received: list[dict] = []  # type: ignore[type-arg]
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    with serve(Receiver) as url:
+        served.settings.notify_url = SecretStr(url)
+        yield received

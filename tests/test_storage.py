@@ -240,3 +240,14 @@ def test_media_store_is_content_addressed_and_refuses_escapes(tmp_path: Path) ->
         store.path("../a.JPG")
     with pytest.raises(NotFoundError):
         store.path("/etc/passwd")
+
+
+def test_the_migrations_build_exactly_the_models_tables(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = new_engine(database_url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []  # a model change without its migration fails here
