@@ -36,7 +36,7 @@ from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
 from content.timing import Window, format_duration, parse_duration, parse_window
 
-SUPPORTED_PUBLISHERS = ("outbox", "graph")
+SUPPORTED_PUBLISHERS = ("outbox", "graph", "instagrapi")
 FEED_ASPECT_MIN, FEED_ASPECT_MAX = 4 / 5, 1.91  # Instagram's feed limits (width / height)
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -109,6 +109,9 @@ class Account(Strict):
     # The graph publisher: the Instagram user id and a long-lived access token, by env var name.
     user_id_env: EnvName = None
     token_env: EnvName = None
+    # The instagrapi publisher: a TOTP seed for two-factor logins and a proxy URL, by env var name.
+    totp_seed_env: EnvName = None
+    proxy_env: EnvName = None
     # Account health: at most this many posts a day, and this far apart (late posts after
     # downtime would otherwise go out in a burst).
     daily_cap: int = Field(default=10, ge=1, le=50)
@@ -124,7 +127,7 @@ class Account(Strict):
             )
         return value
 
-    @field_validator("username_env", "password_env", "user_id_env", "token_env")
+    @field_validator("username_env", "password_env", "user_id_env", "token_env", "totp_seed_env", "proxy_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         if value is not None and not _ENV_NAME.match(value):

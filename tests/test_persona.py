@@ -172,7 +172,8 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         ),
         pytest.param(
             lambda t: t + "account:\n  publisher: myspace\n",
-            "16:14: account.publisher: unsupported publisher 'myspace' — use one of: outbox, graph",
+            "16:14: account.publisher: unsupported publisher 'myspace' — "
+            "use one of: outbox, graph, instagrapi",
             id="unsupported-publisher",
         ),
         pytest.param(

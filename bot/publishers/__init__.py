@@ -80,12 +80,27 @@ def publisher_for(persona: Persona, settings: Settings, url_for: Callable[[int, 
             ),
             url_for,
         )
+    if persona.account.publisher == "instagrapi":
+        from bot.publishers.private import PrivateConfig, PrivatePublisher
+
+        account = persona.account
+        return PrivatePublisher(
+            PrivateConfig(
+                username=_from_env(persona, "username_env", account.username_env),
+                password=_from_env(persona, "password_env", account.password_env),
+                settings_path=settings.home / "sessions" / f"{persona.id}.json",
+                totp_seed=os.environ.get(account.totp_seed_env) if account.totp_seed_env else None,
+                proxy=os.environ.get(account.proxy_env) if account.proxy_env else None,
+            )
+        )
     raise ConfigError(f"publisher '{persona.account.publisher}' is not available in this version")
 
 
 def _from_env(persona: Persona, key: str, name: str | None) -> str:
     if name is None:
-        raise ConfigError(f"persona {persona.id} publishes with graph — set account.{key} in its file")
+        raise ConfigError(
+            f"persona {persona.id} publishes with {persona.account.publisher} — set account.{key} in its file"
+        )
     value = os.environ.get(name)
     if not value:
         raise ConfigError(f"persona {persona.id}: the environment variable {name} (account.{key}) is not set")

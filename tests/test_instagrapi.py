@@ -1,0 +1,207 @@
+"""The instagrapi publisher, tested at the boundary of instagrapi's `Client` (it has no
+transport seam): a real Client whose network-facing methods and HTTP session are
+replaced, raising instagrapi's real exception classes."""
+
+from __future__ import annotations
+
+import stat
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from instagrapi import Client
+from instagrapi import exceptions as ig
+
+from bot.context import App
+from bot.publishers import PublishRequest, find_published
+from bot.publishers.private import PrivateConfig, PrivatePublisher
+from bot.publishing import publish_pass
+from bot.review import approve, get_post
+from content.errors import AccountHeldError, RateLimitedError
+from storage.status import PostStatus
+from tests.conftest import make_app, write_persona
+from tests.test_flow import ready_post
+
+SEED = "JBSWY3DPEHPK3PXP"
+
+
+@dataclass
+class Response:
+    status_code: int = 200
+    text: str = "{}"
+
+
+@dataclass
+class Uploads:
+    """Replaces the `post` of the requests session instagrapi sends uploads through."""
+
+    received: list[bytes] = field(default_factory=list)
+
+    def post(self, url: str, data: bytes, headers: dict[str, str]) -> Response:
+        assert "/rupload_igphoto/" in url and headers["X-Entity-Length"] == str(len(data))
+        self.received.append(data)
+        return Response()
+
+
+def media_v1(pk: int, caption: str) -> dict[str, Any]:
+    return {
+        "pk": pk,
+        "id": f"{pk}_123",
+        "code": f"C{pk % 1000}",
+        "taken_at": int(time.time()),
+        "media_type": 1,
+        "product_type": "",
+        "user": {"pk": 123, "username": "tess"},
+        "caption": {"text": caption},
+        "like_count": 0,
+        "image_versions2": {
+            "candidates": [{"url": "https://example.invalid/x.jpg", "width": 1080, "height": 1350}]
+        },
+    }
+
+
+class BoundaryClient(Client):  # type: ignore[misc]
+    """A real instagrapi Client; only the calls that would reach Instagram are replaced."""
+
+    fail: dict[str, Exception] = {}  # noqa: RUF012 (set per test)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uploads = Uploads()
+        self.private.post = self.uploads.post  # the real session, its network call replaced
+        self.calls: list[tuple[str, Any]] = []
+        self.published: list[dict[str, Any]] = []
+
+    def _maybe_fail(self, name: str) -> None:
+        error = self.fail.pop(name, None)
+        if error is not None:
+            raise error
+
+    def login(self, username: str, password: str, verification_code: str = "", **_: Any) -> bool:
+        self.calls.append(("login", (username, verification_code)))
+        self._maybe_fail("login")
+        return True
+
+    def account_set_ai_info(self, enabled: bool) -> Any:
+        self.calls.append(("ai_info", enabled))
+
+    def photo_configure(
+        self, upload_id: str, width: int, height: int, caption: str, **_: Any
+    ) -> dict[str, Any]:
+        self.calls.append(("photo_configure", (upload_id, width, height, caption)))
+        self._maybe_fail("photo_configure")
+        self.published.append(media_v1(3100000000000000001, caption))
+        return {"media": self.published[-1]}
+
+    def album_configure(self, childs: list[dict[str, str]], caption: str, **_: Any) -> dict[str, Any]:
+        self.calls.append(("album_configure", ([c["upload_id"] for c in childs], caption)))
+        return {"media": media_v1(3100000000000000002, caption)}
+
+    def clip_upload(self, path: Path, caption: str, thumbnail: Path | None = None, **_: Any) -> Any:
+        from instagrapi.extractors import extract_media_v1
+
+        self.calls.append(("clip_upload", (path.read_bytes(), thumbnail.read_bytes() if thumbnail else None)))
+        return extract_media_v1(media_v1(3100000000000000003, caption))
+
+    def user_medias_v1(self, user_id: str, amount: int = 0) -> list[Any]:
+        from instagrapi.extractors import extract_media_v1
+
+        return [extract_media_v1(dict(m)) for m in self.published]
+
+
+@pytest.fixture(autouse=True)
+def clean_failures() -> None:
+    BoundaryClient.fail = {}
+
+
+def publisher_for_test(tmp_path: Path, client: BoundaryClient | None = None) -> PrivatePublisher:
+    config = PrivateConfig("tess.test", "pw", tmp_path / "sessions" / "tess.json", totp_seed=SEED)
+    return PrivatePublisher(config, client or BoundaryClient())
+
+
+def request(app: App, post_id: int) -> PublishRequest:
+    view = get_post(app, post_id)
+    return PublishRequest(
+        post_id, "tess", view.post.format, view.post.caption or "",
+        [app.media.path(m.path) for m in view.media], [m.sha256 for m in view.media], "m",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
+def test_the_exact_signed_bytes_go_up(app: App, tmp_path: Path, fmt: str) -> None:
+    post_id = ready_post(app, fmt=fmt)
+    client = BoundaryClient()
+    sent = request(app, post_id)
+    remote = publisher_for_test(tmp_path, client).publish(sent)
+    files = [path.read_bytes() for path in sent.media]
+    names = [name for name, _ in client.calls]
+    assert names[:2] == ["login", "ai_info"] and ("ai_info", True) in client.calls
+    if fmt == "reel":
+        ((_, (video, cover)),) = [c for c in client.calls if c[0] == "clip_upload"]
+        assert (video, cover) == (files[0], files[1])
+    else:
+        assert client.uploads.received == files  # byte for byte: XMP and C2PA survive
+        configure = "album_configure" if fmt == "carousel" else "photo_configure"
+        assert configure in names
+    assert remote.permalink and remote.permalink.startswith("https://www.instagram.com/p/")
+
+
+def test_the_session_is_saved_private_and_reused(app: App, tmp_path: Path) -> None:
+    post_id = ready_post(app)
+    first = BoundaryClient()
+    publisher_for_test(tmp_path, first).publish(request(app, post_id))
+    saved = tmp_path / "sessions" / "tess.json"
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    second = BoundaryClient()
+    publisher_for_test(tmp_path, second).client()
+    assert second.get_settings()["uuids"] == first.get_settings()["uuids"]  # the same device and session
+    ((_, (username, code)),) = [c for c in second.calls if c[0] == "login"]
+    assert username == "tess.test" and code == Client.totp_generate_code(SEED) and len(code) == 6
+
+
+def test_a_challenge_holds_the_account(tmp_path: Path) -> None:
+    BoundaryClient.fail = {"login": ig.ChallengeRequired()}
+    with pytest.raises(AccountHeldError, match=r"ChallengeRequired.*vibot account resume"):
+        publisher_for_test(tmp_path).client()
+
+
+def test_please_wait_cools_the_account_down(app: App, tmp_path: Path) -> None:
+    BoundaryClient.fail = {"photo_configure": ig.PleaseWaitFewMinutes()}
+    with pytest.raises(RateLimitedError, match="PleaseWaitFewMinutes") as caught:
+        publisher_for_test(tmp_path).publish(request(app, ready_post(app)))
+    assert caught.value.retry_after_s == 1800
+
+
+@pytest.mark.slow
+def test_a_feedback_block_in_a_pass_holds_the_account_and_tries_nothing_more(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    account = {"publisher": "instagrapi", "username_env": "TESS_IG_USER", "password_env": "TESS_IG_PASSWORD"}
+    write_persona(home / "personas", account=account, pipeline={"image": {"steps": 2, "size": "320x400"}})
+    monkeypatch.setenv("TESS_IG_USER", "tess.test")
+    monkeypatch.setenv("TESS_IG_PASSWORD", "pw")
+    monkeypatch.setattr("instagrapi.Client", BoundaryClient)
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    first, second = ready_post(app), ready_post(app)
+    for post_id in (first, second):
+        approve(app, post_id, "tester")
+    BoundaryClient.fail = {"photo_configure": ig.FeedbackRequired()}
+    report = publish_pass(app)
+    assert "FeedbackRequired" in report.paused["tess"]
+    assert {get_post(app, p).post.status for p in (first, second)} == {PostStatus.APPROVED}
+    assert "held" in publish_pass(app).paused["tess"]  # and stays held until a person resumes it
+    app.engine.dispose()
+
+
+def test_reconciliation_finds_the_post_by_its_caption(app: App, tmp_path: Path) -> None:
+    sent = request(app, ready_post(app))
+    publisher = publisher_for_test(tmp_path)
+    remote = publisher.publish(sent)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    found = find_published(publisher, "tess", "another-attempt", sent.caption, since)
+    assert found is not None and found.remote_id == remote.remote_id
+    assert find_published(publisher, "tess", "x", sent.caption + " edited", since) is None
