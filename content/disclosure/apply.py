@@ -31,10 +31,13 @@ class DisclosureJob:
     title: str
 
 
-def _save_final(image: Image.Image, path: Path) -> None:
+JPEG_QUALITIES = (92, 95, 98)  # the first at which the watermark reads back is kept
+
+
+def _save_final(image: Image.Image, path: Path, quality: int = JPEG_QUALITIES[0]) -> None:
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
-        image.save(path, "JPEG", quality=92, optimize=True, subsampling=0)
+        image.save(path, "JPEG", quality=quality, optimize=True, subsampling=0)
     elif suffix == ".png":
         image.save(path, "PNG", optimize=True)
     elif suffix == ".webp":
@@ -45,11 +48,24 @@ def _save_final(image: Image.Image, path: Path) -> None:
 
 def watermark_image(path: Path, payload: bytes, final_suffix: str | None = None) -> Path:
     """Embed the payload and write the final file. A lossless intermediate (PNG from the
-    stage) becomes `final_suffix` here, so a published JPEG is encoded exactly once."""
+    stage) becomes `final_suffix` here, so a published JPEG is encoded exactly once.
+
+    The watermark is read back from the written file: on some small or noisy images JPEG
+    at q92 flips enough bits to lose it, and then a higher quality is used instead."""
     with Image.open(path) as opened:
         pixels = np.asarray(opened.convert("RGB"))
     final = path.with_suffix(final_suffix) if final_suffix else path
-    _save_final(Image.fromarray(watermark.embed(pixels, payload)), final)
+    marked = Image.fromarray(watermark.embed(pixels, payload))
+    for quality in JPEG_QUALITIES:
+        _save_final(marked, final, quality)
+        with Image.open(final) as written:
+            if watermark.read(np.asarray(written.convert("RGB"))).post_id == watermark.post_id_from(payload):
+                break
+    else:
+        raise GenerationError(
+            f"the invisible watermark does not survive saving {final.name} — regenerate the post "
+            "(it happens with near-flat or pure-noise images)"
+        )
     if final != path:
         path.unlink()
     return final
