@@ -23,7 +23,8 @@ BASE_PERSONA: dict[str, Any] = {
     "id": "tess",
     "name": "Tess Test",
     "timezone": "Europe/Berlin",
-    "account": {"publisher": "outbox"},
+    # Pacing off: most tests publish several posts at once (tests/test_graph.py tests pacing).
+    "account": {"publisher": "outbox", "daily_cap": 50, "min_spacing": "0m"},
     "disclosure": {
         "label": "AI-generated",
         "caption_line": "Tess is a virtual influencer; this post is AI-generated.",

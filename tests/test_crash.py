@@ -59,12 +59,7 @@ def statuses(app: App) -> Counter[str]:
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(sqlite_app: App) -> None:
-    # Account limits off: this is about exactly-once, not pacing (tests/test_graph.py has those).
-    persona_file = sqlite_app.settings.personas_dir / "tess.yaml"
-    persona_file.write_text(persona_file.read_text().replace(
-        "publisher: outbox", "publisher: outbox\n  daily_cap: 50\n  min_spacing: 0m"
-    ))  # fmt: skip
-    app = App(sqlite_app.settings)
+    app = sqlite_app
     ids = approved_posts(app, POSTS)
     env = {
         **os.environ,
