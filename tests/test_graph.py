@@ -4,9 +4,15 @@ every media file from vibot's public URL, as Meta does, and checks the bytes."""
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -21,6 +27,7 @@ from sqlmodel import select
 
 from bot.accounts import resume, state_of
 from bot.context import App
+from bot.prepare import prepare_post
 from bot.public_media import make_token, public_media_app, public_url, read_token, signing_key
 from bot.publishers import PublishRequest
 from bot.publishers.graph import GraphConfig, GraphPublisher
@@ -28,7 +35,8 @@ from bot.publishing import publish_pass
 from bot.review import approve, get_post
 from content.errors import PublishRejectedError, RateLimitedError
 from storage.db import session_scope
-from storage.models import AccountState, PublishAttempt, utcnow
+from storage.lifecycle import add_planned
+from storage.models import AccountState, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
 from tests.conftest import make_app, write_persona
 from tests.fakes import serve
@@ -319,3 +327,61 @@ def hook(served: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]: 
     with serve(Receiver) as url:
         served.settings.notify_url = SecretStr(url)
         yield received
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: FakeGraph) -> None:
+    """The spine's crash test against the fake Graph API: `vibot publish` killed right after
+    Meta recorded a publication, again and again; reconciliation matches by caption."""
+    count = 12
+    now = datetime.now(UTC)
+    with session_scope(served.engine) as session:
+        planned = add_planned(
+            session,
+            [
+                {"persona_id": "tess", "slot_utc": now - timedelta(minutes=30) + timedelta(seconds=i),
+                 "timezone": "Europe/Berlin", "format": "photo", "pillar": "travel",
+                 "scene": f"harbour, pier {i}", "seed": i}
+                for i in range(count)
+            ],
+        )  # fmt: skip
+    ids = [p.id for p in planned if p.id is not None]
+    for post_id in ids:
+        prepare_post(served, post_id)
+        approve(served, post_id, "crash-test")
+    settings = served.settings
+    env = {
+        **os.environ,
+        "VIBOT_HOME": str(settings.home),
+        "VIBOT_PERSONAS_DIR": str(settings.personas_dir),
+        "VIBOT_DATABASE_URL": settings.db_url,
+        "VIBOT_PUBLIC_BASE_URL": str(settings.public_base_url),
+        "VIBOT_GRAPH_API_URL": graph.url,
+        "VIBOT_GRAPH_API_VERSION": VERSION,
+        "VIBOT_LOG_LEVEL": "WARNING",
+    }
+    graph.polls_in_progress = 0
+    command = [sys.executable, "-m", "bot", "publish", "--until", "2100-01-01T00:00"]
+    rng = random.Random(99)
+    killed_in_flight = 0
+    for _ in range(30):
+        before = len(graph.published)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and process.poll() is None and len(graph.published) <= before:
+            time.sleep(0.0005)
+        time.sleep(rng.uniform(0.0, 0.02))  # between Meta's answer and vibot's commit, give or take
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        with session_scope(served.engine) as session:
+            states = Counter(str(p.status) for p in session.exec(select(Post)))
+        killed_in_flight += bool(states["publishing"])
+        if states["published"] == count:
+            break
+    final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    captions = Counter(m["caption"] for m in graph.published)
+    assert len(captions) == count and set(captions.values()) == {1}, "each post exactly once"
+    with session_scope(served.engine) as session:
+        assert {str(p.status) for p in session.exec(select(Post))} == {str(PostStatus.PUBLISHED)}
+    assert killed_in_flight >= 2, "the kills should land while a post is being published"
