@@ -205,7 +205,8 @@ def queue_show(post_id: int) -> None:
     if view.approval:
         out.print(f"approved by {view.approval.approved_by} at {view.approval.approved_at.isoformat()}")
     for attempt in view.attempts:
-        out.print(f"attempt  {attempt.id} {attempt.outcome} {attempt.remote_id or ''} {attempt.error or ''}")
+        link = attempt.permalink or attempt.remote_id or ""
+        out.print(f"attempt  {attempt.id} {attempt.outcome} {link} {attempt.error or ''}", markup=False)
     for event in view.events:
         out.print(f"event    {event.at:%Y-%m-%d %H:%M:%S} {event.message}", markup=False)
 

@@ -81,6 +81,7 @@ def _finish_attempt(
     outcome: str,
     remote_id: str | None = None,
     error: str | None = None,
+    permalink: str | None = None,
     note: str = "",
     **fields: str,
 ) -> None:
@@ -88,7 +89,7 @@ def _finish_attempt(
         attempt = session.get(PublishAttempt, attempt_id)
         assert attempt is not None
         attempt.finished_at, attempt.outcome = utcnow(), outcome
-        attempt.remote_id, attempt.error = remote_id, error
+        attempt.remote_id, attempt.error, attempt.permalink = remote_id, error, permalink
         session.add(attempt)
         transition(session, post_id, PostStatus.PUBLISHING, target, note=note, **fields)
 
@@ -134,6 +135,7 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
                 PostStatus.PUBLISHED,
                 "published",
                 remote_id=found.remote_id,
+                permalink=found.permalink,
                 note="found on the platform after a crash",
             )
             report.reconciled.append(post.id)
@@ -275,6 +277,7 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         PostStatus.PUBLISHED,
         "published",
         remote_id=remote.remote_id,
+        permalink=remote.permalink,
         note=f"remote id {remote.remote_id}",
     )
     report.published.append(post.id)

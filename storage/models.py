@@ -105,6 +105,7 @@ class PublishAttempt(SQLModel, table=True):
     finished_at: datetime | None = _time(default=None)
     outcome: str = Field(default="pending", max_length=32)
     remote_id: str | None = Field(default=None, max_length=200)
+    permalink: str | None = Field(default=None, max_length=500)
     error: str | None = None
 
 

@@ -145,6 +145,7 @@ def test_each_format_goes_out_with_the_exact_signed_bytes(served: App, graph: Fa
     else:
         assert parent.fetched_sha256 == sent
     assert view.attempts[0].remote_id == published["id"]
+    assert view.attempts[0].permalink == published["permalink"]  # read back and stored
 
 
 def test_the_container_is_polled_with_growing_intervals(served: App, graph: FakeGraph) -> None:
@@ -165,8 +166,8 @@ def test_a_spec_error_fails_the_post_with_the_reason(served: App, graph: FakeGra
 
 
 def test_a_container_that_errors_is_refused(served: App, graph: FakeGraph) -> None:
-    graph.container_outcome = "Error: Media upload has failed with error code 2207026"
-    with pytest.raises(PublishRejectedError, match="2207026"):
+    graph.container_outcome = "Error: The aspect ratio is not supported (2207009)"
+    with pytest.raises(PublishRejectedError, match="2207009"):
         publisher(served, graph).publish(request_for(served, approved(served)))
 
 

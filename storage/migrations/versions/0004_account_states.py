@@ -1,4 +1,4 @@
-"""account states
+"""account states, permalinks
 
 Revision ID: 0004
 Revises: 0003
@@ -26,7 +26,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("persona_id"),
     )
+    with op.batch_alter_table("publish_attempts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("permalink", sa.String(length=500), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("publish_attempts", schema=None) as batch_op:
+        batch_op.drop_column("permalink")
     op.drop_table("account_states")
