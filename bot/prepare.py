@@ -25,7 +25,7 @@ from sqlmodel import col, select
 
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
-from bot.reeling import ClipJob, ensure_video_model, make_reel
+from bot.reeling import ClipJob, make_reel
 from content.disclosure import burn_label
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
@@ -39,11 +39,11 @@ from content.images import (
     save_lossless,
 )
 from content.images.realism import Realism
-from content.models import TINY_FLUX, resolve_location
 from content.persona import Persona
-from content.post import Look, ReelPlan, segment_seconds
+from content.post import Look, ReelPlan
 from content.reels import FPS
 from content.reels.local import LocalVideo
+from content.tiny import ensure_model
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
 from storage.models import MediaAsset, Post
@@ -62,16 +62,6 @@ class MadeFile:
     duration_s: float | None = None
 
 
-def _ensure_model(app: App, persona: Persona) -> str:
-    location = resolve_location(persona.pipeline.image.model, app.settings.models_dir)
-    if persona.pipeline.image.model == TINY_FLUX and not Path(location).exists():
-        from content.tiny import build_tiny_flux
-
-        log.info("building the tiny offline Flux model", path=str(location))
-        build_tiny_flux(Path(location))
-    return str(location)
-
-
 def _upscaler(app: App, persona: Persona) -> Upscaler:
     upscale = persona.pipeline.upscale
     return Upscaler(model=upscale.model, tile=upscale.tile, device=pick_device(app.settings.device))
@@ -85,7 +75,7 @@ def _photo(
     result = generate_photo(
         PhotoRequest(
             model=image_cfg.model,
-            location=_ensure_model(app, persona),
+            location=ensure_model(persona.pipeline.image.model, app.settings.models_dir),
             prompt=prompt,
             seed=seed,
             steps=image_cfg.steps,
@@ -132,7 +122,7 @@ def _reel(
     local = None
     if reel.backend == "local":
         local = LocalVideo(
-            location=ensure_video_model(settings, reel.model),
+            location=ensure_model(reel.model, settings.models_dir),
             width=reel.size.width,
             height=reel.size.height,
             fps=reel.fps,
@@ -162,13 +152,13 @@ def _reel(
     job = ClipJob(
         backend=reel.backend,
         prompt=post.motion_brief or post.scene,
-        seconds_each=segment_seconds(reel.seconds, reel.stills, finish.transition, finish.transition_seconds),
         seed=post.seed,
         task_prefix=f"vibot-{persona.id}-{post.id}-{post.seed}",
         local=local,
         upscaler=upscaler,
     )
-    video, record = make_reel(settings, stills, job, plan, workdir / "reel.mp4", workdir)
+    video = workdir / "reel.mp4"
+    record = make_reel(settings, stills, job, plan, video, workdir)
     records.append(record)
     log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
     with Image.open(stills[0]) as first:

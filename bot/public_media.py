@@ -21,6 +21,7 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -46,7 +47,12 @@ def signing_key(app: App) -> bytes:
     configured = app.settings.public_url_secret
     if configured is not None:
         return configured.get_secret_value().encode()
-    path = app.settings.home / "secrets" / "public-url.key"
+    return _key_file(app.settings.home / "secrets" / "public-url.key")
+
+
+@cache
+def _key_file(path: Path) -> bytes:
+    """The key in `path`, made once: read from disk once per process, not per URL or request."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

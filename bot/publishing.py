@@ -14,6 +14,7 @@ Exactly once, whatever dies when:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ def _finish_attempt(
         transition(session, post_id, PostStatus.PUBLISHING, target, note=note, **fields)
 
 
-def reconcile_in_flight(app: App, report: PassReport) -> None:
+def reconcile_in_flight(app: App, report: PassReport, publishers: Publishers) -> None:
     """Decide every post left in `publishing` by a dead attempt."""
     with session_scope(app.engine) as session:
         stuck = session.exec(select(Post).where(Post.status == PostStatus.PUBLISHING)).all()
@@ -106,7 +107,7 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
             report.needs_reconcile.append(post.id)
             continue
         try:
-            publisher = _publisher(app, post.persona_id)
+            publisher = publishers.get(post.persona_id)
             found = find_published(
                 publisher,
                 post.persona_id,
@@ -151,10 +152,26 @@ def reconcile_in_flight(app: App, report: PassReport) -> None:
             report.retried.append(post.id)
 
 
-def _publisher(app: App, persona_id: str) -> Publisher:
-    return publisher_for(
-        app.persona(persona_id), app.settings, lambda post_id, sha: public_url(app, post_id, sha)
-    )
+class Publishers:
+    """One publisher per persona for a whole pass: one login (instagrapi) or connection pool
+    (Graph API) however many posts go out, all closed when the pass ends."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.made: dict[str, Publisher] = {}
+
+    def get(self, persona_id: str) -> Publisher:
+        if persona_id not in self.made:
+            self.made[persona_id] = publisher_for(
+                self.app.persona(persona_id),
+                self.app.settings,
+                lambda post_id, sha: public_url(self.app, post_id, sha),
+            )
+        return self.made[persona_id]
+
+    def close(self) -> None:
+        for publisher in self.made.values():
+            publisher.close()
 
 
 def _move(app: App, post_id: int, current: PostStatus, target: PostStatus, note: str, **fields: str) -> None:
@@ -306,8 +323,9 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
     now = utcnow()
     until = until or now
     report = PassReport()
-    with hold_lock(app.engine, "publish", wait_s=lock_wait_s):
-        reconcile_in_flight(app, report)
+    publishers = Publishers(app)
+    with hold_lock(app.engine, "publish", wait_s=lock_wait_s), contextlib.closing(publishers):
+        reconcile_in_flight(app, report, publishers)
         skip_missed(app, now, report)
         with session_scope(app.engine) as session:
             due = due_posts(session, PostStatus.APPROVED, until, limit=100_000)
@@ -322,5 +340,5 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
             if reason is not None:
                 report.paused[post.persona_id] = reason
                 continue
-            publish_one(app, post, _publisher(app, post.persona_id), report)
+            publish_one(app, post, publishers.get(post.persona_id), report)
     return report

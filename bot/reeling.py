@@ -22,12 +22,12 @@ from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError
 from content.images import file_sha256, pick_device
 from content.images.upscale import Upscaler
-from content.models import TINY_LTX, resolve_location
 from content.post import Look, ReelPlan, Segment, Transition, pick_music, render_reel, segment_seconds
 from content.reels.kling import KlingConfig, animate
 from content.reels.local import LocalVideo, animate_local
 from content.reels.motion import pick_move
 from content.reels.spec import ensure_reel_spec
+from content.tiny import ensure_model
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +40,6 @@ class ClipJob:
 
     backend: Backend
     prompt: str  # what should move: the motion brief or the scene
-    seconds_each: float
     seed: int
     task_prefix: str  # Kling's external_task_id stem: the same post always finds its tasks
     local: LocalVideo | None = None
@@ -68,11 +67,10 @@ def make_standalone_reel(
 ) -> dict[str, Any]:
     """A reel from stills, with every disclosure layer (watermark payload of post 0: no post)."""
     settings = app.settings
-    count = len(request.stills)
     local = None
     if request.backend == "local":
         local = LocalVideo(
-            location=ensure_video_model(settings, video_model),
+            location=ensure_model(video_model, settings.models_dir),
             device=settings.device,
             memory=settings.memory(),
         )
@@ -89,7 +87,6 @@ def make_standalone_reel(
     job = ClipJob(
         backend=request.backend,
         prompt="subtle natural motion",
-        seconds_each=segment_seconds(request.seconds, count, request.transition, plan.transition_s),
         seed=seed,
         task_prefix=f"vibot-cli-{seed}-{file_sha256(request.stills[0])[:12]}",
         local=local,
@@ -97,7 +94,7 @@ def make_standalone_reel(
     )
     with tempfile.TemporaryDirectory(prefix="vibot-reel-") as workdir:
         made = Path(workdir) / "reel.mp4"
-        _, record = make_reel(settings, request.stills, job, plan, made, Path(workdir), progress)
+        record = make_reel(settings, request.stills, job, plan, made, Path(workdir), progress)
         job_disclosure = DisclosureJob(
             post_id=0,
             visible_label=request.label,
@@ -122,19 +119,12 @@ def kling_config(settings: Settings, who: str) -> KlingConfig:
     )
 
 
-def ensure_video_model(settings: Settings, model: str) -> str:
-    location = resolve_location(model, settings.models_dir)
-    if model == TINY_LTX and not Path(location).exists():
-        from content.tiny import build_tiny_ltx
-
-        log.info("building the tiny offline LTX-Video model", path=str(location))
-        build_tiny_ltx(Path(location))
-    return str(location)
-
-
-def segments_for(settings: Settings, stills: list[Path], job: ClipJob, workdir: Path) -> list[Segment]:
+def segments_for(
+    settings: Settings, stills: list[Path], job: ClipJob, plan: ReelPlan, workdir: Path
+) -> list[Segment]:
     if job.backend == "motion":
         return [Segment(still, "still", pick_move(job.seed, index)) for index, still in enumerate(stills)]
+    seconds_each = segment_seconds(plan.seconds, len(stills), plan.transition, plan.transition_s)
     segments = []
     for index, still in enumerate(stills):
         clip = workdir / f"clip-{index}.mp4"
@@ -142,12 +132,12 @@ def segments_for(settings: Settings, stills: list[Path], job: ClipJob, workdir: 
             assert job.local is not None
             with Image.open(still) as image:
                 animate_local(
-                    image, job.prompt, job.seconds_each, job.seed + index, job.local, job.upscaler, clip
+                    image, job.prompt, seconds_each, job.seed + index, job.local, job.upscaler, clip
                 )
         else:
             # The first clip keeps the id the spine used, so an interrupted post still finds it.
             task_id = job.task_prefix if index == 0 else f"{job.task_prefix}-{index}"
-            kling_seconds = 5 if job.seconds_each <= 5 else 10
+            kling_seconds = 5 if seconds_each <= 5 else 10
             animate(still, job.prompt, kling_seconds, task_id, clip, kling_config(settings, "this persona"))
         segments.append(Segment(clip, "clip"))
     return segments
@@ -160,11 +150,11 @@ def make_reel(
     plan: ReelPlan,
     out: Path,
     workdir: Path,
-    progress: Any = None,
-) -> tuple[Path, dict[str, Any]]:
-    """The finished reel at `out` and a record of how it was made."""
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Render the reel to `out`; returns the record of how it was made."""
     started = time.perf_counter()
-    segments = segments_for(settings, stills, job, workdir)
+    segments = segments_for(settings, stills, job, plan, workdir)
     clips_s = time.perf_counter() - started
     render_reel(replace(plan, segments=segments), out, progress)
     fixes = ensure_reel_spec(out)
@@ -185,4 +175,4 @@ def make_reel(
     }
     if job.backend == "local" and job.local is not None:
         record["video_model"] = job.local.location
-    return out, record
+    return record

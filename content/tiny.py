@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 TINY_MARKER = "vibot-tiny.json"
 _CORPUS = [
     "photo of a woman at golden hour on a rooftop, film grain, natural light",
@@ -194,3 +196,16 @@ def build_tiny_ltx(directory: Path, seed: int = 0) -> Path:
     pipeline.save_pretrained(directory)
     (directory / TINY_MARKER).write_text(json.dumps({"seed": seed, "kind": "tiny-ltx"}))
     return directory
+
+
+def ensure_model(name: str, models_dir: Path) -> str:
+    """Where `from_pretrained` loads the model `name`; vibot's tiny offline models are built
+    into `models_dir` on first use."""
+    from content.models import TINY_FLUX, TINY_LTX, resolve_location
+
+    location = resolve_location(name, models_dir)
+    builders = {TINY_FLUX: build_tiny_flux, TINY_LTX: build_tiny_ltx}
+    if name in builders and not Path(location).exists():
+        structlog.get_logger(__name__).info("building a tiny offline model", model=name, path=str(location))
+        builders[name](Path(location))
+    return str(location)

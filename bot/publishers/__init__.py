@@ -47,6 +47,8 @@ class Publisher(Protocol):
 
     def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]: ...
 
+    def close(self) -> None: ...
+
 
 def find_published(
     publisher: Publisher, persona_id: str, marker: str, caption: str, since: datetime

@@ -94,7 +94,7 @@ class GraphPublisher:
         error = error or {}
         code, subcode = error.get("code"), error.get("error_subcode")
         message = error.get("error_user_msg") or error.get("message") or f"HTTP {response.status_code}"
-        if code in TOKEN_CODES or (error.get("type") == "OAuthException" and code == 190):
+        if code in TOKEN_CODES:
             raise AccountHeldError(
                 f"the Instagram access token was refused ({message}) — renew it and update the "
                 "persona's token variable; the account is held until then"

@@ -53,6 +53,9 @@ class OutboxPublisher:
             raise PublishError(f"cannot write the outbox {self.log_path}: {err.strerror}") from err
         return RemoteMedia(remote_id, request.marker, request.caption, published_at)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
         try:
             raw = self.log_path.read_bytes()

@@ -98,6 +98,9 @@ class PrivatePublisher:
         self._save_session(client)
         return RemoteMedia(str(media.pk), None, request.caption, media.taken_at, _permalink(media))
 
+    def close(self) -> None:
+        """Nothing to release."""
+
     def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
         client = self.client()
         with _mapped_errors("listing recent media"):
