@@ -46,7 +46,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 # exiftool (XMP disclosure) and PostgreSQL for the storage tests (started by the tests, on 127.0.0.1).
-$(SYSTEM_DEPS):
+$(SYSTEM_DEPS): scripts/system-deps.sh
 	./scripts/system-deps.sh
 	touch $@
 

@@ -12,7 +12,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -39,11 +39,13 @@ queue_app = typer.Typer(no_args_is_help=True, help="The review queue.")
 models_app = typer.Typer(no_args_is_help=True, help="Image models.")
 disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and provenance.")
 account_app = typer.Typer(no_args_is_help=True, help="Publishing accounts: states and limits.")
+web_app = typer.Typer(help="The approval web UI and its reviewers.")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
 app.add_typer(models_app, name="models")
 app.add_typer(disclosure_app, name="disclosure")
 app.add_typer(account_app, name="account")
+app.add_typer(web_app, name="web")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
 
@@ -175,7 +177,7 @@ def queue_list(
 def queue_show(post_id: int) -> None:
     """Everything about one post: caption, media, approvals, attempts, history."""
     from bot.captioning import cost_of, flags_of
-    from bot.review import get_post
+    from bot.review import describe_record, get_post
     from storage.db import session_scope
 
     context = _app()
@@ -197,7 +199,7 @@ def queue_show(post_id: int) -> None:
     out.print("caption:")
     out.print((post.caption or "-"), markup=False)
     for number, record in enumerate(json.loads(post.generation or "[]"), start=1):
-        for line in _describe_record(number, record):
+        for line in describe_record(number, record):
             out.print(line, markup=False)
     for asset in view.media:
         out.print(f"media    {asset.kind} {asset.width}x{asset.height} {context.media.path(asset.path)}")
@@ -209,29 +211,6 @@ def queue_show(post_id: int) -> None:
         out.print(f"attempt  {attempt.id} {attempt.outcome} {link} {attempt.error or ''}", markup=False)
     for event in view.events:
         out.print(f"event    {event.at:%Y-%m-%d %H:%M:%S} {event.message}", markup=False)
-
-
-def _describe_record(number: int, record: dict[str, Any]) -> list[str]:
-    """The reproducibility record of one generated image (or of the reel made from them)."""
-    if record.get("kind") == "reel":
-        music = f"{record['music']} at {record['loudness_lufs']} LUFS" if record["music"] else "silence"
-        return [
-            f"reel     {record['backend']}, {record['stills']} still(s), {record['seconds']} s, "
-            f"transition {record['transition']}, moves {', '.join(record['moves']) or '-'}",
-            f"         lut {record['lut'] or '-'}; music {music}; "
-            f"spec fixes {record['spec_fixes'] or 'none'}; "
-            f"clips {record['clip_seconds']} s, render {record['render_seconds']} s",
-        ]
-    lora = record["lora"]
-    lora_text = f"{lora['file']} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
-    return [
-        f"image {number}  {record['model']} [{record['model_fingerprint']}; {record['licence']}] "
-        f"seed {record['seed']}, {record['steps']} steps, guidance {record['guidance']}, "
-        f"{record['device']}/{record['dtype']}, {record['seconds']} s",
-        f"         lora {lora_text}; noise {record['noise_injection']}; detail {record['detail']}; "
-        f"grain {record['grain']}; {record['generated_size']} → {record['final_size']} "
-        f"({record['upscaler']})",
-    ]
 
 
 @queue_app.command("approve")
@@ -494,6 +473,69 @@ def daemon() -> None:
     from bot.daemon import run_daemon
 
     run_daemon(_app())
+
+
+@web_app.callback(invoke_without_command=True)
+def web(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="address to listen on [VIBOT_WEB_HOST: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [VIBOT_WEB_PORT: 8080]")] = None,
+) -> None:
+    """Serve the approval web UI alone (the daemon serves it too)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.web.auth import list_users
+    from bot.web.serve import make_server, serve_forever
+
+    context = _app()
+    _ = context.personas  # persona files are checked before the server starts
+    if not list_users(context):
+        raise UserError("nobody could log in: add a reviewer first with 'vibot web add-user NAME'")
+    settings = context.settings
+    made = make_server(context, host or settings.web_host, port if port is not None else settings.web_port)
+    out_err.print(f"vibot web UI on http://{host or settings.web_host}:{made.port} (Ctrl-C stops it)")
+    serve_forever(made)
+
+
+@web_app.command("add-user")
+def web_add_user(
+    name: str,
+    replace: Annotated[bool, typer.Option(help="set a new password for an existing reviewer")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (scripts)")
+    ] = False,
+) -> None:
+    """Add a reviewer who can log in to the web UI (asks for the password twice)."""
+    from bot.web.auth import add_user, check_name
+
+    check_name(name)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    add_user(_app(), name, password, replace=replace)
+    out.print(f"reviewer {name}: {'password replaced' if replace else 'added'}")
+
+
+@web_app.command("remove-user")
+def web_remove_user(name: str) -> None:
+    """Remove a reviewer and end their sessions."""
+    from bot.web.auth import remove_user
+
+    remove_user(_app(), name)
+    out.print(f"reviewer {name}: removed")
+
+
+@web_app.command("users")
+def web_users() -> None:
+    """The reviewers and when each last logged in."""
+    from bot.web.auth import list_users
+
+    table = Table("reviewer", "added", "last login")
+    for user in list_users(_app()):
+        last = f"{user.last_login_at:%Y-%m-%d %H:%M}" if user.last_login_at else "never"
+        table.add_row(escape(user.name), f"{user.created_at:%Y-%m-%d %H:%M}", last)
+    out.print(table)
 
 
 @models_app.command("list")

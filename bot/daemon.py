@@ -184,21 +184,24 @@ class Daemon:
         )
 
     def start_web(self) -> Any:
-        """vibot's web server (public media for the Graph API), when a public URL is set."""
+        """vibot's web server: the review UI and the public media URLs of the Graph API."""
         settings = self.app.settings
-        if settings.public_base_url is None:
+        if not settings.web_enabled:
             return None
-        import uvicorn
+        from bot.web.auth import list_users
+        from bot.web.serve import make_server, start_in_thread
 
-        from bot.public_media import public_media_app
-
-        config = uvicorn.Config(
-            public_media_app(self.app), host=settings.web_host, port=settings.web_port, log_level="warning"
+        made = start_in_thread(
+            make_server(self.app, settings.web_host, settings.web_port, wake_prepare=self.wake_prepare)
         )
-        server = uvicorn.Server(config)
-        threading.Thread(target=server.run, name="web", daemon=True).start()
-        log.info("web server started", host=settings.web_host, port=settings.web_port)
-        return server
+        if not list_users(self.app):
+            log.warning("no reviewers can log in to the web UI yet: vibot web add-user NAME")
+        return made
+
+    def wake_prepare(self) -> None:
+        """Run the prepare job now (a reviewer asked for new media), not at its next interval."""
+        if self.scheduler.running:
+            self.scheduler.modify_job("prepare", next_run_time=datetime.now(UTC))
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stopping after the current step", signal=signal.Signals(signum).name)
@@ -212,14 +215,14 @@ class Daemon:
                 log.info(
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
+                web = self.start_web()  # first: a taken port stops the start before any job runs
                 self.add_jobs()
-                web = self.start_web()
                 self.scheduler.start()
                 while not self.stop.wait(1.0):
                     pass
                 self.scheduler.shutdown(wait=True)  # lets the running job finish its step
                 if web is not None:
-                    web.should_exit = True
+                    web.stop()
                 if self.worker is not None:
                     self.worker.shutdown(wait=True)
                 log.info("daemon stopped")

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from PIL import Image
 from sqlmodel import col, select
@@ -245,13 +246,18 @@ def prepare_post(app: App, post_id: int) -> bool:
         except ConflictError:
             return False
     try:
-        # 2. Caption (LLM or templates), alt text and the image brief that becomes the prompt.
-        result = write_for(app, post, persona)
-        fields = caption_fields(persona, post, result)
-        with session_scope(app.engine) as session:
-            transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, **fields)
-            record_usage(session, post_id, persona.id, result)
-        post.caption, post.prompt = fields["caption"], fields["prompt"]
+        # 2. Caption (LLM or templates), alt text and the image brief that becomes the prompt —
+        # unless a person asked for new media only: then the caption they reviewed stays.
+        if post.keep_caption and post.caption and post.prompt:
+            with session_scope(app.engine) as session:
+                transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING)
+        else:
+            result = write_for(app, post, persona)
+            fields = caption_fields(persona, post, result)
+            with session_scope(app.engine) as session:
+                transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, **fields)
+                record_usage(session, post_id, persona.id, result)
+            post.caption, post.prompt = fields["caption"], fields["prompt"]
         # 3. Media, with the visible label, at its final size.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
             records: list[dict[str, Any]] = []
@@ -265,8 +271,13 @@ def prepare_post(app: App, post_id: int) -> bool:
             # 5. Into the store, and to review in one transaction.
             assets = _store(app, post_id, made)
         with session_scope(app.engine) as session:
+            # New media replaces the old (regeneration); the old files stay in the store.
+            session.execute(sa.delete(MediaAsset).where(col(MediaAsset.post_id) == post_id))
             session.add_all(assets)
-            set_fields(session, post_id, PostStatus.GENERATING, generation=json.dumps(records))
+            # keep_caption lasts until the new media is in: a crash before keeps the caption too.
+            set_fields(
+                session, post_id, PostStatus.GENERATING, generation=json.dumps(records), keep_caption=False
+            )
             transition(
                 session,
                 post_id,

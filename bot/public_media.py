@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from fastapi import FastAPI
 from sqlmodel import select
 
 from bot.context import App
@@ -119,21 +118,3 @@ def resolve(app: App, token: str) -> tuple[Path, str] | None:
     if asset is None:
         return None
     return app.media.path(asset.path), asset.mime
-
-
-def public_media_app(app: App) -> FastAPI:
-    """The ASGI app that serves `/public/media/{token}` (the daemon's web server mounts it)."""
-    from fastapi import HTTPException
-    from fastapi.responses import FileResponse
-
-    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    @web.get("/public/media/{token}")
-    def media(token: str) -> FileResponse:
-        granted = resolve(app, token)
-        if granted is None:
-            raise HTTPException(status_code=404)
-        path, mime = granted
-        return FileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
-
-    return web

@@ -7,21 +7,24 @@ file; the publisher compares them again right before publishing.
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from bot.context import App
-from content.captions import caption_disclosure
+from content.captions import CAPTION_LIMIT, HASHTAG_LIMIT, caption_disclosure
 from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
 from storage.db import session_scope
 from storage.lifecycle import record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
-from storage.models import Approval, Event, MediaAsset, Post, PublishAttempt
+from storage.models import Approval, Event, MediaAsset, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
 
 
@@ -185,6 +188,7 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
     with session_scope(app.engine) as session:
         post = _load(session, post_id)
         caption = lock_disclosure(text, caption_disclosure(app.persona(post.persona_id)))
+        check_caption_limits(post_id, caption)
         if post.status == PostStatus.IN_REVIEW:
             set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)
         elif post.status == PostStatus.APPROVED:
@@ -202,3 +206,156 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
             )
         record_event(session, post_id, "caption", f"caption edited by {by}")
     return caption
+
+
+def hashtags_in(caption: str) -> list[str]:
+    return [word for word in caption.split() if word.startswith("#") and len(word) > 1]
+
+
+def check_caption_limits(post_id: int, caption: str) -> None:
+    """Instagram refuses a caption over 2,200 characters or 30 hashtags (disclosure included)."""
+    if len(caption) > CAPTION_LIMIT:
+        raise UserError(
+            f"post {post_id}: the caption is {len(caption)} characters with its disclosure line; "
+            f"Instagram allows {CAPTION_LIMIT} — shorten it by {len(caption) - CAPTION_LIMIT}"
+        )
+    tags = hashtags_in(caption)
+    if len(tags) > HASHTAG_LIMIT:
+        raise UserError(
+            f"post {post_id}: the caption has {len(tags)} hashtags; Instagram allows {HASHTAG_LIMIT} — "
+            f"remove {len(tags) - HASHTAG_LIMIT}"
+        )
+
+
+def regenerate_media(app: App, post_id: int, by: str) -> None:
+    """Send a post in review (or approved) back for new media with a new seed; its caption —
+    edits included — is kept. The next prepare pass (daemon or `vibot prepare`) makes it."""
+    with session_scope(app.engine) as session:
+        post = _load(session, post_id)
+        if post.status not in (PostStatus.IN_REVIEW, PostStatus.APPROVED):
+            raise UserError(
+                f"post {post_id} is {post.status}; only posts in review or approved can get new media"
+            )
+        what = (
+            "a new reel"
+            if post.format == "reel"
+            else "new images"
+            if post.format == "carousel"
+            else ("a new image")
+        )
+        transition(
+            session,
+            post_id,
+            post.status,
+            PostStatus.PLANNED,
+            note=f"{what} requested by {by}",
+            keep_caption=True,
+            seed=secrets.randbelow(2**31),
+            review_note=None,
+        )
+
+
+MOVABLE = (PostStatus.PLANNED, PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.FAILED)
+
+
+def move_slot(app: App, post_id: int, slot_utc: datetime, by: str, now: datetime | None = None) -> None:
+    """Give a post another time. Its content and approval stay: approval covers what goes
+    out, not when."""
+    if slot_utc.tzinfo is None:
+        raise ValueError("move_slot needs an aware time")
+    if slot_utc <= (now or utcnow()) + timedelta(minutes=1):
+        raise UserError(
+            f"post {post_id}: the new time {slot_utc:%Y-%m-%d %H:%M} UTC is past — pick a later one"
+        )
+    with session_scope(app.engine) as session:
+        post = _load(session, post_id)
+        if post.status not in MOVABLE:
+            raise UserError(
+                f"post {post_id} is {post.status}; only planned, in-review, approved or failed posts can move"
+            )
+        taken = session.exec(
+            select(Post.id).where(
+                Post.persona_id == post.persona_id, Post.slot_utc == slot_utc, col(Post.id) != post_id
+            )
+        ).first()
+        if taken is not None:
+            raise UserError(f"post {post_id}: post {taken} already has that time — pick another")
+        old = post.slot_utc
+        set_fields(session, post_id, post.status, slot_utc=slot_utc)
+        record_event(
+            session, post_id, "slot", f"moved by {by} from {old.isoformat()} to {slot_utc.isoformat()}"
+        )
+
+
+def retry_failed(app: App, post_id: int, by: str) -> None:
+    """A failed post goes back to planned; the next prepare pass makes it again."""
+    with session_scope(app.engine) as session:
+        post = _load(session, post_id)
+        if post.status != PostStatus.FAILED:
+            raise UserError(f"post {post_id} is {post.status}; only failed posts can be retried")
+        transition(session, post_id, PostStatus.FAILED, PostStatus.PLANNED, note=f"retried by {by}")
+
+
+RECONCILE_DECISIONS = ("published", "retry", "skip")
+
+
+def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None = None) -> None:
+    """A person's answer for a post vibot could not check (needs_reconcile):
+    published — it is on the platform (optionally its permalink); retry — it is not, publish it
+    again; skip — leave it out."""
+    if decision not in RECONCILE_DECISIONS:
+        raise UserError(f"unknown decision '{decision}' — use one of {', '.join(RECONCILE_DECISIONS)}")
+    if permalink is not None and permalink and not permalink.startswith("https://"):
+        raise UserError(f"the permalink '{permalink}' is not an https:// link — copy it from Instagram")
+    with session_scope(app.engine) as session:
+        post = _load(session, post_id)
+        if post.status != PostStatus.NEEDS_RECONCILE:
+            raise UserError(
+                f"post {post_id} is {post.status}; only posts that need reconciling can be settled"
+            )
+        attempt = session.exec(
+            select(PublishAttempt)
+            .where(PublishAttempt.post_id == post_id)
+            .order_by(col(PublishAttempt.started_at).desc())
+        ).first()
+        target = {
+            "published": PostStatus.PUBLISHED,
+            "retry": PostStatus.APPROVED,
+            "skip": PostStatus.SKIPPED,
+        }[decision]
+        if attempt is not None:
+            attempt.outcome = {"published": "published", "retry": "not_published", "skip": "unclear"}[
+                decision
+            ]
+            attempt.finished_at = attempt.finished_at or utcnow()
+            if decision == "published":
+                attempt.permalink = permalink or attempt.permalink
+            session.add(attempt)
+        transition(session, post_id, PostStatus.NEEDS_RECONCILE, target, note=f"{decision}: decided by {by}")
+
+
+def count_in(session: Session, status: PostStatus) -> int:
+    return int(session.execute(sa.select(func.count()).where(col(Post.status) == status)).scalar_one())
+
+
+def describe_record(number: int, record: dict[str, Any]) -> list[str]:
+    """The reproducibility record of one generated image (or of the reel made from them)."""
+    if record.get("kind") == "reel":
+        music = f"{record['music']} at {record['loudness_lufs']} LUFS" if record["music"] else "silence"
+        return [
+            f"reel     {record['backend']}, {record['stills']} still(s), {record['seconds']} s, "
+            f"transition {record['transition']}, moves {', '.join(record['moves']) or '-'}",
+            f"         lut {record['lut'] or '-'}; music {music}; "
+            f"spec fixes {record['spec_fixes'] or 'none'}; "
+            f"clips {record['clip_seconds']} s, render {record['render_seconds']} s",
+        ]
+    lora = record["lora"]
+    lora_text = f"{lora['file']} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
+    return [
+        f"image {number}  {record['model']} [{record['model_fingerprint']}; {record['licence']}] "
+        f"seed {record['seed']}, {record['steps']} steps, guidance {record['guidance']}, "
+        f"{record['device']}/{record['dtype']}, {record['seconds']} s",
+        f"         lora {lora_text}; noise {record['noise_injection']}; detail {record['detail']}; "
+        f"grain {record['grain']}; {record['generated_size']} → {record['final_size']} "
+        f"({record['upscaler']})",
+    ]

@@ -75,7 +75,14 @@ class Settings(BaseSettings):
     graph_api_version: str = "v22.0"
     graph_request_timeout_s: float = Field(default=30.0, gt=0)
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")
-    web_port: int = Field(default=8080, ge=1, le=65535)
+    web_port: int = Field(default=8080, ge=0, le=65535, description="0: any free port")
+    web_enabled: bool = Field(default=True, description="the daemon serves the web UI")
+    web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # None: Secure cookies exactly when the request came over HTTPS (directly or, through a
+    # trusted proxy, by X-Forwarded-Proto).
+    web_secure_cookies: bool | None = None
+    web_trusted_proxies: str = Field(default="127.0.0.1", description="proxies whose X-Forwarded-* count")
+    web_login_attempts: int = Field(default=5, ge=1, le=100, description="failed logins per 15 min")
     public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
     public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
 

@@ -7,6 +7,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v exiftool >/dev/null 2>&1 || packages+=(libimage-exiftool-perl)
 # ffprobe: the Reels spec check before a reel enters review.
 command -v ffprobe >/dev/null 2>&1 || packages+=(ffmpeg)
+# The web UI's browser tests (Playwright drives Debian's chromium; no browser download).
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 
 if [ ${#packages[@]} -eq 0 ]; then
   exit 0

@@ -30,6 +30,9 @@ _SETTABLE = {
     "caption_writer",
     "review_flags",
     "generation",
+    "keep_caption",
+    "seed",
+    "slot_utc",
 }
 
 

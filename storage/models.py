@@ -63,6 +63,8 @@ class Post(SQLModel, table=True):
     caption_writer: str | None = Field(default=None, max_length=16)  # llm | template
     review_flags: str | None = None  # JSON list: what a reviewer should look at
     generation: str | None = None  # JSON list, one record per generated image: how it was made
+    # Set when a person asks for new media: the next prepare keeps the caption (and its edits).
+    keep_caption: bool = Field(default=False)
     created_at: datetime = _time(default_factory=utcnow)
     updated_at: datetime = _time(default_factory=utcnow)
 
@@ -146,3 +148,27 @@ class Event(SQLModel, table=True):
     at: datetime = _time(default_factory=utcnow, index=True)
     kind: str = Field(max_length=64)
     message: str
+
+
+class WebUser(SQLModel, table=True):
+    """A reviewer who may log in to the web UI (`vibot web add-user NAME`)."""
+
+    __tablename__ = "web_users"
+
+    name: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=255)  # argon2id, with its parameters and salt
+    created_at: datetime = _time(default_factory=utcnow)
+    last_login_at: datetime | None = _time(default=None)
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser. The cookie holds a random token; only its SHA-256 is stored,
+    so a copy of the database cannot be used to log in."""
+
+    __tablename__ = "web_sessions"
+
+    token_sha256: str = Field(primary_key=True, max_length=64)
+    user_name: str = Field(foreign_key="web_users.name", index=True, max_length=64)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _time(default_factory=utcnow)
+    expires_at: datetime = _time(index=True)

@@ -28,9 +28,10 @@ TRANSITIONS: dict[PostStatus, frozenset[PostStatus]] = {
     S.PLANNED: frozenset({S.DRAFTING, S.SKIPPED}),
     S.DRAFTING: frozenset({S.GENERATING, S.FAILED}),
     S.GENERATING: frozenset({S.IN_REVIEW, S.FAILED}),
-    S.IN_REVIEW: frozenset({S.APPROVED, S.REJECTED}),
+    # back to planned: a person asked for new media (the caption is kept)
+    S.IN_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.PLANNED}),
     # back to review: edited after approval, or its files changed on disk
-    S.APPROVED: frozenset({S.PUBLISHING, S.SKIPPED, S.IN_REVIEW}),
+    S.APPROVED: frozenset({S.PUBLISHING, S.SKIPPED, S.IN_REVIEW, S.PLANNED}),
     # back to approved: reconciliation found it is not on the platform, so it is retried
     S.PUBLISHING: frozenset({S.PUBLISHED, S.APPROVED, S.FAILED, S.NEEDS_RECONCILE}),
     S.NEEDS_RECONCILE: frozenset({S.PUBLISHED, S.APPROVED, S.SKIPPED}),

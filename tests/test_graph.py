@@ -28,11 +28,12 @@ from sqlmodel import select
 from bot.accounts import resume, state_of
 from bot.context import App
 from bot.prepare import prepare_post
-from bot.public_media import make_token, public_media_app, public_url, read_token, signing_key
+from bot.public_media import make_token, public_url, read_token, signing_key
 from bot.publishers import PublishRequest
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
+from bot.web import create_web_app
 from content.errors import PublishRejectedError, RateLimitedError
 from storage.db import session_scope
 from storage.lifecycle import add_planned
@@ -77,7 +78,7 @@ def served(
     )
     app = App(settings)
     server = uvicorn.Server(
-        uvicorn.Config(public_media_app(app), host="127.0.0.1", port=port, log_level="error")
+        uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="error")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

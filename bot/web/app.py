@@ -1,0 +1,536 @@
+"""The approval web UI: a FastAPI app with Jinja2 templates and plain forms.
+
+Every page and action sits behind `guard`: no session → the login page (or 401 for a
+form post); a state change without the session's CSRF token → 403. Media is found by
+its database id, never by a path from the URL. The expiring public media URLs that the
+Graph API fetches are the only files served without a login.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import date, datetime
+from hmac import compare_digest
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+import sqlalchemy as sa
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.context import App
+from bot.public_media import resolve
+from bot.web import queries
+from bot.web.auth import LoginLimiter, Reviewer, authenticate, end_session, reviewer_for, start_session
+from content.captions import CAPTION_LIMIT
+from content.errors import VibotError
+from storage.db import session_scope
+from storage.models import MediaAsset, Post
+from storage.status import PostStatus
+
+log = structlog.get_logger(__name__)
+HERE = Path(__file__).parent
+COOKIE = "vibot_session"
+LOGIN_COOKIE = "vibot_login"  # the login form's CSRF token, before there is a session
+SECURITY_HEADERS = {
+    # No inline scripts or styles anywhere: all of it is in /static.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+STATUS_NAMES = [str(s) for s in PostStatus]
+
+
+class NotLoggedInError(Exception):
+    pass
+
+
+def local_path(target: str | None, default: str = "/queue") -> str:
+    """`target` if it is a path on this site, else `default` (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+class DisclosureChecks:
+    """`vibot verify` per media file, remembered by content hash (a file with the same hash
+    gives the same answer), so the queue asks once per file, not per page view."""
+
+    def __init__(self, app: App, size: int = 4096) -> None:
+        self.app, self.size = app, size
+        self.results: OrderedDict[str, list[str]] = OrderedDict()
+
+    def problems(self, asset: MediaAsset) -> list[str]:
+        if asset.sha256 in self.results:
+            self.results.move_to_end(asset.sha256)
+            return self.results[asset.sha256]
+        from bot.review import media_problems
+
+        path = self.app.media.path(asset.path)
+        found = media_problems(self.app, path) if path.exists() else [f"{path.name} is missing"]
+        self.results[asset.sha256] = found
+        while len(self.results) > self.size:
+            self.results.popitem(last=False)
+        return found
+
+
+def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> FastAPI:
+    """The whole web server: the UI, its static files and the public media URLs."""
+    web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(statuses=STATUS_NAMES, caption_limit=CAPTION_LIMIT)
+    templates.env.filters["fromjson"] = json.loads
+    limiter = LoginLimiter(app.settings.web_login_attempts)
+    checks = DisclosureChecks(app)
+
+    def secure(request: Request) -> bool:
+        configured = app.settings.web_secure_cookies
+        return configured if configured is not None else request.url.scheme == "https"
+
+    @web.middleware("http")
+    async def headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith(("/static/", "/public/")):
+            return response
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @web.exception_handler(NotLoggedInError)
+    async def not_logged_in(request: Request, _err: NotLoggedInError) -> Response:
+        if request.method in ("GET", "HEAD"):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return HTMLResponse(
+            '<p>Your session has ended. <a href="/login">Log in again</a>.</p>', status_code=401
+        )
+
+    @web.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        return HTMLResponse(
+            templates.get_template("error.html").render(status=err.status_code, detail=err.detail),
+            status_code=err.status_code,
+            headers=getattr(err, "headers", None),
+        )
+
+    async def guard(request: Request) -> Reviewer:
+        token = request.cookies.get(COOKIE)
+        reviewer = await run_in_threadpool(reviewer_for, app, token) if token else None
+        if reviewer is None:
+            raise NotLoggedInError
+        if request.method not in ("GET", "HEAD"):
+            form = await request.form()
+            sent = form.get("csrf") or request.headers.get("x-csrf-token") or ""
+            if not isinstance(sent, str) or not compare_digest(sent, reviewer.csrf_token):
+                raise HTTPException(403, "The form's security token is missing or old — reload the page.")
+        request.state.reviewer = reviewer
+        return reviewer
+
+    User = Annotated[Reviewer, Depends(guard)]
+
+    def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        reviewer: Reviewer | None = getattr(request.state, "reviewer", None)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"reviewer": reviewer, "personas": sorted(app.personas), **context},
+            status_code=status_code,
+        )
+
+    def back(target: str, **params: str | int) -> RedirectResponse:
+        joiner = "&" if "?" in target else "?"
+        return RedirectResponse(target + (joiner + urlencode(params) if params else ""), status_code=303)
+
+    # -- without a login ----------------------------------------------------------------
+
+    public = APIRouter()
+
+    @public.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request, next: str = "/queue") -> HTMLResponse:
+        token = secrets.token_urlsafe(32)
+        response = page(request, "login.html", csrf=token, next=local_path(next), error=None)
+        response.set_cookie(
+            LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/login"
+        )
+        return response
+
+    @public.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        name: Annotated[str, Form()] = "",
+        password: Annotated[str, Form()] = "",
+        csrf: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "/queue",
+    ) -> Response:
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not compare_digest(csrf, expected):
+            raise HTTPException(403, "The login form's security token is missing or old — reload the page.")
+        client = request.client.host if request.client else "?"
+        keys = [f"ip:{client}", f"name:{name.lower()}"]
+        wait = limiter.wait_s(keys)
+        if wait > 0:
+            log.warning("login refused: too many attempts", name=name, client=client)
+            minutes = max(1, round(wait / 60))
+            response = page(
+                request,
+                "login.html",
+                status_code=429,
+                csrf=expected,
+                next=local_path(next),
+                error=f"Too many failed attempts. Try again in {minutes} minute(s).",
+            )
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        if not authenticate(app, name, password):
+            limiter.failed(keys)
+            log.warning("login failed", name=name, client=client)
+            return page(
+                request,
+                "login.html",
+                status_code=401,
+                csrf=expected,
+                next=local_path(next),
+                error="Wrong name or password.",
+            )
+        limiter.succeeded(keys[1:])  # the address keeps its count: one valid account unlocks nothing
+        token = start_session(app, name)
+        log.info("logged in", name=name, client=client)
+        redirect = RedirectResponse(local_path(next), status_code=303)
+        max_age = int(app.settings.web_session_hours * 3600)
+        redirect.set_cookie(
+            COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure(request), path="/"
+        )
+        redirect.delete_cookie(LOGIN_COOKIE, path="/login")
+        return redirect
+
+    @public.get("/healthz")
+    def healthz() -> JSONResponse:
+        """For a load balancer or uptime check: nothing but whether the database answers."""
+        try:
+            with session_scope(app.engine) as session:
+                session.execute(sa.text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "database unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    @public.get("/public/media/{token}")
+    def public_media(token: str) -> FileResponse:
+        granted = resolve(app, token)
+        if granted is None:
+            raise HTTPException(404)
+        path, mime = granted
+        return FileResponse(path, media_type=mime, headers={"Cache-Control": "private, max-age=3600"})
+
+    # -- behind the login ----------------------------------------------------------------
+
+    ui = APIRouter(dependencies=[Depends(guard)])
+
+    @ui.get("/")
+    def home() -> RedirectResponse:
+        return RedirectResponse("/queue", status_code=303)
+
+    @ui.get("/queue", response_class=HTMLResponse)
+    def queue(
+        request: Request,
+        persona: str = "",
+        format: str = "",
+        after: str = "",
+        before: str = "",
+        done: str = "",
+        post: int = 0,
+    ) -> HTMLResponse:
+        found = queries.review_page(app, persona or None, format or None, after or None, before or None)
+        return page(
+            request,
+            "queue.html",
+            page=found,
+            persona=persona,
+            format=format,
+            done=done,
+            done_post=post,
+            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+        )
+
+    def load_card(post_id: int) -> queries.Card:
+        with session_scope(app.engine) as session:
+            post = session.get(Post, post_id)
+            if post is None:
+                raise HTTPException(404, f"There is no post {post_id}.")
+        from bot.review import get_post
+
+        view = get_post(app, post_id)
+        permalink = next((a.permalink for a in reversed(view.attempts) if a.permalink), None)
+        return queries.card_for(app, view.post, view.media, permalink)
+
+    def post_page(
+        request: Request, post_id: int, error: str | None = None, status_code: int = 200
+    ) -> Response:
+        from bot.review import describe_record, get_post
+
+        card = load_card(post_id)
+        view = get_post(app, post_id)
+        previous, following = queries.neighbours(app, card.post)
+        return page(
+            request,
+            "post.html",
+            status_code=status_code,
+            card=card,
+            view=view,
+            error=error,
+            budget=queries.caption_budget(card),
+            record_lines=[
+                line for n, r in enumerate(card.records, start=1) for line in describe_record(n, r)
+            ],
+            previous=previous,
+            following=following,
+            done=request.query_params.get("done", ""),
+        )
+
+    @ui.get("/posts/{post_id}", response_class=HTMLResponse)
+    def show_post(request: Request, post_id: int) -> Response:
+        return post_page(request, post_id)
+
+    @ui.get("/posts/{post_id}/check")
+    def check_post(post_id: int) -> JSONResponse:
+        """Every disclosure layer of every media file, read back (slow the first time)."""
+        card = load_card(post_id)
+        files = [
+            {"asset": m.id, "kind": m.kind, "problems": checks.problems(m)}
+            for m in card.media
+            if m.kind != "cover"
+        ]
+        return JSONResponse(
+            {
+                "post": post_id,
+                "caption_ok": card.caption_ok,
+                "files": files,
+                "ok": card.caption_ok and all(not f["problems"] for f in files),
+            }
+        )
+
+    def act(request: Request, post_id: int, action: Callable[[], Any], done: str, next: str) -> Response:
+        """Run one review action; a refusal is shown on the post page with what to do."""
+        try:
+            action()
+        except VibotError as err:
+            return post_page(request, post_id, error=str(err), status_code=409)
+        reviewer: Reviewer = request.state.reviewer
+        log.info("review action", action=done, post=post_id, by=reviewer.name)
+        return back(local_path(next, f"/posts/{post_id}"), done=done, post=post_id)
+
+    @ui.post("/posts/{post_id}/approve")
+    def approve_post(
+        request: Request, user: User, post_id: int, next: Annotated[str, Form()] = ""
+    ) -> Response:
+        from bot.review import approve
+
+        return act(request, post_id, lambda: approve(app, post_id, user.name), "approved", next)
+
+    @ui.post("/posts/{post_id}/reject")
+    def reject_post(
+        request: Request,
+        user: User,
+        post_id: int,
+        reason: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "",
+    ) -> Response:
+        from bot.review import reject
+
+        return act(request, post_id, lambda: reject(app, post_id, reason, user.name), "rejected", next)
+
+    @ui.post("/posts/{post_id}/caption")
+    def edit_post_caption(
+        request: Request, user: User, post_id: int, caption: Annotated[str, Form()] = ""
+    ) -> Response:
+        from bot.review import edit_caption
+
+        return act(request, post_id, lambda: edit_caption(app, post_id, caption, user.name), "saved", "")
+
+    @ui.post("/posts/{post_id}/regenerate")
+    def regenerate(
+        request: Request, user: User, post_id: int, what: Annotated[str, Form()] = "caption"
+    ) -> Response:
+        from bot.captioning import regenerate_caption
+        from bot.review import regenerate_media
+
+        if what == "caption":
+            return act(
+                request, post_id, lambda: regenerate_caption(app, post_id, user.name), "new-caption", ""
+            )
+        if what != "media":
+            raise HTTPException(400, "Regenerate 'caption' or 'media'.")
+
+        def media() -> None:
+            regenerate_media(app, post_id, user.name)
+            if wake_prepare is not None:
+                wake_prepare()
+
+        return act(request, post_id, media, "new-media", "/queue")
+
+    @ui.post("/posts/{post_id}/move")
+    def move(
+        request: Request,
+        user: User,
+        post_id: int,
+        when: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "",
+    ) -> Response:
+        from bot.review import move_slot
+        from content.errors import UserError
+
+        def action() -> None:
+            with session_scope(app.engine) as session:
+                post = session.get(Post, post_id)
+                if post is None:
+                    raise HTTPException(404, f"There is no post {post_id}.")
+                zone = app.persona(post.persona_id).zone
+            try:
+                local = datetime.fromisoformat(when)
+            except ValueError:
+                raise UserError(f"'{when}' is not a date and time — use YYYY-MM-DDTHH:MM") from None
+            move_slot(app, post_id, local.replace(tzinfo=zone) if local.tzinfo is None else local, user.name)
+
+        return act(request, post_id, action, "moved", next)
+
+    @ui.post("/posts/{post_id}/retry")
+    def retry(request: Request, user: User, post_id: int, next: Annotated[str, Form()] = "") -> Response:
+        from bot.review import retry_failed
+
+        def action() -> None:
+            retry_failed(app, post_id, user.name)
+            if wake_prepare is not None:
+                wake_prepare()
+
+        return act(request, post_id, action, "retried", next)
+
+    @ui.post("/posts/{post_id}/settle")
+    def settle_post(
+        request: Request,
+        user: User,
+        post_id: int,
+        decision: Annotated[str, Form()] = "",
+        permalink: Annotated[str, Form()] = "",
+        next: Annotated[str, Form()] = "",
+    ) -> Response:
+        from bot.review import settle
+
+        return act(
+            request,
+            post_id,
+            lambda: settle(app, post_id, decision, user.name, permalink.strip() or None),
+            f"settled-{decision}",
+            next,
+        )
+
+    @ui.post("/accounts/{persona_id}/resume")
+    def resume_account(request: Request, user: User, persona_id: str) -> Response:
+        from bot.accounts import resume
+
+        if persona_id not in app.personas:
+            raise HTTPException(404, f"There is no persona '{persona_id}'.")
+        resume(app, persona_id)
+        log.info("account resumed", persona=persona_id, by=user.name)
+        return back("/personas", done="resumed")
+
+    @ui.post("/logout")
+    def logout(request: Request) -> Response:
+        token = request.cookies.get(COOKIE)
+        if token:
+            end_session(app, token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @ui.get("/calendar", response_class=HTMLResponse)
+    def calendar_home() -> RedirectResponse:
+        if not app.personas:
+            raise HTTPException(404, "There are no personas yet.")
+        return RedirectResponse(f"/calendar/{sorted(app.personas)[0]}", status_code=303)
+
+    @ui.get("/calendar/{persona_id}", response_class=HTMLResponse)
+    def calendar(request: Request, persona_id: str, view: str = "week", start: str = "") -> HTMLResponse:
+        if persona_id not in app.personas:
+            raise HTTPException(404, f"There is no persona '{persona_id}'.")
+        zone = app.persona(persona_id).zone
+        try:
+            first = date.fromisoformat(start) if start else datetime.now(zone).date()
+        except ValueError:
+            first = datetime.now(zone).date()
+        view = "month" if view == "month" else "week"
+        days, previous, following = queries.calendar_days(app, persona_id, view, first)
+        return page(
+            request,
+            "calendar.html",
+            persona_id=persona_id,
+            view=view,
+            days=days,
+            start=first,
+            previous=previous,
+            following=following,
+            today=datetime.now(zone).date(),
+            movable={
+                str(s)
+                for s in (PostStatus.PLANNED, PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.FAILED)
+            },
+            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            done=request.query_params.get("done", ""),
+        )
+
+    @ui.get("/history", response_class=HTMLResponse)
+    def history(request: Request, show: str = "published", after: str = "", before: str = "") -> HTMLResponse:
+        show = show if show in queries.HISTORY else "published"
+        found = queries.history_page(app, show, after or None, before or None)
+        return page(
+            request,
+            "history.html",
+            page=found,
+            show=show,
+            kinds=list(queries.HISTORY),
+            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            done=request.query_params.get("done", ""),
+        )
+
+    @ui.get("/personas", response_class=HTMLResponse)
+    def personas(request: Request) -> HTMLResponse:
+        return page(
+            request,
+            "personas.html",
+            overview=queries.personas_overview(app),
+            done=request.query_params.get("done", ""),
+        )
+
+    @ui.get("/health", response_class=HTMLResponse)
+    def health_page(request: Request) -> HTMLResponse:
+        found = queries.health(app)
+        return page(request, "health.html", checks=found, ok=all(c.ok for c in found))
+
+    @ui.get("/media/{asset_id}")
+    def media(asset_id: int) -> FileResponse:
+        """A media file by its id; the path comes from the database and must lie in the store."""
+        with session_scope(app.engine) as session:
+            asset = session.get(MediaAsset, asset_id)
+        if asset is None:
+            raise HTTPException(404)
+        root = app.media.root.resolve()
+        path = app.media.path(asset.path).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise HTTPException(404)
+        return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": "private, max-age=86400"})
+
+    web.include_router(public)
+    web.include_router(ui)
+    web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return web

@@ -1,0 +1,430 @@
+"""What the pages show, read from the database in as few queries as a page needs.
+
+Lists page by keyset (the last row's sort key), never by OFFSET: page 400 of 10,000 posts
+costs what page 1 costs, on the (status, slot_utc) index.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from bot.accounts import pause_reason, state_of
+from bot.context import App
+from bot.review import hashtags_in
+from content.captions import CAPTION_LIMIT, caption_disclosure
+from content.disclosure import has_disclosure
+from content.models import KNOWN_MODELS
+from storage.db import session_scope
+from storage.models import Event, MediaAsset, Post, PublishAttempt, utcnow
+from storage.status import PostStatus
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a list sorted by (time, id)."""
+
+    at: datetime
+    post_id: int
+
+    def encode(self) -> str:
+        return base64.urlsafe_b64encode(f"{self.at.isoformat()}|{self.post_id}".encode()).decode().rstrip("=")
+
+    @staticmethod
+    def decode(text: str | None) -> Cursor | None:
+        """None for an absent or malformed cursor (a hand-edited URL shows the first page)."""
+        if not text:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            at, post_id = raw.split("|")
+            moment = datetime.fromisoformat(at)
+            return Cursor(moment if moment.tzinfo else moment.replace(tzinfo=UTC), int(post_id))
+        except ValueError:
+            return None
+
+
+@dataclass
+class Card:
+    """One post as the review queue and the post page show it."""
+
+    post: Post
+    media: list[MediaAsset]
+    local_slot: datetime
+    body: str  # the caption without its locked disclosure line
+    disclosure_line: str
+    disclosure_hashtag: str
+    caption_ok: bool  # the disclosure line on top and the disclosure hashtag present
+    hashtags: list[str]
+    records: list[dict[str, Any]]
+    licence: str
+    permalink: str | None = None
+
+    @property
+    def video(self) -> MediaAsset | None:
+        return next((m for m in self.media if m.kind == "video"), None)
+
+    @property
+    def cover(self) -> MediaAsset | None:
+        return next((m for m in self.media if m.kind == "cover"), None)
+
+    @property
+    def images(self) -> list[MediaAsset]:
+        return [m for m in self.media if m.kind == "image"]
+
+    @property
+    def caption_length(self) -> int:
+        return len(self.post.caption or "")
+
+
+@dataclass
+class Page:
+    cards: list[Card]
+    total: int
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def card_for(app: App, post: Post, media: list[MediaAsset], permalink: str | None = None) -> Card:
+    persona = app.personas.get(post.persona_id)
+    caption = post.caption or ""
+    disclosure = caption_disclosure(persona) if persona else None
+    line = disclosure.line if disclosure else ""
+    lines = caption.splitlines()
+    body = "\n".join(lines[1:]).strip() if lines and lines[0].strip() == line else caption
+    records = json.loads(post.generation) if post.generation else []
+    model = next((r.get("model") for r in records if r.get("model")), None)
+    info = KNOWN_MODELS.get(model) if model else None
+    return Card(
+        post=post,
+        media=media,
+        local_slot=post.slot_utc.astimezone(ZoneInfo(post.timezone)),
+        body=body,
+        disclosure_line=line,
+        disclosure_hashtag=disclosure.hashtag if disclosure else "",
+        caption_ok=disclosure is not None and has_disclosure(caption, disclosure),
+        hashtags=hashtags_in(caption),
+        records=records,
+        licence=info.licence if info else next((r.get("licence") for r in records if r.get("licence")), "?"),
+        permalink=permalink,
+    )
+
+
+def _media_of(session: Session, ids: list[int]) -> dict[int, list[MediaAsset]]:
+    found: dict[int, list[MediaAsset]] = defaultdict(list)
+    if ids:
+        rows = session.exec(
+            select(MediaAsset).where(col(MediaAsset.post_id).in_(ids)).order_by(col(MediaAsset.position))
+        )
+        for asset in rows:
+            found[asset.post_id].append(asset)
+    return found
+
+
+def _keyset(
+    query: Any, time_col: Any, after: Cursor | None, before: Cursor | None, size: int, newest_first: bool
+) -> tuple[Any, bool]:
+    """Order `query` by (time, id) and cut it at a cursor; returns it and whether it runs backwards."""
+    forward = before is None
+    cursor = after if forward else before
+    ascending = forward != newest_first
+    if cursor is not None:
+        position = sa.tuple_(time_col, col(Post.id))
+        query = query.where(
+            position > (cursor.at, cursor.post_id) if ascending else position < (cursor.at, cursor.post_id)
+        )
+    order = (time_col.asc(), col(Post.id).asc()) if ascending else (time_col.desc(), col(Post.id).desc())
+    return query.order_by(*order).limit(size + 1), not forward
+
+
+def review_page(
+    app: App,
+    persona: str | None = None,
+    fmt: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = PAGE_SIZE,
+) -> Page:
+    """Posts in review, soonest slot first."""
+    where = [col(Post.status) == PostStatus.IN_REVIEW]
+    if persona:
+        where.append(col(Post.persona_id) == persona)
+    if fmt:
+        where.append(col(Post.format) == fmt)
+    after_c, before_c = Cursor.decode(after), Cursor.decode(before)
+    with session_scope(app.engine) as session:
+        total = int(session.execute(sa.select(func.count()).select_from(Post).where(*where)).scalar_one())
+        query, backwards = _keyset(
+            select(Post).where(*where), col(Post.slot_utc), after_c, before_c, size, newest_first=False
+        )
+        posts = list(session.exec(query))
+        more = len(posts) > size
+        posts = posts[:size]
+        if backwards:
+            posts.reverse()
+        media = _media_of(session, [p.id for p in posts if p.id is not None])
+    cards = [card_for(app, p, media[p.id or 0]) for p in posts]
+    first, last = (cards[0].post, cards[-1].post) if cards else (None, None)
+    has_next = (more if not backwards else True) and last is not None
+    has_prev = (more if backwards else after_c is not None) and first is not None
+    return Page(
+        cards=cards,
+        total=total,
+        next_cursor=Cursor(last.slot_utc, last.id or 0).encode() if has_next and last else None,
+        prev_cursor=Cursor(first.slot_utc, first.id or 0).encode() if has_prev and first else None,
+    )
+
+
+def neighbours(app: App, post: Post) -> tuple[int | None, int | None]:
+    """The posts in review just before and after this one (j/k on the post page)."""
+    with session_scope(app.engine) as session:
+        position = sa.tuple_(col(Post.slot_utc), col(Post.id))
+        here = (post.slot_utc, post.id)
+        base = select(Post.id).where(col(Post.status) == PostStatus.IN_REVIEW)
+        previous = session.exec(
+            base.where(position < here).order_by(col(Post.slot_utc).desc(), col(Post.id).desc()).limit(1)
+        ).first()
+        following = session.exec(
+            base.where(position > here).order_by(col(Post.slot_utc), col(Post.id)).limit(1)
+        ).first()
+    return previous, following
+
+
+HISTORY = {
+    "published": (PostStatus.PUBLISHED,),
+    "failed": (PostStatus.FAILED,),
+    "reconcile": (PostStatus.NEEDS_RECONCILE,),
+    "rejected": (PostStatus.REJECTED,),
+    "skipped": (PostStatus.SKIPPED,),
+}
+
+
+def history_page(
+    app: App, show: str, after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
+) -> Page:
+    """Finished or stuck posts, latest change first, with permalinks of published ones."""
+    statuses = HISTORY.get(show, HISTORY["published"])
+    where = [col(Post.status).in_(statuses)]
+    with session_scope(app.engine) as session:
+        total = int(session.execute(sa.select(func.count()).select_from(Post).where(*where)).scalar_one())
+        query, backwards = _keyset(
+            select(Post).where(*where),
+            col(Post.updated_at),
+            Cursor.decode(after),
+            Cursor.decode(before),
+            size,
+            newest_first=True,
+        )
+        posts = list(session.exec(query))
+        more = len(posts) > size
+        posts = posts[:size]
+        if backwards:
+            posts.reverse()
+        ids = [p.id for p in posts if p.id is not None]
+        media = _media_of(session, ids)
+        links: dict[int, str] = {}
+        if ids:
+            for post_id, link in session.exec(
+                select(PublishAttempt.post_id, PublishAttempt.permalink).where(
+                    col(PublishAttempt.post_id).in_(ids), col(PublishAttempt.permalink).is_not(None)
+                )
+            ):
+                links[post_id] = link or ""
+    cards = [card_for(app, p, media[p.id or 0], links.get(p.id or 0)) for p in posts]
+    has_next = bool(cards) and (more if not backwards else True)
+    has_prev = bool(cards) and (more if backwards else after is not None)
+    return Page(
+        cards=cards,
+        total=total,
+        next_cursor=Cursor(cards[-1].post.updated_at, cards[-1].post.id or 0).encode() if has_next else None,
+        prev_cursor=Cursor(cards[0].post.updated_at, cards[0].post.id or 0).encode() if has_prev else None,
+    )
+
+
+@dataclass
+class Day:
+    day: date
+    in_range: bool  # false for the leading/trailing days of a month grid
+    posts: list[tuple[str, Post]] = field(default_factory=list)  # (local time, post)
+
+
+def calendar_days(app: App, persona_id: str, view: str, start: date) -> tuple[list[Day], date, date]:
+    """The days of a week (from Monday) or a month grid (whole weeks), with each day's posts
+    at the persona's local times; also the previous and next period's start."""
+    persona = app.persona(persona_id)
+    zone = persona.zone
+    if view == "month":
+        first = start.replace(day=1)
+        grid_start = first - timedelta(days=first.weekday())
+        following = (first + timedelta(days=32)).replace(day=1)
+        grid_end = following + timedelta(days=(7 - following.weekday()) % 7)
+        previous = (first - timedelta(days=1)).replace(day=1)
+        in_range = (first, following)
+    else:
+        grid_start = start - timedelta(days=start.weekday())
+        grid_end = grid_start + timedelta(days=7)
+        previous, following = grid_start - timedelta(days=7), grid_end
+        in_range = (grid_start, grid_end)
+    days = {
+        grid_start + timedelta(days=n): Day(
+            grid_start + timedelta(days=n), in_range[0] <= grid_start + timedelta(days=n) < in_range[1]
+        )
+        for n in range((grid_end - grid_start).days)
+    }
+    begin = datetime.combine(grid_start, datetime.min.time(), zone).astimezone(UTC)
+    end = datetime.combine(grid_end, datetime.min.time(), zone).astimezone(UTC)
+    with session_scope(app.engine) as session:
+        posts = session.exec(
+            select(Post)
+            .where(Post.persona_id == persona_id, col(Post.slot_utc) >= begin, col(Post.slot_utc) < end)
+            .order_by(col(Post.slot_utc))
+        ).all()
+    for post in posts:
+        local = post.slot_utc.astimezone(zone)
+        if local.date() in days:
+            days[local.date()].posts.append((f"{local:%H:%M}", post))
+    return list(days.values()), previous, following
+
+
+@dataclass
+class PersonaOverview:
+    persona_id: str
+    name: str
+    publisher: str
+    state: str  # active | cooling | held
+    until: datetime | None
+    reason: str | None
+    paused: str | None  # why it cannot publish right now (cap, spacing, hold...)
+    counts: dict[str, int]
+    next_posts: list[Post]
+
+
+def personas_overview(app: App, now: datetime | None = None) -> list[PersonaOverview]:
+    now = now or utcnow()
+    with session_scope(app.engine) as session:
+        counts: dict[str, dict[str, int]] = defaultdict(dict)
+        for persona_id, status, count in session.exec(
+            select(Post.persona_id, Post.status, func.count()).group_by(Post.persona_id, Post.status)
+        ):
+            counts[persona_id][str(status)] = count
+        upcoming = {
+            persona_id: list(
+                session.exec(
+                    select(Post)
+                    .where(Post.persona_id == persona_id, col(Post.slot_utc) >= now)
+                    .order_by(col(Post.slot_utc))
+                    .limit(5)
+                )
+            )
+            for persona_id in app.personas
+        }
+    overview = []
+    for persona_id, persona in sorted(app.personas.items()):
+        state = state_of(app, persona_id)
+        overview.append(
+            PersonaOverview(
+                persona_id=persona_id,
+                name=persona.name,
+                publisher=persona.account.publisher,
+                state="cooling"
+                if state.state == "cooling" and state.until and state.until > now
+                else ("active" if state.state == "cooling" else state.state),
+                until=state.until,
+                reason=state.reason,
+                paused=pause_reason(app, persona_id, now),
+                counts=counts.get(persona_id, {}),
+                next_posts=upcoming[persona_id],
+            )
+        )
+    return overview
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def health(app: App, now: datetime | None = None) -> list[Check]:
+    """What a person on call wants to know first."""
+    from storage.locks import hold_lock
+
+    now = now or utcnow()
+    checks = []
+    started = time.perf_counter()
+    try:
+        with session_scope(app.engine) as session:
+            revision = session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+            counts = dict(session.exec(select(Post.status, func.count()).group_by(Post.status)).all())
+            oldest = session.exec(
+                select(func.min(Post.updated_at)).where(Post.status == PostStatus.IN_REVIEW)
+            ).one()
+            failures = session.exec(
+                select(func.count())
+                .select_from(Event)
+                .where(col(Event.at) > now - timedelta(days=1), col(Event.message).contains("→ failed"))
+            ).one()
+            last_published = session.exec(
+                select(func.max(PublishAttempt.finished_at)).where(PublishAttempt.outcome == "published")
+            ).one()
+            next_slot = session.exec(
+                select(func.min(Post.slot_utc)).where(
+                    Post.status == PostStatus.APPROVED, col(Post.slot_utc) >= now - timedelta(hours=1)
+                )
+            ).one()
+    except Exception as err:  # the page must render exactly when the database is the problem
+        return [Check("database", False, f"{type(err).__name__}: {err}")]
+    checks.append(
+        Check(
+            "database",
+            True,
+            f"{app.engine.dialect.name}, schema {revision}, answered in "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms",
+        )
+    )
+    try:
+        with hold_lock(app.engine, "daemon", wait_s=0):
+            running = False
+    except Exception:
+        running = True
+    checks.append(Check("daemon", running, "running" if running else "not running — start 'vibot daemon'"))
+    in_review = counts.get(PostStatus.IN_REVIEW, 0)
+    waiting = f", oldest waiting since {oldest:%Y-%m-%d %H:%M} UTC" if oldest else ""
+    checks.append(Check("review queue", True, f"{in_review} post(s) in review{waiting}"))
+    reconcile = counts.get(PostStatus.NEEDS_RECONCILE, 0)
+    checks.append(
+        Check("reconciliation", reconcile == 0, f"{reconcile} post(s) need a person to check Instagram")
+    )
+    checks.append(Check("failures", failures == 0, f"{failures} post(s) failed in the last 24 hours"))
+    paused = [p for p in app.personas if (reason := pause_reason(app, p, now)) and reason.startswith("held")]
+    checks.append(
+        Check(
+            "accounts", not paused, f"held: {', '.join(paused)}" if paused else f"{len(app.personas)} active"
+        )
+    )
+    published = f"{last_published:%Y-%m-%d %H:%M} UTC" if last_published else "never"
+    upcoming = f"{next_slot:%Y-%m-%d %H:%M} UTC" if next_slot else "none approved"
+    checks.append(Check("publishing", True, f"last published {published}; next approved slot {upcoming}"))
+    media_dir = app.settings.media_dir
+    media_dir.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(media_dir).free / 1e9
+    checks.append(Check("disk", free_gb >= 5, f"{free_gb:.1f} GB free for the media store ({media_dir})"))
+    return checks
+
+
+def caption_budget(card: Card) -> int:
+    """Characters left for the body under Instagram's limit, the locked line included."""
+    return CAPTION_LIMIT - len(card.disclosure_line) - 2
