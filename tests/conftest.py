@@ -18,6 +18,9 @@ from bot.settings import Settings
 from tests.pg import PostgresServer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Any daemon a test starts serves its web UI on a free port, never on a fixed one.
+os.environ.setdefault("VIBOT_WEB_PORT", "0")
+CHROMIUM = "/usr/bin/chromium"
 
 BASE_PERSONA: dict[str, Any] = {
     "id": "tess",
@@ -143,3 +146,21 @@ def dispose_engines() -> Iterator[None]:
     sa.event.remove(sa.Engine, "engine_connect", remember)
     for engine in engines:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's chromium instead of a browser Playwright would download."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    }

@@ -32,7 +32,7 @@ from bot.public_media import resolve
 from bot.web import queries
 from bot.web.auth import LoginLimiter, Reviewer, authenticate, end_session, reviewer_for, start_session
 from content.captions import CAPTION_LIMIT
-from content.errors import VibotError
+from content.errors import NotFoundError, VibotError
 from storage.db import session_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
@@ -139,7 +139,10 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         request.state.reviewer = reviewer
         return reviewer
 
-    User = Annotated[Reviewer, Depends(guard)]
+    def who(request: Request) -> str:
+        """The logged-in reviewer's name (the router's guard has put them on the request)."""
+        reviewer: Reviewer = request.state.reviewer
+        return reviewer.name
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         reviewer: Reviewer | None = getattr(request.state, "reviewer", None)
@@ -332,49 +335,42 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return back(local_path(next, f"/posts/{post_id}"), done=done, post=post_id)
 
     @ui.post("/posts/{post_id}/approve")
-    def approve_post(
-        request: Request, user: User, post_id: int, next: Annotated[str, Form()] = ""
-    ) -> Response:
+    def approve_post(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
         from bot.review import approve
 
-        return act(request, post_id, lambda: approve(app, post_id, user.name), "approved", next)
+        return act(request, post_id, lambda: approve(app, post_id, who(request)), "approved", next)
 
     @ui.post("/posts/{post_id}/reject")
     def reject_post(
         request: Request,
-        user: User,
         post_id: int,
         reason: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
         from bot.review import reject
 
-        return act(request, post_id, lambda: reject(app, post_id, reason, user.name), "rejected", next)
+        return act(request, post_id, lambda: reject(app, post_id, reason, who(request)), "rejected", next)
 
     @ui.post("/posts/{post_id}/caption")
-    def edit_post_caption(
-        request: Request, user: User, post_id: int, caption: Annotated[str, Form()] = ""
-    ) -> Response:
+    def edit_post_caption(request: Request, post_id: int, caption: Annotated[str, Form()] = "") -> Response:
         from bot.review import edit_caption
 
-        return act(request, post_id, lambda: edit_caption(app, post_id, caption, user.name), "saved", "")
+        return act(request, post_id, lambda: edit_caption(app, post_id, caption, who(request)), "saved", "")
 
     @ui.post("/posts/{post_id}/regenerate")
-    def regenerate(
-        request: Request, user: User, post_id: int, what: Annotated[str, Form()] = "caption"
-    ) -> Response:
+    def regenerate(request: Request, post_id: int, what: Annotated[str, Form()] = "caption") -> Response:
         from bot.captioning import regenerate_caption
         from bot.review import regenerate_media
 
         if what == "caption":
             return act(
-                request, post_id, lambda: regenerate_caption(app, post_id, user.name), "new-caption", ""
+                request, post_id, lambda: regenerate_caption(app, post_id, who(request)), "new-caption", ""
             )
         if what != "media":
             raise HTTPException(400, "Regenerate 'caption' or 'media'.")
 
         def media() -> None:
-            regenerate_media(app, post_id, user.name)
+            regenerate_media(app, post_id, who(request))
             if wake_prepare is not None:
                 wake_prepare()
 
@@ -383,7 +379,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.post("/posts/{post_id}/move")
     def move(
         request: Request,
-        user: User,
         post_id: int,
         when: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
@@ -401,16 +396,18 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
                 local = datetime.fromisoformat(when)
             except ValueError:
                 raise UserError(f"'{when}' is not a date and time — use YYYY-MM-DDTHH:MM") from None
-            move_slot(app, post_id, local.replace(tzinfo=zone) if local.tzinfo is None else local, user.name)
+            move_slot(
+                app, post_id, local.replace(tzinfo=zone) if local.tzinfo is None else local, who(request)
+            )
 
         return act(request, post_id, action, "moved", next)
 
     @ui.post("/posts/{post_id}/retry")
-    def retry(request: Request, user: User, post_id: int, next: Annotated[str, Form()] = "") -> Response:
+    def retry(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
         from bot.review import retry_failed
 
         def action() -> None:
-            retry_failed(app, post_id, user.name)
+            retry_failed(app, post_id, who(request))
             if wake_prepare is not None:
                 wake_prepare()
 
@@ -419,7 +416,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.post("/posts/{post_id}/settle")
     def settle_post(
         request: Request,
-        user: User,
         post_id: int,
         decision: Annotated[str, Form()] = "",
         permalink: Annotated[str, Form()] = "",
@@ -430,19 +426,19 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return act(
             request,
             post_id,
-            lambda: settle(app, post_id, decision, user.name, permalink.strip() or None),
+            lambda: settle(app, post_id, decision, who(request), permalink.strip() or None),
             f"settled-{decision}",
             next,
         )
 
     @ui.post("/accounts/{persona_id}/resume")
-    def resume_account(request: Request, user: User, persona_id: str) -> Response:
+    def resume_account(request: Request, persona_id: str) -> Response:
         from bot.accounts import resume
 
         if persona_id not in app.personas:
             raise HTTPException(404, f"There is no persona '{persona_id}'.")
         resume(app, persona_id)
-        log.info("account resumed", persona=persona_id, by=user.name)
+        log.info("account resumed", persona=persona_id, by=who(request))
         return back("/personas", done="resumed")
 
     @ui.post("/logout")
@@ -524,9 +520,11 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             asset = session.get(MediaAsset, asset_id)
         if asset is None:
             raise HTTPException(404)
-        root = app.media.root.resolve()
-        path = app.media.path(asset.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        try:
+            path = app.media.path(asset.path).resolve()  # refuses a path that leaves the store
+        except NotFoundError:
+            raise HTTPException(404) from None
+        if not path.is_relative_to(app.media.root.resolve()) or not path.is_file():
             raise HTTPException(404)
         return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": "private, max-age=86400"})
 

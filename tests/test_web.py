@@ -1,0 +1,498 @@
+"""The approval web UI over HTTP: logins, sessions, CSRF, media, every page and action,
+and keyset pagination — against vibot's real web server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from sqlmodel import select
+
+from bot.context import App
+from bot.prepare import prepare_post
+from bot.review import approve, get_post
+from bot.web import create_web_app
+from bot.web.auth import HASHER, LoginLimiter, authenticate
+from bot.web.queries import review_page
+from bot.web.serve import make_server
+from content.errors import ConfigError
+from storage.db import session_scope
+from storage.lifecycle import add_planned, transition
+from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
+from storage.status import PostStatus
+from tests.web import PASSWORD, REVIEWER, Site, csrf_of, login, running, site_app
+
+
+@pytest.fixture
+def site(tmp_path: Path, tiny_model: Path) -> Iterator[Site]:
+    with running(site_app(tmp_path, tiny_model), ("photo", "carousel")) as found:
+        yield found
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as anonymous:
+        yield anonymous
+
+
+@pytest.fixture
+def user(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as logged_in:
+        assert login(logged_in).status_code == 303
+        yield logged_in
+
+
+def status_of(app: App, post_id: int) -> PostStatus:
+    return get_post(app, post_id).post.status
+
+
+def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
+    """Every endpoint, also inside included routers (FastAPI keeps those nested)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from api_routes(route.original_router.routes)
+
+
+PAGES = ["/", "/queue", "/calendar", "/calendar/tess?view=month", "/history", "/personas", "/health"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_send_strangers_to_the_login(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")
+
+
+def test_every_state_change_needs_a_session_and_its_csrf_token(
+    site: Site, client: httpx.Client, user: httpx.Client
+) -> None:
+    """Every POST route of the app, found by walking its routes (a new one is covered too)."""
+    post_id = site.posts["photo"]
+    routes = [
+        r for r in api_routes(create_web_app(site.app).routes) if "POST" in r.methods and r.path != "/login"
+    ]
+    assert len(routes) >= 9
+    form = {"reason": "blurry", "caption": "new words", "what": "caption", "decision": "skip"}
+    form |= {"when": "2030-01-01T10:00"}
+    good = csrf_of(user)
+    for route in routes:
+        path = route.path.format(post_id=post_id, persona_id="tess")
+        anonymous = client.post(path, data={**form, "csrf": good})
+        assert anonymous.status_code in (401, 303), path
+        missing = user.post(path, data=form)
+        assert missing.status_code == 403, path
+        wrong = user.post(path, data={**form, "csrf": good[:-2] + "xx"})
+        assert wrong.status_code == 403, path
+    assert status_of(site.app, post_id) == PostStatus.IN_REVIEW
+    assert user.get("/queue").status_code == 200  # and logout was refused too
+
+
+def test_login_needs_its_own_csrf_token_and_is_rate_limited(client: httpx.Client) -> None:
+    refused = client.post("/login", data={"name": REVIEWER, "password": PASSWORD, "csrf": "guess"})
+    assert refused.status_code == 403
+    for _ in range(5):
+        assert login(client, password="wrong password").status_code == 401
+    blocked = login(client)  # the right password, but too late
+    assert blocked.status_code == 429
+    assert 800 <= int(blocked.headers["retry-after"]) <= 901
+    assert "Too many failed attempts" in blocked.text
+    assert login(client, name="someone-else").status_code == 429  # the address is blocked too
+
+
+def test_the_limiter_forgets_after_its_window() -> None:
+    limiter = LoginLimiter(attempts=2, window_s=60)
+    limiter.failed(["ip:1"], now=0)
+    limiter.failed(["ip:1"], now=10)
+    assert limiter.wait_s(["ip:1"], now=20) == pytest.approx(40)
+    assert limiter.wait_s(["ip:2"], now=20) == 0
+    assert limiter.wait_s(["ip:1"], now=61) == 0
+
+
+def test_session_cookie_flags_and_secure_behind_https(site: Site, client: httpx.Client) -> None:
+    response = login(client)
+    assert response.status_code == 303 and response.headers["location"] == "/queue"
+    cookie = response.headers["set-cookie"]
+    assert "vibot_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert "Secure" not in cookie  # plain http on loopback
+    # Behind a reverse proxy on this machine that terminates HTTPS: every cookie is Secure.
+    with httpx.Client(base_url=site.url, headers={"X-Forwarded-Proto": "https"}) as proxied:
+        form = proxied.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        token = form.cookies["vibot_login"]
+        behind_proxy = proxied.post(
+            "/login",
+            data={"name": REVIEWER, "password": PASSWORD, "csrf": token},
+            headers={"Cookie": f"vibot_login={token}"},  # httpx keeps Secure cookies off plain http
+        )
+        assert behind_proxy.status_code == 303
+        assert "Secure" in behind_proxy.headers["set-cookie"]
+    with session_scope(site.app.engine) as session:
+        stored = session.exec(select(WebSession)).all()
+    token = client.cookies["vibot_session"]
+    assert all(token not in row.token_sha256 for row in stored)  # only its hash is kept
+
+
+def test_passwords_are_argon2id_and_wrong_ones_fail(site: Site) -> None:
+    with session_scope(site.app.engine) as session:
+        user = session.get(WebUser, REVIEWER)
+    assert user is not None and user.password_hash.startswith("$argon2id$")
+    assert "m=65536" in user.password_hash  # 64 MiB: memory-hard
+    assert HASHER.verify(user.password_hash, PASSWORD)
+    assert not authenticate(site.app, REVIEWER, PASSWORD + "x")
+    assert not authenticate(site.app, "nobody", PASSWORD)
+
+
+def test_logout_ends_the_session(user: httpx.Client) -> None:
+    token = csrf_of(user)
+    assert user.post("/logout", data={"csrf": token}).status_code == 303
+    assert user.get("/queue").status_code == 303
+
+
+def test_security_headers(user: httpx.Client) -> None:
+    page = user.get("/queue")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and "style=" not in page.text  # the CSP would block them
+
+
+def raw_get(site: Site, path: str, cookie: str | None) -> int:
+    """A request with the path exactly as written: httpx would normalise '..' away."""
+    connection = http.client.HTTPConnection("127.0.0.1", site.server.port, timeout=10)
+    connection.request("GET", path, headers={"Cookie": f"vibot_session={cookie}"} if cookie else {})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+TRAVERSALS = [
+    "/media/../vibot.db",
+    "/media/..%2fvibot.db",
+    "/media/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "/media/1/../../vibot.db",
+    "/media/999999",
+    "/media/-1",
+    "/static/../app.py",
+    "/static/..%2fapp.py",
+    "/static/%2e%2e/%2e%2e/settings.py",
+    "/public/media/..%2F..%2Fvibot.db",
+    "/public/media/e30.e30",
+]
+
+
+def test_media_is_for_logged_in_users_and_no_path_leaves_the_store(site: Site, user: httpx.Client) -> None:
+    asset = get_post(site.app, site.posts["photo"]).media[0]
+    assert asset.id is not None
+    anonymous = httpx.get(f"{site.url}/media/{asset.id}")
+    assert anonymous.status_code == 303 or anonymous.url.path == "/login"
+    served = user.get(f"/media/{asset.id}")
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    assert served.content == site.app.media.path(asset.path).read_bytes()
+    cookie = user.cookies["vibot_session"]
+    for path in TRAVERSALS:
+        assert raw_get(site, path, cookie) == 404, path
+    # A row pointing outside the store (a tampered database) is refused as well.
+    (site.app.settings.home / "secret.txt").write_text("no")
+    with session_scope(site.app.engine) as session:
+        row = session.get(MediaAsset, asset.id)
+        assert row is not None
+        row.path = "../secret.txt"
+        session.add(row)
+    assert user.get(f"/media/{asset.id}").status_code == 404
+
+
+def test_the_queue_shows_each_post_with_what_a_reviewer_needs(site: Site, user: httpx.Client) -> None:
+    page = user.get("/queue").text
+    for fmt, post_id in site.posts.items():
+        card = page[page.index(f'id="post-{post_id}"') :]
+        card = card[: card.index("</li>")]
+        view = get_post(site.app, post_id)
+        assert fmt in card
+        assert "🔒 Tess is a virtual influencer; this post is AI-generated." in card
+        assert "caption line present" in card
+        assert "#test" in card
+        assert (view.post.alt_text or "") in card
+        assert "tiny-flux" in card and "seed" in card
+        for asset in view.media:
+            assert f"/media/{asset.id}" in card
+    assert f'<span class="count" id="total">{len(site.posts)}</span>' in page
+
+
+def test_the_disclosure_check_reads_every_layer_back(site: Site, user: httpx.Client) -> None:
+    result = user.get(f"/posts/{site.posts['carousel']}/check").json()
+    assert result["ok"] is True and result["caption_ok"] is True
+    assert len(result["files"]) == len(get_post(site.app, site.posts["carousel"]).media)
+    assert all(item["problems"] == [] for item in result["files"])
+
+
+def test_approve_reject_and_edit_over_http(site: Site, user: httpx.Client) -> None:
+    token = csrf_of(user)
+    photo, carousel = site.posts["photo"], site.posts["carousel"]
+    edited = user.post(f"/posts/{photo}/caption", data={"csrf": token, "caption": "Harbour light. #sea"})
+    assert edited.status_code == 303, edited.text
+    caption = get_post(site.app, photo).post.caption or ""
+    assert caption.startswith("Tess is a virtual influencer; this post is AI-generated.\n\nHarbour light.")
+    approved = user.post(f"/posts/{photo}/approve", data={"csrf": token, "next": "/queue"})
+    assert approved.headers["location"] == f"/queue?done=approved&post={photo}"
+    assert status_of(site.app, photo) == PostStatus.APPROVED
+    assert get_post(site.app, photo).approval.approved_by == REVIEWER  # type: ignore[union-attr]
+    no_reason = user.post(f"/posts/{carousel}/reject", data={"csrf": token, "reason": " "})
+    assert no_reason.status_code == 409 and "needs a reason" in no_reason.text
+    user.post(f"/posts/{carousel}/reject", data={"csrf": token, "reason": "hands look wrong"})
+    view = get_post(site.app, carousel).post
+    assert view.status == PostStatus.REJECTED and view.review_note == "hands look wrong"
+    again = user.post(f"/posts/{photo}/approve", data={"csrf": token})
+    assert again.status_code == 409 and "only posts in review can be approved" in again.text
+
+
+def test_a_caption_over_instagrams_limit_is_refused(site: Site, user: httpx.Client) -> None:
+    token = csrf_of(user)
+    response = user.post(f"/posts/{site.posts['photo']}/caption", data={"csrf": token, "caption": "x" * 2200})
+    assert response.status_code == 409 and "Instagram allows 2200" in response.text
+    tags = " ".join(f"#t{n}" for n in range(31))
+    response = user.post(f"/posts/{site.posts['photo']}/caption", data={"csrf": token, "caption": tags})
+    assert response.status_code == 409 and "hashtags" in response.text
+
+
+def test_new_media_keeps_the_edited_caption(site: Site, user: httpx.Client) -> None:
+    post_id = site.posts["photo"]
+    token = csrf_of(user)
+    user.post(f"/posts/{post_id}/caption", data={"csrf": token, "caption": "My own words. #mine"})
+    before = get_post(site.app, post_id)
+    response = user.post(f"/posts/{post_id}/regenerate", data={"csrf": token, "what": "media"})
+    assert response.headers["location"].startswith("/queue?done=new-media")
+    waiting = get_post(site.app, post_id).post
+    assert waiting.status == PostStatus.PLANNED and waiting.keep_caption and waiting.seed != before.post.seed
+    assert prepare_post(site.app, post_id)
+    after = get_post(site.app, post_id)
+    assert after.post.status == PostStatus.IN_REVIEW and not after.post.keep_caption
+    assert after.post.caption == before.post.caption
+    assert [m.sha256 for m in after.media] != [m.sha256 for m in before.media]
+    assert len(after.media) == len(before.media)  # replaced, not added
+
+
+def test_new_caption_over_http(site: Site, user: httpx.Client) -> None:
+    post_id = site.posts["photo"]
+    response = user.post(f"/posts/{post_id}/regenerate", data={"csrf": csrf_of(user), "what": "caption"})
+    assert response.status_code == 303
+    assert any("caption regenerated by ada" in e.message for e in get_post(site.app, post_id).events)
+
+
+def test_moving_a_slot_in_the_calendar(site: Site, user: httpx.Client) -> None:
+    post_id = site.posts["photo"]
+    token = csrf_of(user)
+    berlin = ZoneInfo("Europe/Berlin")
+    when = (datetime.now(berlin) + timedelta(days=2)).replace(hour=9, minute=15, second=0, microsecond=0)
+    moved = user.post(f"/posts/{post_id}/move", data={"csrf": token, "when": when.strftime("%Y-%m-%dT%H:%M")})
+    assert moved.status_code == 303
+    assert get_post(site.app, post_id).post.slot_utc == when.astimezone(UTC)
+    week = user.get(f"/calendar/tess?start={when.date().isoformat()}").text
+    assert f"09:15 #{post_id}" in week and "status-in_review" in week
+    month = user.get(f"/calendar/tess?view=month&start={when.date().isoformat()}").text
+    assert f"09:15 #{post_id}" in month
+    past = user.post(f"/posts/{post_id}/move", data={"csrf": token, "when": "2020-01-01T10:00"})
+    assert past.status_code == 409 and "is past" in past.text
+    other = site.posts["carousel"]
+    taken = user.post(f"/posts/{other}/move", data={"csrf": token, "when": when.strftime("%Y-%m-%dT%H:%M")})
+    assert taken.status_code == 409 and f"post {post_id} already has that time" in taken.text
+    bad = user.post(f"/posts/{other}/move", data={"csrf": token, "when": "tomorrow"})
+    assert bad.status_code == 409 and "YYYY-MM-DDTHH:MM" in bad.text
+
+
+def stuck(app: App, post_id: int) -> None:
+    """A post whose publication nobody could confirm."""
+    approve(app, post_id, "tester")
+    with session_scope(app.engine) as session:
+        transition(session, post_id, PostStatus.APPROVED, PostStatus.PUBLISHING)
+        session.add(PublishAttempt(id=f"attempt-{post_id}", post_id=post_id, publisher="graph"))
+    with session_scope(app.engine) as session:
+        transition(session, post_id, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE, note="timeout")
+
+
+def test_history_settles_posts_that_need_reconciling(site: Site, user: httpx.Client) -> None:
+    photo, carousel = site.posts["photo"], site.posts["carousel"]
+    stuck(site.app, photo)
+    stuck(site.app, carousel)
+    listed = user.get("/history?show=reconcile").text
+    assert f"#{photo}" in listed and "It is on Instagram" in listed and "publish again" in listed
+    token = csrf_of(user)
+    link = "https://www.instagram.com/p/abc123/"
+    user.post(f"/posts/{photo}/settle", data={"csrf": token, "decision": "published", "permalink": link})
+    user.post(f"/posts/{carousel}/settle", data={"csrf": token, "decision": "retry"})
+    assert status_of(site.app, photo) == PostStatus.PUBLISHED
+    assert status_of(site.app, carousel) == PostStatus.APPROVED
+    published = user.get("/history?show=published").text
+    assert link in published and f"#{photo}" in published
+    bad = user.post(f"/posts/{photo}/settle", data={"csrf": token, "decision": "published"})
+    assert bad.status_code == 409
+
+
+def test_failed_posts_show_their_reason_and_can_be_retried(site: Site, user: httpx.Client) -> None:
+    with session_scope(site.app.engine) as session:
+        (post,) = add_planned(
+            session,
+            [
+                {
+                    "persona_id": "tess",
+                    "slot_utc": datetime.now(UTC) + timedelta(hours=5),
+                    "timezone": "Europe/Berlin",
+                    "format": "photo",
+                    "pillar": "food",
+                    "scene": "market stall",
+                    "seed": 1,
+                }
+            ],
+        )
+        assert post.id is not None
+        post_id = post.id
+        transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+        transition(session, post_id, PostStatus.DRAFTING, PostStatus.FAILED, review_note="GPU out of memory")
+    page = user.get("/history?show=failed").text
+    assert "GPU out of memory" in page and "Prepare it again" in page
+    user.post(f"/posts/{post_id}/retry", data={"csrf": csrf_of(user)})
+    assert status_of(site.app, post_id) == PostStatus.PLANNED
+
+
+def test_personas_page_shows_account_states_and_resumes(site: Site, user: httpx.Client) -> None:
+    from bot.accounts import hold
+
+    hold(site.app, "tess", "the access token expired")
+    page = user.get("/personas").text
+    assert "account-held" in page and "the access token expired" in page and "Next slots" in page
+    user.post("/accounts/tess/resume", data={"csrf": csrf_of(user)})
+    assert "account-active" in user.get("/personas").text
+    assert user.post("/accounts/nobody/resume", data={"csrf": csrf_of(user)}).status_code == 404
+
+
+def test_health_page(site: Site, user: httpx.Client) -> None:
+    page = user.get("/health").text
+    assert "sqlite, schema 0005" in page
+    assert "daemon" in page and "not running" in page
+    assert "2 post(s) in review" in page
+    assert httpx.get(f"{site.url}/healthz").json() == {"status": "ok"}
+
+
+def test_an_unknown_post_is_a_404_page(user: httpx.Client) -> None:
+    response = user.get("/posts/424242")
+    assert response.status_code == 404 and "There is no post 424242" in response.text
+
+
+def test_the_next_parameter_cannot_leave_the_site(client: httpx.Client) -> None:
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
+        form = client.get("/login", params={"next": target}).text
+        assert 'name="next" value="/queue"' in form
+
+
+def many_in_review(app: App, count: int, start: datetime) -> list[int]:
+    rows = [
+        {
+            # Pairs share a time (two personas): the id breaks the tie.
+            "persona_id": ("tess", "zoe")[n % 2],
+            "slot_utc": start + timedelta(minutes=n // 2),
+            "timezone": "Europe/Berlin",
+            "format": "photo",
+            "pillar": "travel",
+            "scene": "harbour at dawn",
+            "seed": n,
+        }
+        for n in range(count)
+    ]
+    with session_scope(app.engine) as session:
+        ids = []
+        for row in rows:
+            post = Post(status=PostStatus.IN_REVIEW, caption="x", **row)
+            session.add(post)
+            session.flush()
+            assert post.id is not None
+            ids.append(post.id)
+    return ids
+
+
+def test_keyset_pages_walk_every_post_once_both_ways(sqlite_app: App) -> None:
+    ids = many_in_review(sqlite_app, 95, datetime(2031, 1, 1, tzinfo=UTC))
+    seen, cursor, pages = [], None, []
+    while True:
+        page = review_page(sqlite_app, after=cursor, size=20)
+        pages.append(page)
+        seen += [card.post.id for card in page.cards]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == ids and len(pages) == 5 and pages[0].total == 95
+    back, cursor = [], pages[-1].prev_cursor
+    while cursor is not None:
+        page = review_page(sqlite_app, before=cursor, size=20)
+        back = [card.post.id for card in page.cards] + back
+        cursor = page.prev_cursor
+    assert back + [card.post.id for card in pages[-1].cards] == ids
+    assert review_page(sqlite_app, after="not-a-cursor", size=20).cards[0].post.id == ids[0]
+
+
+def test_the_daemon_serves_the_web_ui(sqlite_app: App) -> None:
+    from bot.daemon import Daemon
+
+    daemon = Daemon(sqlite_app)
+    web = daemon.start_web()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while not web.server.started and datetime.now(UTC) < deadline:
+            pass
+        assert httpx.get(f"http://127.0.0.1:{web.port}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{web.port}/queue").status_code == 303
+    finally:
+        web.stop()
+
+
+def test_a_taken_port_is_a_clear_error(sqlite_app: App) -> None:
+    first = make_server(sqlite_app, "127.0.0.1", 0)
+    try:
+        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1"):
+            make_server(sqlite_app, "127.0.0.1", first.port)
+    finally:
+        first.sock.close()
+
+
+def vibot(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {"VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(home / "personas"), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_web_add_user_and_its_mistakes(tmp_path: Path) -> None:
+    from tests.conftest import write_persona
+
+    home = tmp_path / "home"
+    write_persona(home / "personas")
+    nobody = vibot(home, "web", "--port", "0")
+    assert nobody.returncode == 2 and "vibot web add-user NAME" in nobody.stderr
+    added = vibot(home, "web", "add-user", "ada", "--password-stdin", stdin="a long password\n")
+    assert added.returncode == 0, added.stderr
+    assert "reviewer ada: added" in added.stdout
+    again = vibot(home, "web", "add-user", "ada", "--password-stdin", stdin="a long password\n")
+    assert again.returncode == 2 and "--replace" in again.stderr and "Traceback" not in again.stderr
+    short = vibot(home, "web", "add-user", "bob", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "at least 10" in short.stderr
+    odd = vibot(home, "web", "add-user", "../x", "--password-stdin", stdin="a long password\n")
+    assert odd.returncode == 2 and "reviewer name" in odd.stderr
+    listed = vibot(home, "web", "users")
+    assert "ada" in listed.stdout and "never" in listed.stdout
+    removed = vibot(home, "web", "remove-user", "ada")
+    assert removed.returncode == 0 and "removed" in removed.stdout
+    assert json.dumps(vibot(home, "web", "remove-user", "ada").returncode) == "2"
+    assert "a long password" not in (home / "vibot.db").read_bytes().decode("latin-1")
+    assert not re.search(r"Traceback", short.stderr + odd.stderr)
