@@ -62,6 +62,7 @@ def run_demo(app: App, console: Console) -> None:
     console.print(f"  {env} queue show ID")
     console.print(f"  {env} verify FILE                 # every AI-disclosure layer of a media file")
     console.print(f"  {env} queue approve ID")
+    console.print(f"  {env} web add-user NAME && {env} web   # review in a browser: http://127.0.0.1:8080")
     console.print(f"  {env} publish --until 2100-01-01   # publish approved posts now")
     console.print(f"  published posts land in {app.settings.outbox_dir.resolve() / 'published.jsonl'}")
     if app.settings.llm_model is None:
