@@ -32,6 +32,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/publish.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/images.py --size 512 --steps 8
 	$(BIN)/python benchmarks/reels.py --runs 1
+	$(BIN)/python benchmarks/web.py
 
 install: $(INSTALLED)
 

@@ -60,14 +60,14 @@ def _reviewer(by: str | None) -> str:
     return by or os.environ.get("VIBOT_REVIEWER") or getpass.getuser() or "cli"
 
 
-def _parse_time(text: str | None) -> datetime | None:
+def _parse_time(text: str | None, option: str = "--until") -> datetime | None:
     if text is None:
         return None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UserError(
-            f"--until '{text}' is not a time — write it like 2026-12-01T18:00 or "
+            f"{option} '{text}' is not a time — write it like 2026-12-01T18:00 or "
             "2026-12-01T18:00+01:00 (no zone means UTC)"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -246,6 +246,56 @@ def queue_edit(
 
     edit_caption(_app(), post_id, caption, _reviewer(by))
     out.print(f"post {post_id}: caption updated; it is in review")
+
+
+@queue_app.command("regenerate")
+def queue_regenerate(
+    post_id: int, by: Annotated[str | None, typer.Option(help="reviewer name")] = None
+) -> None:
+    """New media for a post in review or approved (new seed, same caption); the next prepare
+    pass makes it."""
+    from bot.review import regenerate_media
+
+    regenerate_media(_app(), post_id, _reviewer(by))
+    out.print(f"post {post_id}: back to planned for new media; its caption is kept")
+
+
+@queue_app.command("move")
+def queue_move(
+    post_id: int,
+    to: Annotated[str, typer.Option(help="the new time (ISO 8601; no zone means UTC)")],
+    by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
+) -> None:
+    """Give a planned, in-review, approved or failed post another time."""
+    from bot.review import move_slot
+
+    when = _parse_time(to, "--to")
+    assert when is not None
+    move_slot(_app(), post_id, when, _reviewer(by))
+    out.print(f"post {post_id}: moved to {when.isoformat()}")
+
+
+@queue_app.command("retry")
+def queue_retry(post_id: int, by: Annotated[str | None, typer.Option(help="reviewer name")] = None) -> None:
+    """Send a failed post back to planned; the next prepare pass makes it again."""
+    from bot.review import retry_failed
+
+    retry_failed(_app(), post_id, _reviewer(by))
+    out.print(f"post {post_id}: planned again")
+
+
+@queue_app.command("settle")
+def queue_settle(
+    post_id: int,
+    decision: Annotated[str, typer.Argument(help="published | retry | skip")],
+    permalink: Annotated[str | None, typer.Option(help="the post's Instagram link (published)")] = None,
+    by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
+) -> None:
+    """Answer for a post vibot could not check (needs_reconcile), after looking at Instagram."""
+    from bot.review import settle
+
+    settle(_app(), post_id, decision, _reviewer(by), permalink)
+    out.print(f"post {post_id}: {decision}")
 
 
 @app.command()

@@ -21,7 +21,7 @@ from bot.context import App
 from content.captions import CAPTION_LIMIT, HASHTAG_LIMIT, caption_disclosure
 from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
-from storage.db import session_scope
+from storage.db import read_scope, session_scope
 from storage.lifecycle import record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
 from storage.models import Approval, Event, MediaAsset, Post, PublishAttempt, utcnow
@@ -82,7 +82,7 @@ def count_by_status(app: App) -> dict[str, int]:
 
 
 def get_post(app: App, post_id: int) -> PostView:
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         post = _load(session, post_id)
         media = list(
             session.exec(

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from content.errors import ConfigError, StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "vibot_read_only"
 
 
 def sqlite_url(home: Path) -> str:
@@ -39,7 +40,10 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (read_scope) begin deferred: in WAL mode they never wait for a writer or
+        # for each other; everything else takes the write lock up front.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -110,3 +114,13 @@ def session_scope(engine: sa.Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def read_scope(engine: sa.Engine) -> Iterator[Session]:
+    """A session that only reads: on SQLite it takes no write lock, so web pages never queue
+    behind each other or behind the daemon. Nothing is committed: closing the session gives
+    the connection back to the pool, which rolls its transaction back (the loaded objects
+    stay readable)."""
+    with Session(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
+        yield session

@@ -43,6 +43,8 @@ class Post(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("persona_id", "slot_utc", name="uq_posts_persona_slot"),
         sa.Index("ix_posts_status_slot", "status", "slot_utc"),
+        # The review queue filtered by persona, paged by slot (the web UI).
+        sa.Index("ix_posts_status_persona_slot", "status", "persona_id", "slot_utc"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

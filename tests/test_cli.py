@@ -91,6 +91,24 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
             "(no zone means UTC)\n",
         ),
         (["prepare", "--post", "999"], "error: post 999 is not planned — see 'vibot queue show 999'\n"),
+        (
+            ["queue", "move", "999", "--to", "soon"],
+            "error: --to 'soon' is not a time — write it like 2026-12-01T18:00 or 2026-12-01T18:00+01:00 "
+            "(no zone means UTC)\n",
+        ),
+        (
+            ["queue", "regenerate", "999"],
+            "error: there is no post 999 — list posts with 'vibot queue list'\n",
+        ),
+        (
+            ["queue", "settle", "999", "maybe"],
+            "error: unknown decision 'maybe' — use one of published, retry, skip\n",
+        ),
+        (["queue", "retry", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
+        (
+            ["queue", "move", "999", "--to", "2020-01-01T10:00"],
+            "error: post 999: the new time 2020-01-01 10:00 UTC is past — pick a later one\n",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(home: Path, args: list[str], message: str) -> None:

@@ -222,7 +222,8 @@ def test_the_queue_shows_each_post_with_what_a_reviewer_needs(site: Site, user: 
         card = card[: card.index("</li>")]
         view = get_post(site.app, post_id)
         assert fmt in card
-        assert "🔒 Tess is a virtual influencer; this post is AI-generated." in card
+        line = "Tess is a virtual influencer; this post is AI-generated."
+        assert f'<span class="lock">locked</span> {line}' in card
         assert "caption line present" in card
         assert "#test" in card
         assert (view.post.alt_text or "") in card
@@ -460,7 +461,7 @@ def test_the_daemon_serves_the_web_ui(sqlite_app: App) -> None:
 def test_a_taken_port_is_a_clear_error(sqlite_app: App) -> None:
     first = make_server(sqlite_app, "127.0.0.1", 0)
     try:
-        with pytest.raises(ConfigError, match="cannot listen on 127.0.0.1"):
+        with pytest.raises(ConfigError, match=r"cannot listen on 127\.0\.0\.1"):
             make_server(sqlite_app, "127.0.0.1", first.port)
     finally:
         first.sock.close()
@@ -496,3 +497,18 @@ def test_web_add_user_and_its_mistakes(tmp_path: Path) -> None:
     assert json.dumps(vibot(home, "web", "remove-user", "ada").returncode) == "2"
     assert "a long password" not in (home / "vibot.db").read_bytes().decode("latin-1")
     assert not re.search(r"Traceback", short.stderr + odd.stderr)
+
+
+def test_the_cli_does_what_the_web_ui_does(site: Site) -> None:
+    home = site.app.settings.home
+    photo, carousel = site.posts["photo"], site.posts["carousel"]
+    regenerated = vibot(home, "queue", "regenerate", str(photo), "--by", "ada")
+    assert regenerated.returncode == 0, regenerated.stderr
+    assert status_of(site.app, photo) == PostStatus.PLANNED
+    later = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    moved = vibot(home, "queue", "move", str(carousel), "--to", later.isoformat())
+    assert moved.returncode == 0, moved.stderr
+    assert get_post(site.app, carousel).post.slot_utc == later
+    stuck(site.app, carousel)
+    settled = vibot(home, "queue", "settle", str(carousel), "skip")
+    assert settled.returncode == 0 and status_of(site.app, carousel) == PostStatus.SKIPPED

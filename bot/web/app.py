@@ -29,11 +29,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.context import App
 from bot.public_media import resolve
+from bot.review import PostView, describe_record, get_post
 from bot.web import queries
 from bot.web.auth import LoginLimiter, Reviewer, authenticate, end_session, reviewer_for, start_session
 from content.captions import CAPTION_LIMIT
-from content.errors import NotFoundError, VibotError
-from storage.db import session_scope
+from content.errors import NotFoundError, PostNotFoundError, VibotError
+from storage.db import read_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
 
@@ -223,7 +224,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     def healthz() -> JSONResponse:
         """For a load balancer or uptime check: nothing but whether the database answers."""
         try:
-            with session_scope(app.engine) as session:
+            with read_scope(app.engine) as session:
                 session.execute(sa.text("SELECT 1"))
         except Exception:
             return JSONResponse({"status": "database unreachable"}, status_code=503)
@@ -267,24 +268,18 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         )
 
-    def load_card(post_id: int) -> queries.Card:
-        with session_scope(app.engine) as session:
-            post = session.get(Post, post_id)
-            if post is None:
-                raise HTTPException(404, f"There is no post {post_id}.")
-        from bot.review import get_post
-
-        view = get_post(app, post_id)
+    def load_view(post_id: int) -> tuple[queries.Card, PostView]:
+        try:
+            view = get_post(app, post_id)
+        except PostNotFoundError:
+            raise HTTPException(404, f"There is no post {post_id}.") from None
         permalink = next((a.permalink for a in reversed(view.attempts) if a.permalink), None)
-        return queries.card_for(app, view.post, view.media, permalink)
+        return queries.card_for(app, view.post, view.media, permalink), view
 
     def post_page(
         request: Request, post_id: int, error: str | None = None, status_code: int = 200
     ) -> Response:
-        from bot.review import describe_record, get_post
-
-        card = load_card(post_id)
-        view = get_post(app, post_id)
+        card, view = load_view(post_id)
         previous, following = queries.neighbours(app, card.post)
         return page(
             request,
@@ -309,7 +304,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.get("/posts/{post_id}/check")
     def check_post(post_id: int) -> JSONResponse:
         """Every disclosure layer of every media file, read back (slow the first time)."""
-        card = load_card(post_id)
+        card, _ = load_view(post_id)
         files = [
             {"asset": m.id, "kind": m.kind, "problems": checks.problems(m)}
             for m in card.media
@@ -387,7 +382,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         from content.errors import UserError
 
         def action() -> None:
-            with session_scope(app.engine) as session:
+            with read_scope(app.engine) as session:
                 post = session.get(Post, post_id)
                 if post is None:
                     raise HTTPException(404, f"There is no post {post_id}.")
@@ -516,7 +511,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.get("/media/{asset_id}")
     def media(asset_id: int) -> FileResponse:
         """A media file by its id; the path comes from the database and must lie in the store."""
-        with session_scope(app.engine) as session:
+        with read_scope(app.engine) as session:
             asset = session.get(MediaAsset, asset_id)
         if asset is None:
             raise HTTPException(404)

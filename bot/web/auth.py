@@ -22,7 +22,7 @@ from sqlmodel import col, delete, select
 
 from bot.context import App
 from content.errors import NotFoundError, UserError
-from storage.db import session_scope
+from storage.db import read_scope, session_scope
 from storage.models import WebSession, WebUser, utcnow
 
 HASHER = PasswordHasher()
@@ -119,7 +119,7 @@ def start_session(app: App, name: str) -> str:
 
 
 def reviewer_for(app: App, token: str) -> Reviewer | None:
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         found = session.get(WebSession, _digest(token))
         if found is None or found.expires_at < utcnow():
             return None

@@ -25,7 +25,7 @@ from bot.review import hashtags_in
 from content.captions import CAPTION_LIMIT, caption_disclosure
 from content.disclosure import has_disclosure
 from content.models import KNOWN_MODELS
-from storage.db import session_scope
+from storage.db import read_scope
 from storage.models import Event, MediaAsset, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
 
@@ -164,7 +164,7 @@ def review_page(
     if fmt:
         where.append(col(Post.format) == fmt)
     after_c, before_c = Cursor.decode(after), Cursor.decode(before)
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         total = int(session.execute(sa.select(func.count()).select_from(Post).where(*where)).scalar_one())
         query, backwards = _keyset(
             select(Post).where(*where), col(Post.slot_utc), after_c, before_c, size, newest_first=False
@@ -189,7 +189,7 @@ def review_page(
 
 def neighbours(app: App, post: Post) -> tuple[int | None, int | None]:
     """The posts in review just before and after this one (j/k on the post page)."""
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         position = sa.tuple_(col(Post.slot_utc), col(Post.id))
         here = (post.slot_utc, post.id)
         base = select(Post.id).where(col(Post.status) == PostStatus.IN_REVIEW)
@@ -217,7 +217,7 @@ def history_page(
     """Finished or stuck posts, latest change first, with permalinks of published ones."""
     statuses = HISTORY.get(show, HISTORY["published"])
     where = [col(Post.status).in_(statuses)]
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         total = int(session.execute(sa.select(func.count()).select_from(Post).where(*where)).scalar_one())
         query, backwards = _keyset(
             select(Post).where(*where),
@@ -285,7 +285,7 @@ def calendar_days(app: App, persona_id: str, view: str, start: date) -> tuple[li
     }
     begin = datetime.combine(grid_start, datetime.min.time(), zone).astimezone(UTC)
     end = datetime.combine(grid_end, datetime.min.time(), zone).astimezone(UTC)
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         posts = session.exec(
             select(Post)
             .where(Post.persona_id == persona_id, col(Post.slot_utc) >= begin, col(Post.slot_utc) < end)
@@ -313,7 +313,7 @@ class PersonaOverview:
 
 def personas_overview(app: App, now: datetime | None = None) -> list[PersonaOverview]:
     now = now or utcnow()
-    with session_scope(app.engine) as session:
+    with read_scope(app.engine) as session:
         counts: dict[str, dict[str, int]] = defaultdict(dict)
         for persona_id, status, count in session.exec(
             select(Post.persona_id, Post.status, func.count()).group_by(Post.persona_id, Post.status)
@@ -366,7 +366,7 @@ def health(app: App, now: datetime | None = None) -> list[Check]:
     checks = []
     started = time.perf_counter()
     try:
-        with session_scope(app.engine) as session:
+        with read_scope(app.engine) as session:
             revision = session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
             counts = dict(session.exec(select(Post.status, func.count()).group_by(Post.status)).all())
             oldest = session.exec(

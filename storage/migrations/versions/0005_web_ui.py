@@ -41,9 +41,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("keep_caption", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    op.create_index("ix_posts_status_persona_slot", "posts", ["status", "persona_id", "slot_utc"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_posts_status_persona_slot", table_name="posts")
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.drop_column("keep_caption")
     op.drop_index("ix_web_sessions_expires_at", table_name="web_sessions")
