@@ -211,7 +211,8 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
-            with hold_lock(self.app.engine, "daemon", wait_s=0):
+            # A short wait: the web UI's health page probes this lock for a moment.
+            with hold_lock(self.app.engine, "daemon", wait_s=2):
                 log.info(
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
