@@ -512,3 +512,9 @@ def test_the_cli_does_what_the_web_ui_does(site: Site) -> None:
     stuck(site.app, carousel)
     settled = vibot(home, "queue", "settle", str(carousel), "skip")
     assert settled.returncode == 0 and status_of(site.app, carousel) == PostStatus.SKIPPED
+
+
+def test_actions_come_back_to_the_same_page_without_the_last_message(site: Site, user: httpx.Client) -> None:
+    page = user.get("/queue", params={"persona": "tess", "done": "approved", "post": 1}).text
+    assert 'name="next" value="/queue?persona=tess"' in page
+    assert "Post 1 approved." in page

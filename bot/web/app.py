@@ -58,6 +58,13 @@ class NotLoggedInError(Exception):
     pass
 
 
+def this_page(request: Request) -> str:
+    """The page's own address to come back to after an action, without the last action's
+    message (so addresses do not grow with every approval)."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("done", "post")]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def local_path(target: str | None, default: str = "/queue") -> str:
     """`target` if it is a path on this site, else `default` (no open redirects)."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -265,7 +272,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             format=format,
             done=done,
             done_post=post,
-            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            here=this_page(request),
         )
 
     def load_view(post_id: int) -> tuple[queries.Card, PostView]:
@@ -476,7 +483,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
                 str(s)
                 for s in (PostStatus.PLANNED, PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.FAILED)
             },
-            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            here=this_page(request),
             done=request.query_params.get("done", ""),
         )
 
@@ -490,7 +497,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             page=found,
             show=show,
             kinds=list(queries.HISTORY),
-            here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+            here=this_page(request),
             done=request.query_params.get("done", ""),
         )
 
