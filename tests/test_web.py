@@ -69,11 +69,11 @@ def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
 PAGES = ["/", "/queue", "/calendar", "/calendar/tess?view=month", "/history", "/personas", "/health"]
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_pages_send_strangers_to_the_login(client: httpx.Client, path: str) -> None:
-    response = client.get(path)
-    assert response.status_code == 303
-    assert response.headers["location"].startswith("/login?next=")
+def test_pages_send_strangers_to_the_login(client: httpx.Client) -> None:
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next="), path
 
 
 def test_every_state_change_needs_a_session_and_its_csrf_token(
@@ -423,7 +423,9 @@ def many_in_review(app: App, count: int, start: datetime) -> list[int]:
     return ids
 
 
-def test_keyset_pages_walk_every_post_once_both_ways(sqlite_app: App) -> None:
+def test_keyset_pages_walk_every_post_once_both_ways(app: App) -> None:
+    """On SQLite and PostgreSQL: row-value comparisons and the deferred read transactions."""
+    sqlite_app = app
     ids = many_in_review(sqlite_app, 95, datetime(2031, 1, 1, tzinfo=UTC))
     seen, cursor, pages = [], None, []
     while True:
@@ -518,3 +520,18 @@ def test_actions_come_back_to_the_same_page_without_the_last_message(site: Site,
     page = user.get("/queue", params={"persona": "tess", "done": "approved", "post": 1}).text
     assert 'name="next" value="/queue?persona=tess"' in page
     assert "Post 1 approved." in page
+
+
+def test_reviewers_and_sessions_on_both_databases(app: App) -> None:
+    from bot.web.auth import add_user, end_session, remove_user, reviewer_for, start_session
+
+    add_user(app, "ada", PASSWORD)
+    assert authenticate(app, "ada", PASSWORD) and not authenticate(app, "ada", "wrong password!")
+    token = start_session(app, "ada")
+    found = reviewer_for(app, token)
+    assert found is not None and found.name == "ada" and len(found.csrf_token) >= 32
+    end_session(app, token)
+    assert reviewer_for(app, token) is None
+    other = start_session(app, "ada")
+    remove_user(app, "ada")
+    assert reviewer_for(app, other) is None

@@ -308,7 +308,7 @@ class PersonaOverview:
     reason: str | None
     paused: str | None  # why it cannot publish right now (cap, spacing, hold...)
     counts: dict[str, int]
-    next_posts: list[Post]
+    next_posts: list[tuple[str, Post]]  # (local time, post)
 
 
 def personas_overview(app: App, now: datetime | None = None) -> list[PersonaOverview]:
@@ -345,7 +345,10 @@ def personas_overview(app: App, now: datetime | None = None) -> list[PersonaOver
                 reason=state.reason,
                 paused=pause_reason(app, persona_id, now),
                 counts=counts.get(persona_id, {}),
-                next_posts=upcoming[persona_id],
+                next_posts=[
+                    (f"{p.slot_utc.astimezone(persona.zone):%a %d %b %H:%M} {persona.timezone}", p)
+                    for p in upcoming[persona_id]
+                ],
             )
         )
     return overview
