@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import subprocess
 import sys
@@ -535,3 +536,66 @@ def test_reviewers_and_sessions_on_both_databases(app: App) -> None:
     other = start_session(app, "ada")
     remove_user(app, "ada")
     assert reviewer_for(app, other) is None
+
+
+def test_a_session_ends_when_it_expires(sqlite_app: App) -> None:
+    from bot.web.auth import add_user, reviewer_for, start_session
+
+    add_user(sqlite_app, "ada", PASSWORD)
+    token = start_session(sqlite_app, "ada")
+    with session_scope(sqlite_app.engine) as session:
+        for row in session.exec(select(WebSession)):
+            row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+            session.add(row)
+    assert reviewer_for(sqlite_app, token) is None
+
+
+def test_a_media_request_from_the_ui_wakes_the_daemons_prepare_job(sqlite_app: App) -> None:
+    from bot.daemon import Daemon
+
+    daemon = Daemon(sqlite_app)
+    daemon.add_jobs()
+    daemon.scheduler.start(paused=True)
+    try:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        daemon.scheduler.modify_job("prepare", next_run_time=later)
+        daemon.wake_prepare()
+        woken = daemon.scheduler.get_job("prepare").next_run_time
+        assert woken < later - timedelta(minutes=59)
+    finally:
+        daemon.scheduler.shutdown(wait=False)
+
+
+def test_vibot_web_serves_until_stopped(site: Site) -> None:
+    home = site.app.settings.home
+    env = {
+        **os.environ,
+        "VIBOT_HOME": str(home),
+        "VIBOT_PERSONAS_DIR": str(home / "personas"),
+        "VIBOT_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "web", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        assert found is not None, line
+        url = f"http://127.0.0.1:{found.group(1)}"
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while True:
+            try:
+                assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+                break
+            except httpx.TransportError:
+                assert datetime.now(UTC) < deadline
+        with httpx.Client(base_url=url) as browser:
+            assert login(browser).status_code == 303
+            assert f'id="post-{site.posts["photo"]}"' in browser.get("/queue").text
+    finally:
+        server.terminate()
+        _, rest = server.communicate(timeout=10)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM: the status a service manager expects.
+    assert server.returncode in (0, -15)
+    assert "Traceback" not in rest
