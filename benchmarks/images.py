@@ -192,28 +192,30 @@ def main() -> None:
         )
         with_lora = replace(base, lora_adapter="bench", lora=loras[0])
         rows: list[tuple[str, float, float]] = []
-        rows.append(("vanilla", *timed(pipeline, base, device, args.runs)))
-        rows.append(("LoRA (adapter)", *timed(pipeline, with_lora, device, args.runs)))
+        print(f"{name} on {device}, {args.size}×{args.size}, {args.steps} steps, mean of {args.runs}:")
+        print(f"  {'setting':<30} {'s/image':>8} {'× vanilla':>10} {'warm-up s':>10}", flush=True)
+
+        def row(label: str, warm_up: float, seconds: float) -> None:
+            """Printed as soon as it is measured: a long GPU run that is cut off keeps its rows."""
+            rows.append((label, warm_up, seconds))
+            vanilla = rows[0][2]
+            print(f"  {label:<30} {seconds:8.3f} {vanilla / seconds:9.2f}× {warm_up:10.1f}", flush=True)
+
+        row("vanilla", *timed(pipeline, base, device, args.runs))
+        row("LoRA (adapter)", *timed(pipeline, with_lora, device, args.runs))
         if not args.skip_compile:
             del pipeline
             speed = Speed(compile=True, channels_last=True, quantize=args.quantize, lora_max_rank=args.rank)
             fast = prepare_pipeline(load(args, tiny_dir, device), device, Memory(), speed)
             fast_lora = replace(with_lora, speed=speed)
-            rows.append(("LoRA hot-swap + compiled", *timed(fast, fast_lora, device, args.runs)))
+            row("LoRA hot-swap + compiled", *timed(fast, fast_lora, device, args.runs))
             swap = replace(fast_lora, lora_adapter="bench2", lora=loras[1])
-            rows.append(("  after a swap to LoRA 2", *timed(fast, swap, device, args.runs)))
+            row("  after a swap to LoRA 2", *timed(fast, swap, device, args.runs))
             del fast
             cache_speed = replace(speed, cache_threshold=args.cache)
             cached_pipeline = prepare_pipeline(load(args, tiny_dir, device), device, Memory(), cache_speed)
             cached = replace(fast_lora, speed=cache_speed)
-            rows.append(
-                (f"  + First Block Cache {args.cache:g}", *timed(cached_pipeline, cached, device, args.runs))
-            )
-        print(f"{name} on {device}, {args.size}×{args.size}, {args.steps} steps, mean of {args.runs}:")
-        print(f"  {'setting':<30} {'s/image':>8} {'× vanilla':>10} {'warm-up s':>10}")
-        vanilla = rows[0][2]
-        for label, warm_up, seconds in rows:
-            print(f"  {label:<30} {seconds:8.3f} {vanilla / seconds:9.2f}× {warm_up:10.1f}")
+            row(f"  + First Block Cache {args.cache:g}", *timed(cached_pipeline, cached, device, args.runs))
         print(f"  peak memory {peak_memory_mb(device):.0f} MB")
 
 
