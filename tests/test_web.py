@@ -120,6 +120,10 @@ def test_the_limiter_forgets_after_its_window() -> None:
     assert limiter.wait_s(["ip:1"], now=20) == pytest.approx(40)
     assert limiter.wait_s(["ip:2"], now=20) == 0
     assert limiter.wait_s(["ip:1"], now=61) == 0
+    for n in range(10_001):  # a flood of made-up names
+        limiter.failed([f"name:{n}"], now=100)
+    limiter.failed(["name:last"], now=200)
+    assert len(limiter.failures) == 1  # all but the fresh one were outside the window
 
 
 def test_session_cookie_flags_and_secure_behind_https(site: Site, client: httpx.Client) -> None:

@@ -144,10 +144,15 @@ class LoginLimiter:
         self.lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float]:
-        times = self.failures.setdefault(key, deque())
+        times = self.failures.get(key, deque())
         while times and times[0] <= now - self.window_s:
             times.popleft()
         return times
+
+    def _forget_old(self, now: float) -> None:
+        """Drop keys with no failure inside the window: random names cannot grow memory."""
+        for key in [k for k, times in self.failures.items() if not times or times[-1] <= now - self.window_s]:
+            del self.failures[key]
 
     def wait_s(self, keys: list[str], now: float | None = None) -> float:
         """Seconds until another attempt is allowed (0: now)."""
@@ -163,8 +168,12 @@ class LoginLimiter:
     def failed(self, keys: list[str], now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self.lock:
+            if len(self.failures) > 10_000:
+                self._forget_old(now)
             for key in keys:
-                self._recent(key, now).append(now)
+                times = self._recent(key, now)
+                times.append(now)
+                self.failures[key] = times
 
     def succeeded(self, keys: list[str]) -> None:
         with self.lock:
