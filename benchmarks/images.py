@@ -90,7 +90,7 @@ def real_dims_pipeline(tiny_dir: Path, device: str, layers: int, single_layers: 
                 d_model=4096,
                 d_ff=10240,
                 d_kv=64,
-                num_layers=24,
+                num_layers=t5_layers,
                 num_heads=64,
                 vocab_size=32128,
                 feed_forward_proj="gated-gelu",
