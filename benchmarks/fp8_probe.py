@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from images import real_dims_pipeline, timed
+from images import bench_request, real_dims_pipeline, timed
 
-from content.images import PhotoRequest, pick_device
+from content.images import pick_device
 from content.images.loading import Memory, Speed, prepare_pipeline, quiet_hugging_face
 from content.tiny import build_tiny_flux
 
@@ -36,17 +36,7 @@ def main() -> None:
         tiny_dir = build_tiny_flux(Path(workdir) / "tiny-flux")
         raw = real_dims_pipeline(tiny_dir, device, args.layers, args.single_layers, 24)
         pipeline = prepare_pipeline(raw, device, Memory(), Speed())
-        request = PhotoRequest(
-            model="FLUX.1-dev dims (random)",
-            location="random",
-            prompt="photo of a woman on a rooftop, golden hour",
-            seed=1,
-            steps=args.steps,
-            guidance=3.5,
-            width=args.size,
-            height=args.size,
-            device=device,
-        )
+        request = bench_request("FLUX.1-dev dims (random)", args.size, args.steps, device)
         warm, bf16 = timed(pipeline, request, device, args.runs)
         print(f"bf16 eager                 {bf16:7.3f} s/image (warm-up {warm:.1f} s)", flush=True)
         from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, quantize_

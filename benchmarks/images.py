@@ -110,6 +110,21 @@ def real_dims_pipeline(tiny_dir: Path, device: str, layers: int, single_layers: 
     )
 
 
+def bench_request(name: str, size: int, steps: int, device: str) -> PhotoRequest:
+    """The photo every row times: one prompt and seed, square, at the given size and steps."""
+    return PhotoRequest(
+        model=name,
+        location=name,
+        prompt="photo of a woman on a rooftop, golden hour",
+        seed=1,
+        steps=steps,
+        guidance=3.5,
+        width=size,
+        height=size,
+        device=device,
+    )
+
+
 def peak_memory_mb(device: str) -> float:
     if device.startswith("cuda"):
         import torch
@@ -179,17 +194,7 @@ def main() -> None:
                 for i in (1, 2)
             ]
         name = "FLUX.1-dev dims (random)" if args.real_dims else str(args.model or "tiny-flux")
-        base = PhotoRequest(
-            model=name,
-            location=name,
-            prompt="photo of a woman on a rooftop, golden hour",
-            seed=1,
-            steps=args.steps,
-            guidance=3.5,
-            width=args.size,
-            height=args.size,
-            device=device,
-        )
+        base = bench_request(name, args.size, args.steps, device)
         with_lora = replace(base, lora_adapter="bench", lora=loras[0])
         rows: list[tuple[str, float, float]] = []
         print(f"{name} on {device}, {args.size}×{args.size}, {args.steps} steps, mean of {args.runs}:")

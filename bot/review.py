@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from bot.context import App
-from content.captions import CAPTION_LIMIT, HASHTAG_LIMIT, caption_disclosure
+from content.captions import CAPTION_LIMIT, HASHTAG_LIMIT, caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
 from storage.db import read_scope, session_scope
@@ -208,10 +207,6 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
     return caption
 
 
-def hashtags_in(caption: str) -> list[str]:
-    return [word for word in caption.split() if word.startswith("#") and len(word) > 1]
-
-
 def check_caption_limits(post_id: int, caption: str) -> None:
     """Instagram refuses a caption over 2,200 characters or 30 hashtags (disclosure included)."""
     if len(caption) > CAPTION_LIMIT:
@@ -332,10 +327,6 @@ def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None
                 attempt.permalink = permalink or attempt.permalink
             session.add(attempt)
         transition(session, post_id, PostStatus.NEEDS_RECONCILE, target, note=f"{decision}: decided by {by}")
-
-
-def count_in(session: Session, status: PostStatus) -> int:
-    return int(session.execute(sa.select(func.count()).where(col(Post.status) == status)).scalar_one())
 
 
 def describe_record(number: int, record: dict[str, Any]) -> list[str]:

@@ -175,6 +175,11 @@ def similarity(first: str, second: str) -> float:
     return len(pairs[0] & pairs[1]) / len(union) if union else 0.0
 
 
+def hashtags_in(text: str) -> list[str]:
+    """The hashtags in a caption, as Instagram counts them."""
+    return list(_HASHTAG.findall(text))
+
+
 def _body(caption: str, persona: Persona) -> str:
     return "\n".join(line for line in caption.splitlines() if line.strip() != persona.disclosure.caption_line)
 
@@ -194,7 +199,7 @@ def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig)
         reasons.append(f"these are not hashtags: {', '.join(bad_tags)} — write them like #travel")
     if len(draft.hashtags) > persona.voice.hashtags.max:
         reasons.append(f"{len(draft.hashtags)} hashtags given; at most {persona.voice.hashtags.max}")
-    if len(_HASHTAG.findall(full)) > HASHTAG_LIMIT:
+    if len(hashtags_in(full)) > HASHTAG_LIMIT:
         reasons.append(f"more than {HASHTAG_LIMIT} hashtags in all")
     text = " ".join([draft.caption, *draft.hashtags, draft.alt_text]).lower()
     banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
@@ -202,7 +207,7 @@ def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig)
         reasons.append(f"it uses banned words: {', '.join(banned)} — never use them")
     if _HUMAN_CLAIMS.search(draft.caption):
         reasons.append("it claims the persona is a real human — the persona is openly AI-made")
-    if request.sponsored and _HASHTAG.findall(full)[0].lower() != "#ad":
+    if request.sponsored and hashtags_in(full)[0].lower() != "#ad":
         reasons.append("a sponsored post needs #ad as its first hashtag")
     if not draft.alt_text.strip() or len(draft.alt_text) > ALT_TEXT_LIMIT:
         reasons.append(f"alt text must be 1 to {ALT_TEXT_LIMIT} characters")

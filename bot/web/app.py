@@ -27,13 +27,26 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.accounts import resume
 from bot.context import App
 from bot.public_media import resolve
-from bot.review import PostView, describe_record, get_post
+from bot.review import (
+    PostView,
+    approve,
+    describe_record,
+    edit_caption,
+    get_post,
+    media_problems,
+    move_slot,
+    regenerate_media,
+    reject,
+    retry_failed,
+    settle,
+)
 from bot.web import queries
 from bot.web.auth import LoginLimiter, Reviewer, authenticate, end_session, reviewer_for, start_session
 from content.captions import CAPTION_LIMIT
-from content.errors import NotFoundError, PostNotFoundError, VibotError
+from content.errors import NotFoundError, PostNotFoundError, UserError, VibotError
 from storage.db import read_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
@@ -84,8 +97,6 @@ class DisclosureChecks:
         if asset.sha256 in self.results:
             self.results.move_to_end(asset.sha256)
             return self.results[asset.sha256]
-        from bot.review import media_problems
-
         path = self.app.media.path(asset.path)
         found = media_problems(self.app, path) if path.exists() else [f"{path.name} is missing"]
         self.results[asset.sha256] = found
@@ -100,6 +111,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(statuses=STATUS_NAMES, caption_limit=CAPTION_LIMIT)
     templates.env.filters["fromjson"] = json.loads
+    wake = wake_prepare or (lambda: None)  # `vibot web` alone: the next prepare pass finds it
     limiter = LoginLimiter(app.settings.web_login_attempts)
     checks = DisclosureChecks(app)
 
@@ -295,7 +307,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             card=card,
             view=view,
             error=error,
-            budget=queries.caption_budget(card),
             record_lines=[
                 line for n, r in enumerate(card.records, start=1) for line in describe_record(n, r)
             ],
@@ -338,7 +349,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
     @ui.post("/posts/{post_id}/approve")
     def approve_post(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
-        from bot.review import approve
 
         return act(request, post_id, lambda: approve(app, post_id, who(request)), "approved", next)
 
@@ -349,20 +359,17 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         reason: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
-        from bot.review import reject
 
         return act(request, post_id, lambda: reject(app, post_id, reason, who(request)), "rejected", next)
 
     @ui.post("/posts/{post_id}/caption")
     def edit_post_caption(request: Request, post_id: int, caption: Annotated[str, Form()] = "") -> Response:
-        from bot.review import edit_caption
 
         return act(request, post_id, lambda: edit_caption(app, post_id, caption, who(request)), "saved", "")
 
     @ui.post("/posts/{post_id}/regenerate")
     def regenerate(request: Request, post_id: int, what: Annotated[str, Form()] = "caption") -> Response:
         from bot.captioning import regenerate_caption
-        from bot.review import regenerate_media
 
         if what == "caption":
             return act(
@@ -373,8 +380,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
         def media() -> None:
             regenerate_media(app, post_id, who(request))
-            if wake_prepare is not None:
-                wake_prepare()
+            wake()
 
         return act(request, post_id, media, "new-media", "/queue")
 
@@ -385,9 +391,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         when: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
-        from bot.review import move_slot
-        from content.errors import UserError
-
         def action() -> None:
             with read_scope(app.engine) as session:
                 post = session.get(Post, post_id)
@@ -406,12 +409,10 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
     @ui.post("/posts/{post_id}/retry")
     def retry(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
-        from bot.review import retry_failed
 
         def action() -> None:
             retry_failed(app, post_id, who(request))
-            if wake_prepare is not None:
-                wake_prepare()
+            wake()
 
         return act(request, post_id, action, "retried", next)
 
@@ -423,7 +424,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         permalink: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
-        from bot.review import settle
 
         return act(
             request,
@@ -435,8 +435,6 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
     @ui.post("/accounts/{persona_id}/resume")
     def resume_account(request: Request, persona_id: str) -> Response:
-        from bot.accounts import resume
-
         if persona_id not in app.personas:
             raise HTTPException(404, f"There is no persona '{persona_id}'.")
         resume(app, persona_id)

@@ -21,8 +21,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.accounts import pause_reason, state_of
 from bot.context import App
-from bot.review import hashtags_in
-from content.captions import CAPTION_LIMIT, caption_disclosure
+from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.models import KNOWN_MODELS
 from storage.db import read_scope
@@ -412,7 +411,7 @@ def health(app: App, now: datetime | None = None) -> list[Check]:
         Check("reconciliation", reconcile == 0, f"{reconcile} post(s) need a person to check Instagram")
     )
     checks.append(Check("failures", failures == 0, f"{failures} post(s) failed in the last 24 hours"))
-    paused = [p for p in app.personas if (reason := pause_reason(app, p, now)) and reason.startswith("held")]
+    paused = [p for p in app.personas if state_of(app, p).state == "held"]
     checks.append(
         Check(
             "accounts", not paused, f"held: {', '.join(paused)}" if paused else f"{len(app.personas)} active"
@@ -426,8 +425,3 @@ def health(app: App, now: datetime | None = None) -> list[Check]:
     free_gb = shutil.disk_usage(media_dir).free / 1e9
     checks.append(Check("disk", free_gb >= 5, f"{free_gb:.1f} GB free for the media store ({media_dir})"))
     return checks
-
-
-def caption_budget(card: Card) -> int:
-    """Characters left for the body under Instagram's limit, the locked line included."""
-    return CAPTION_LIMIT - len(card.disclosure_line) - 2
