@@ -6,13 +6,14 @@ one line on stderr, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -648,9 +649,15 @@ def _settings_error(err: Exception) -> str:
     return f"invalid setting: {str(err).splitlines()[0]} — check your VIBOT_* environment and .env"
 
 
-def main() -> None:
+@functools.cache
+def _command() -> Any:
+    """The click command typer builds from `app` (reading every signature: built once)."""
+    return typer.main.get_command(app)
+
+
+def main(argv: list[str] | None = None) -> None:
     try:
-        app()
+        _command()(args=argv, prog_name="vibot")
     except PersonaError as err:
         for problem in err.problems:
             sys.stderr.write(f"{problem}\n")

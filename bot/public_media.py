@@ -13,20 +13,16 @@ reach nothing but the media of an approved post, and only until it expires.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
-import os
-import secrets
 import struct
 import time
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 from sqlmodel import select
 
 from bot.context import App
+from bot.signing import b64, key_file, mac, unb64
 from storage.db import session_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
@@ -46,26 +42,7 @@ def signing_key(app: App) -> bytes:
     configured = app.settings.public_url_secret
     if configured is not None:
         return configured.get_secret_value().encode()
-    return _key_file(app.settings.home / "secrets" / "public-url.key")
-
-
-@cache
-def _key_file(path: Path) -> bytes:
-    """The key in `path`, made once: read from disk once per process, not per URL or request."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-    return path.read_bytes()
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return key_file(app.settings.home / "secrets" / "public-url.key")
 
 
 def make_token(
@@ -73,17 +50,17 @@ def make_token(
 ) -> str:
     expires = int((now if now is not None else time.time()) + ttl_s)
     body = struct.pack(">IQ", post_id, expires) + bytes.fromhex(sha256)
-    return f"{_b64(body)}.{_b64(hmac.new(key, body, hashlib.sha256).digest())}"
+    return f"{b64(body)}.{b64(mac(key, body))}"
 
 
 def read_token(key: bytes, token: str, now: float | None = None) -> MediaToken | None:
     """The token's content if it is genuine and unexpired, else None."""
     try:
         body_text, signature_text = token.split(".")
-        body, signature = _unb64(body_text), _unb64(signature_text)
+        body, signature = unb64(body_text), unb64(signature_text)
     except ValueError:
         return None
-    if len(body) != 44 or not hmac.compare_digest(signature, hmac.new(key, body, hashlib.sha256).digest()):
+    if len(body) != 44 or not hmac.compare_digest(signature, mac(key, body)):
         return None
     post_id, expires = struct.unpack(">IQ", body[:12])
     if expires < (now if now is not None else time.time()):

@@ -299,7 +299,7 @@ def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None
     published — it is on the platform (optionally its permalink); retry — it is not, publish it
     again; skip — leave it out."""
     if decision not in RECONCILE_DECISIONS:
-        raise UserError(f"unknown decision '{decision}' — use one of {', '.join(RECONCILE_DECISIONS)}")
+        raise UserError(f"that is not a decision — use one of {', '.join(RECONCILE_DECISIONS)}")
     if permalink is not None and permalink and not permalink.startswith("https://"):
         raise UserError(f"the permalink '{permalink}' is not an https:// link — copy it from Instagram")
     with session_scope(app.engine) as session:
@@ -329,8 +329,27 @@ def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None
         transition(session, post_id, PostStatus.NEEDS_RECONCILE, target, note=f"{decision}: decided by {by}")
 
 
-def describe_record(number: int, record: dict[str, Any]) -> list[str]:
-    """The reproducibility record of one generated image (or of the reel made from them)."""
+def shown_path(text: str | None, personas_dir: Path) -> str:
+    """A file as a reviewer may see it: relative to the persona folder, else its name alone
+    (a page never shows the server's absolute paths)."""
+    if not text:
+        return ""
+    path = Path(text)
+    if not path.is_absolute():
+        return text
+    try:
+        return str(path.relative_to(personas_dir.resolve()))
+    except ValueError:
+        return path.name
+
+
+def describe_record(number: int, record: dict[str, Any], personas_dir: Path | None = None) -> list[str]:
+    """The reproducibility record of one generated image (or of the reel made from them);
+    with `personas_dir`, files are named as a reviewer may see them (see `shown_path`)."""
+
+    def show(text: str) -> str:
+        return shown_path(text, personas_dir) if personas_dir is not None else text
+
     if record.get("kind") == "reel":
         music = f"{record['music']} at {record['loudness_lufs']} LUFS" if record["music"] else "silence"
         return [
@@ -341,12 +360,14 @@ def describe_record(number: int, record: dict[str, Any]) -> list[str]:
             f"clips {record['clip_seconds']} s, render {record['render_seconds']} s",
         ]
     lora = record["lora"]
-    lora_text = f"{lora['file']} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
+    lora_text = (
+        f"{show(lora['file'])} (sha256 {lora['sha256'][:16]}…, scale {lora['scale']})" if lora else "-"
+    )
     return [
-        f"image {number}  {record['model']} [{record['model_fingerprint']}; {record['licence']}] "
+        f"image {number}  {show(record['model'])} [{record['model_fingerprint']}; {record['licence']}] "
         f"seed {record['seed']}, {record['steps']} steps, guidance {record['guidance']}, "
         f"{record['device']}/{record['dtype']}, {record['seconds']} s",
         f"         lora {lora_text}; noise {record['noise_injection']}; detail {record['detail']}; "
         f"grain {record['grain']}; {record['generated_size']} → {record['final_size']} "
-        f"({record['upscaler']})",
+        f"({show(record['upscaler'])})",
     ]

@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     web_secure_cookies: bool | None = None
     web_trusted_proxies: str = Field(default="127.0.0.1", description="proxies whose X-Forwarded-* count")
     web_login_attempts: int = Field(default=5, ge=1, le=100, description="failed logins per 15 min")
+    web_max_body: int = Field(
+        default=1 << 20,
+        ge=4096,
+        le=1 << 30,
+        description="largest request body in bytes, checked before parsing",
+    )
     public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
     public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
 

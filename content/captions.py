@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from content.claims import claims_to_be_human
 from content.disclosure import CaptionDisclosure, lock_disclosure
 from content.errors import GenerationError
 from content.persona import Persona
@@ -35,13 +36,6 @@ HASHTAG_LIMIT = 30  # Instagram's hashtag limit
 ALT_TEXT_LIMIT = 1000
 RECENT_CAPTIONS = 20  # how many recent captions the writer sees and is compared with
 _HASHTAG = re.compile(r"#\w+")
-_HUMAN_CLAIMS = re.compile(
-    r"\b(i'?m|i am|we'?re|we are)\s+(a\s+)?(real|actual)\s+(person|human|woman|man|girl|guy)\b"
-    r"|\b(i'?m|i am)\s+(not|no)\s+(an?\s+)?(ai|bot|robot|virtual)\b"
-    r"|\b(i'?m|i am)\s+(a\s+)?human\b"
-    r"|\bnot\s+ai[- ]generated\b",
-    re.IGNORECASE,
-)
 ResponseMode = Literal["json_schema", "json_object", "prompt"]
 
 
@@ -205,8 +199,11 @@ def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig)
     banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
     if banned:
         reasons.append(f"it uses banned words: {', '.join(banned)} — never use them")
-    if _HUMAN_CLAIMS.search(draft.caption):
-        reasons.append("it claims the persona is a real human — the persona is openly AI-made")
+    claim = claims_to_be_human(f"{draft.caption}\n{draft.alt_text}")
+    if claim is not None:
+        reasons.append(
+            f'it claims the persona is a real human ("{claim}") — the persona is openly AI-made; never say so'
+        )
     if request.sponsored and hashtags_in(full)[0].lower() != "#ad":
         reasons.append("a sponsored post needs #ad as its first hashtag")
     if not draft.alt_text.strip() or len(draft.alt_text) > ALT_TEXT_LIMIT:

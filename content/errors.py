@@ -46,7 +46,10 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.field}: {self.message}"
+        # One line whatever the file holds: a value quoted in the message may hold line breaks,
+        # separators or terminal escapes; each is written as an escape sequence instead.
+        text = f"{self.file}:{self.line}:{self.column}: {self.field}: {self.message}"
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class PersonaError(UserError):

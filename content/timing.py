@@ -32,7 +32,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(str(text).lower())
     if not match:
         raise ValueError(f"'{text}' is not a duration — write it like 30m, 2h, 1d or 1w")
-    return timedelta(seconds=float(match["amount"]) * _UNITS[match["unit"]])
+    try:
+        return timedelta(seconds=float(match["amount"]) * _UNITS[match["unit"]])
+    except OverflowError:
+        raise ValueError(f"'{text}' is far too long — write a duration under a few weeks") from None
 
 
 def format_duration(value: timedelta) -> str:

@@ -1,72 +1,27 @@
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from bot.context import App
-from bot.settings import Settings
-from tests.pg import PostgresServer
+from tests.support.personas import make_app, write_persona
+from tests.support.pg import PostgresServer
+from tests.support.web import CHROMIUM, Site, SiteTemplate, build_template, copy_of, login, running
+
+SiteBuilder = Callable[[tuple[str, ...]], SiteTemplate]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Any daemon a test starts serves its web UI on a free port, never on a fixed one.
 os.environ.setdefault("VIBOT_WEB_PORT", "0")
-CHROMIUM = "/usr/bin/chromium"
-
-BASE_PERSONA: dict[str, Any] = {
-    "id": "tess",
-    "name": "Tess Test",
-    "timezone": "Europe/Berlin",
-    # Pacing off: most tests publish several posts at once (tests/test_graph.py tests pacing).
-    "account": {"publisher": "outbox", "daily_cap": 50, "min_spacing": "0m"},
-    "disclosure": {
-        "label": "AI-generated",
-        "caption_line": "Tess is a virtual influencer; this post is AI-generated.",
-    },
-    "voice": {"hashtags": {"always": ["#test"], "max": 4}},
-    "appearance": {"trigger": "t3ss woman", "base_prompt": "photo of a woman"},
-    "pillars": [
-        {"name": "travel", "weight": 2, "scenes": ["harbour at dawn", "old town square", "mountain pass"]},
-        {"name": "food", "weight": 1, "scenes": ["market stall", "noodle bar"]},
-    ],
-    "schedule": {
-        "posts_per_week": 5,
-        "reel_share": 0.0,
-        "windows": ["mon-fri 08:00-09:30", "sat,sun 10:00-12:00"],
-        "lead_time": "24h",
-        "grace": "2h",
-        "min_gap": "3h",
-    },
-    # Small feed size: the watermark costs ~2 s at 1080x1350 on a 2-core CPU, ~0.2 s here.
-    "pipeline": {"image": {"model": "tiny-flux", "steps": 2, "size": "320x400"}},
-}
-
-
-def persona_data(**overrides: Any) -> dict[str, Any]:
-    """The base persona with nested overrides, e.g. persona_data(schedule={"posts_per_week": 3})."""
-    data = copy.deepcopy(BASE_PERSONA)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(data.get(key), dict):
-            data[key] = {**data[key], **value}
-        else:
-            data[key] = value
-    return data
-
-
-def write_persona(directory: Path, name: str = "tess.yaml", **overrides: Any) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    path.write_text(yaml.safe_dump(persona_data(**overrides), sort_keys=False))
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -106,15 +61,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'vibot.db'}"
     return _fresh_postgres_db(request.getfixturevalue("postgres_server"))
-
-
-def make_app(home: Path, database_url: str | None = None, tiny_model: Path | None = None) -> App:
-    if tiny_model is not None:
-        target = home / "models" / "tiny-flux"
-        if not target.exists():
-            shutil.copytree(tiny_model, target)
-    settings = Settings(home=home, personas_dir=home / "personas", database_url=database_url, _env_file=None)  # type: ignore[call-arg]
-    return App(settings)
 
 
 @pytest.fixture
@@ -164,3 +110,40 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture(scope="session")
+def site_templates(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[SiteBuilder]:
+    """Web UI homes with generated posts, one per set of formats, built once per test run."""
+    built: dict[tuple[str, ...], SiteTemplate] = {}
+
+    def template(formats: tuple[str, ...]) -> SiteTemplate:
+        if formats not in built:
+            home = tmp_path_factory.mktemp("site-" + "-".join(formats)) / "home"
+            built[formats] = build_template(home, tiny_model, formats)
+        return built[formats]
+
+    yield template
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, tmp_path: Path, site_templates: SiteBuilder) -> Iterator[Site]:
+    """A copy of a generated home with its own running web server. A test module picks the
+    formats with a module-level SITE_FORMATS (default: a photo and a carousel)."""
+    formats = getattr(request.module, "SITE_FORMATS", ("photo", "carousel"))
+    template = site_templates(formats)
+    with running(copy_of(template, tmp_path / "home"), dict(template.posts)) as found:
+        yield found
+
+
+@pytest.fixture
+def client(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as anonymous:
+        yield anonymous
+
+
+@pytest.fixture
+def user(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.url, follow_redirects=False) as logged_in:
+        assert login(logged_in).status_code == 303
+        yield logged_in

@@ -25,9 +25,9 @@ from content.persona import Persona, load_persona
 from storage.db import session_scope
 from storage.models import LLMUsage
 from storage.status import PostStatus
-from tests.conftest import write_persona
 from tests.fakes.openai_server import FakeOpenAI, Reply, completion, draft, error, fake_openai
-from tests.test_flow import planned_post
+from tests.support.personas import write_persona
+from tests.support.posts import planned_post
 
 LINE = "Tess is a virtual influencer; this post is AI-generated."
 RECENT = f"{LINE}\n\nSunday market stroll with fresh figs and loud gulls.\n\n#AIgenerated #test"

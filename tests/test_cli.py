@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.context import App
-from tests.conftest import write_persona
+from tests.support.cli import cli
+from tests.support.personas import write_persona
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(home: Path, *args: str, personas: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "VIBOT_HOME": str(home),
-        "VIBOT_PERSONAS_DIR": str(personas or home / "personas"),
-        "VIBOT_LOG_LEVEL": "WARNING",
-        **env,
-    }
-    environment.pop("VIBOT_DATABASE_URL", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=home,
-        check=False,
-        timeout=300,
-    )
 
 
 @pytest.fixture
@@ -102,7 +81,7 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
         ),
         (
             ["queue", "settle", "999", "maybe"],
-            "error: unknown decision 'maybe' — use one of published, retry, skip\n",
+            "error: that is not a decision — use one of published, retry, skip\n",
         ),
         (["queue", "retry", "999"], "error: there is no post 999 — list posts with 'vibot queue list'\n"),
         (

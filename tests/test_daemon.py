@@ -19,8 +19,8 @@ from bot.review import approve, get_post
 from storage.db import session_scope
 from storage.models import Post
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
-from tests.test_flow import ready_post
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import ready_post
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> bool:

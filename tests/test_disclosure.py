@@ -31,7 +31,7 @@ from content.post import still_reel
 from storage.db import session_scope
 from storage.models import Post
 from storage.status import PostStatus
-from tests.test_flow import ready_post
+from tests.support.posts import ready_post
 
 JOB = DisclosureJob(
     post_id=4242,

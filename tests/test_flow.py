@@ -19,38 +19,8 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned, transition
 from storage.models import PublishAttempt
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
-
-
-def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
-    with session_scope(app.engine) as session:
-        (post,) = add_planned(
-            session,
-            [
-                {
-                    "persona_id": "tess",
-                    "slot_utc": slot,
-                    "timezone": "Europe/Berlin",
-                    "format": fmt,
-                    "pillar": "travel",
-                    "scene": "harbour at dawn",
-                    "seed": 42,
-                }
-            ],
-        )
-        assert post.id is not None
-        return post.id
-
-
-def ready_post(app: App, slot: datetime | None = None, fmt: str = "photo") -> int:
-    post_id = planned_post(app, slot or datetime.now(UTC) - timedelta(minutes=1), fmt)
-    assert prepare_post(app, post_id)
-    return post_id
-
-
-def outbox_lines(app: App) -> list[dict]:  # type: ignore[type-arg]
-    path = app.settings.outbox_dir / "published.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import outbox_lines, planned_post, ready_post
 
 
 def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:

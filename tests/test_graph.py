@@ -39,10 +39,10 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned
 from storage.models import AccountState, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
 from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
-from tests.test_flow import ready_post
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import ready_post
 
 
 def free_port() -> int:

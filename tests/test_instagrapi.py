@@ -22,8 +22,8 @@ from bot.publishing import publish_pass
 from bot.review import approve, get_post
 from content.errors import AccountHeldError, RateLimitedError
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
-from tests.test_flow import ready_post
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import ready_post
 
 SEED = "JBSWY3DPEHPK3PXP"
 

@@ -19,9 +19,9 @@ from content.errors import ConfigError
 from content.reels import ffmpeg_exe
 from content.reels.kling import KlingConfig, KlingError, animate, token
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
 from tests.fakes.kling_server import VIDEO, FakeKling, fake_kling
-from tests.test_flow import planned_post
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import planned_post
 
 
 class FakeTime:

@@ -12,7 +12,7 @@ import pytest
 
 from content.persona import Persona, load_persona
 from content.plan import plan_slots
-from tests.conftest import write_persona
+from tests.support.personas import write_persona
 
 
 def persona(tmp_path: Path, **overrides: Any) -> Persona:

@@ -27,9 +27,9 @@ from content.reels.motion import MOVES, move_filter
 from content.reels.spec import check_reel, ensure_reel_spec, moov_first, probe
 from content.tiny import build_tiny_ltx
 from storage.status import PostStatus
-from tests.conftest import make_app, write_persona
-from tests.test_cli import cli
-from tests.test_flow import planned_post
+from tests.support.cli import cli
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import planned_post
 
 LABEL = "AI-generated"
 

@@ -13,7 +13,7 @@ from content.disclosure import CaptionDisclosure, burn_label, has_disclosure, la
 from content.images import PhotoRequest, fit_exact, generate_photo, generation_size
 from content.images.prompt import photo_prompt
 from content.persona import load_persona
-from tests.conftest import write_persona
+from tests.support.personas import write_persona
 
 DISCLOSURE = CaptionDisclosure("Tess is a virtual influencer; this post is AI-generated.", "#AIgenerated")
 

@@ -9,15 +9,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 from sqlmodel import select
 
 from bot.context import App
@@ -25,46 +22,18 @@ from bot.prepare import prepare_post
 from bot.review import approve, get_post
 from bot.web import create_web_app
 from bot.web.auth import HASHER, LoginLimiter, authenticate
-from bot.web.queries import review_page
+from bot.web.queries import BadCursorError, review_page
 from bot.web.serve import make_server
 from content.errors import ConfigError
 from storage.db import session_scope
 from storage.lifecycle import add_planned, transition
 from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
-from tests.web import PASSWORD, REVIEWER, Site, csrf_of, login, running, site_app
-
-
-@pytest.fixture
-def site(tmp_path: Path, tiny_model: Path) -> Iterator[Site]:
-    with running(site_app(tmp_path, tiny_model), ("photo", "carousel")) as found:
-        yield found
-
-
-@pytest.fixture
-def client(site: Site) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.url, follow_redirects=False) as anonymous:
-        yield anonymous
-
-
-@pytest.fixture
-def user(site: Site) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=site.url, follow_redirects=False) as logged_in:
-        assert login(logged_in).status_code == 303
-        yield logged_in
+from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login
 
 
 def status_of(app: App, post_id: int) -> PostStatus:
     return get_post(app, post_id).post.status
-
-
-def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    """Every endpoint, also inside included routers (FastAPI keeps those nested)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif hasattr(route, "original_router"):
-            yield from api_routes(route.original_router.routes)
 
 
 PAGES = ["/", "/queue", "/calendar", "/calendar/tess?view=month", "/history", "/personas", "/health"]
@@ -115,15 +84,15 @@ def test_login_needs_its_own_csrf_token_and_is_rate_limited(client: httpx.Client
 
 def test_the_limiter_forgets_after_its_window() -> None:
     limiter = LoginLimiter(attempts=2, window_s=60)
-    limiter.failed(["ip:1"], now=0)
-    limiter.failed(["ip:1"], now=10)
-    assert limiter.wait_s(["ip:1"], now=20) == pytest.approx(40)
-    assert limiter.wait_s(["ip:2"], now=20) == 0
-    assert limiter.wait_s(["ip:1"], now=61) == 0
+    assert limiter.attempt(["ip:1"], now=0) == 0
+    assert limiter.attempt(["ip:1"], now=10) == 0
+    assert limiter.attempt(["ip:1"], now=20) == pytest.approx(40)
+    assert limiter.attempt(["ip:2"], now=20) == 0
+    assert limiter.attempt(["ip:1"], now=61) == 0
     for n in range(10_001):  # a flood of made-up names
-        limiter.failed([f"name:{n}"], now=100)
-    limiter.failed(["name:last"], now=200)
-    assert len(limiter.failures) == 1  # all but the fresh one were outside the window
+        limiter.attempt([f"name:{n}"], now=100)
+    limiter.attempt(["name:last"], now=200)
+    assert set(limiter.failures) == {"name:last"}  # all but the fresh one were outside the window
 
 
 def test_session_cookie_flags_and_secure_behind_https(site: Site, client: httpx.Client) -> None:
@@ -394,7 +363,7 @@ def test_health_page(site: Site, user: httpx.Client) -> None:
 
 def test_an_unknown_post_is_a_404_page(user: httpx.Client) -> None:
     response = user.get("/posts/424242")
-    assert response.status_code == 404 and "There is no post 424242" in response.text
+    assert response.status_code == 404 and "There is no such post" in response.text
 
 
 def test_the_next_parameter_cannot_leave_the_site(client: httpx.Client) -> None:
@@ -447,7 +416,8 @@ def test_keyset_pages_walk_every_post_once_both_ways(app: App) -> None:
         back = [card.post.id for card in page.cards] + back
         cursor = page.prev_cursor
     assert back + [card.post.id for card in pages[-1].cards] == ids
-    assert review_page(sqlite_app, after="not-a-cursor", size=20).cards[0].post.id == ids[0]
+    with pytest.raises(BadCursorError):  # a hand-edited link is a 400 page, not a guess
+        review_page(sqlite_app, after="not-a-cursor", size=20)
 
 
 def test_the_daemon_serves_the_web_ui(sqlite_app: App) -> None:
@@ -482,7 +452,7 @@ def vibot(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProces
 
 
 def test_web_add_user_and_its_mistakes(tmp_path: Path) -> None:
-    from tests.conftest import write_persona
+    from tests.support.personas import write_persona
 
     home = tmp_path / "home"
     write_persona(home / "personas")

@@ -6,7 +6,6 @@ $VIBOT_SCREENSHOTS (default test-artifacts/screenshots)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from playwright.sync_api import Page, expect
 
 from bot.review import get_post
 from storage.status import PostStatus
-from tests.conftest import CHROMIUM
-from tests.web import PASSWORD, REVIEWER, Site, running, site_app
+from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, Site
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,10 +23,7 @@ pytestmark = [
 SHOTS = Path(os.environ.get("VIBOT_SCREENSHOTS", "test-artifacts/screenshots"))
 
 
-@pytest.fixture
-def site(tmp_path: Path, tiny_model: Path) -> Iterator[Site]:
-    with running(site_app(tmp_path, tiny_model), ("photo", "carousel", "reel")) as found:
-        yield found
+SITE_FORMATS = ("photo", "carousel", "reel")
 
 
 def shoot(page: Page, name: str) -> None:

@@ -9,19 +9,21 @@ Graph API fetches are the only files served without a login.
 from __future__ import annotations
 
 import json
-import secrets
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime
 from hmac import compare_digest
+from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -42,10 +44,25 @@ from bot.review import (
     reject,
     retry_failed,
     settle,
+    shown_path,
 )
 from bot.web import queries
-from bot.web.auth import LoginLimiter, Reviewer, authenticate, end_session, reviewer_for, start_session
+from bot.web.auth import (
+    DEVICE_COOKIE_S,
+    LoginLimiter,
+    Reviewer,
+    authenticate,
+    device_cookie,
+    end_session,
+    known_device,
+    login_token,
+    login_token_ok,
+    reviewer_for,
+    start_session,
+)
+from bot.web.body import BodyLimit
 from content.captions import CAPTION_LIMIT
+from content.plan import PostFormat
 from content.errors import NotFoundError, PostNotFoundError, UserError, VibotError
 from storage.db import read_scope
 from storage.models import MediaAsset, Post
@@ -55,6 +72,11 @@ log = structlog.get_logger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "vibot_session"
 LOGIN_COOKIE = "vibot_login"  # the login form's CSRF token, before there is a session
+DEVICE_COOKIE = "vibot_device"  # a browser a reviewer logged in from (OWASP device cookies)
+# Ids as the databases store them (signed 64-bit); a larger number names no row.
+MAX_ID = 2**63 - 1
+RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 12, 31)  # the calendar pages that exist
 SECURITY_HEADERS = {
     # No inline scripts or styles anywhere: all of it is in /static.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
@@ -65,16 +87,25 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 STATUS_NAMES = [str(s) for s in PostStatus]
+FORMATS = get_args(PostFormat)
+ERROR_TEXT = {
+    400: "The request was malformed — go back and try again.",
+    404: "There is nothing here.",
+    405: "That does not work on this address.",
+    413: "The request is larger than this server accepts.",
+    500: "Something went wrong on the server; it has been logged. Try again, or see the health page.",
+}
 
 
 class NotLoggedInError(Exception):
     pass
 
 
-def this_page(request: Request) -> str:
-    """The page's own address to come back to after an action, without the last action's
-    message (so addresses do not grow with every approval)."""
-    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("done", "post")]
+def this_page(request: Request, *keep: str) -> str:
+    """The page's own address to come back to after an action: its path and the parameters
+    it understands (`keep`), without the last action's message (so addresses do not grow with
+    every approval) and without anything else a link carried in."""
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k in keep]
     return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
@@ -111,6 +142,21 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(statuses=STATUS_NAMES, caption_limit=CAPTION_LIMIT)
     templates.env.filters["fromjson"] = json.loads
+    templates.env.filters["shown_path"] = lambda text: shown_path(text, app.settings.personas_dir)
+
+    def error_page(status: int, detail: str) -> HTMLResponse:
+        """Every error as the UI's own page, with the security headers; `detail` is vibot's
+        own words, never the request's."""
+        body = templates.get_template("error.html").render(status=status, detail=detail)
+        return HTMLResponse(
+            body, status_code=status, headers={**SECURITY_HEADERS, "Cache-Control": "no-store"}
+        )
+
+    def refusal(status: int, detail: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        response = error_page(status, detail)
+        return bytes(response.body), [(k.encode(), v.encode()) for k, v in response.headers.items()]
+
+    web.add_middleware(BodyLimit, max_bytes=app.settings.web_max_body, refusal=refusal)
     wake = wake_prepare or (lambda: None)  # `vibot web` alone: the next prepare pass finds it
     limiter = LoginLimiter(app.settings.web_login_attempts)
     checks = DisclosureChecks(app)
@@ -140,11 +186,26 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
     @web.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
-        return HTMLResponse(
-            templates.get_template("error.html").render(status=err.status_code, detail=err.detail),
-            status_code=err.status_code,
-            headers=getattr(err, "headers", None),
+        phrase = HTTPStatus(err.status_code).phrase
+        own_words = err.detail and err.detail != phrase
+        response = error_page(
+            err.status_code, str(err.detail) if own_words else ERROR_TEXT.get(err.status_code, phrase)
         )
+        response.headers.update(getattr(err, "headers", None) or {})
+        return response
+
+    @web.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, err: RequestValidationError) -> Response:
+        """A malformed or out-of-range id in the path names nothing (404); anything else in
+        the query or form is a bad request (400). FastAPI's own 422 would echo the input."""
+        if any(error.get("loc", ("",))[0] == "path" for error in err.errors()):
+            return error_page(404, ERROR_TEXT[404])
+        return error_page(400, ERROR_TEXT[400])
+
+    @web.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> Response:
+        log.error("web request failed", path=request.url.path, error=type(err).__name__)
+        return error_page(500, ERROR_TEXT[500])
 
     async def guard(request: Request) -> Reviewer:
         token = request.cookies.get(COOKIE)
@@ -183,7 +244,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
 
     @public.get("/login", response_class=HTMLResponse)
     def login_form(request: Request, next: str = "/queue") -> HTMLResponse:
-        token = secrets.token_urlsafe(32)
+        token = login_token(app)
         response = page(request, "login.html", csrf=token, next=local_path(next), error=None)
         response.set_cookie(
             LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=secure(request), path="/login"
@@ -199,11 +260,14 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         next: Annotated[str, Form()] = "/queue",
     ) -> Response:
         expected = request.cookies.get(LOGIN_COOKIE, "")
-        if not expected or not compare_digest(csrf, expected):
+        if not login_token_ok(app, csrf, expected):
             raise HTTPException(403, "The login form's security token is missing or old — reload the page.")
         client = request.client.host if request.client else "?"
-        keys = [f"ip:{client}", f"name:{name.lower()}"]
-        wait = limiter.wait_s(keys)
+        # A browser this reviewer logged in from before has its own count: strangers who lock
+        # the name (or share the address) do not lock the reviewer out.
+        device = known_device(app, request.cookies.get(DEVICE_COOKIE), name)
+        keys = [f"device:{device}"] if device else [f"ip:{client}", f"name:{name.lower()}"]
+        wait = limiter.attempt(keys)
         if wait > 0:
             log.warning("login refused: too many attempts", name=name, client=client)
             minutes = max(1, round(wait / 60))
@@ -218,8 +282,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         if not authenticate(app, name, password):
-            limiter.failed(keys)
-            log.warning("login failed", name=name, client=client)
+            log.warning("login failed", name=name, client=client, known_device=device is not None)
             return page(
                 request,
                 "login.html",
@@ -228,7 +291,9 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
                 next=local_path(next),
                 error="Wrong name or password.",
             )
-        limiter.succeeded(keys[1:])  # the address keeps its count: one valid account unlocks nothing
+        # The name and device are forgiven; the address keeps its failures (one valid account
+        # unlocks nothing for the rest of a guessing run), only this attempt is taken back.
+        limiter.succeeded(clear=keys[-1:], refund=keys[:-1])
         token = start_session(app, name)
         log.info("logged in", name=name, client=client)
         redirect = RedirectResponse(local_path(next), status_code=303)
@@ -237,6 +302,16 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure(request), path="/"
         )
         redirect.delete_cookie(LOGIN_COOKIE, path="/login")
+        if device is None:
+            redirect.set_cookie(
+                DEVICE_COOKIE,
+                device_cookie(app, name),
+                max_age=int(DEVICE_COOKIE_S),
+                httponly=True,
+                samesite="strict",
+                secure=secure(request),
+                path="/login",
+            )
         return redirect
 
     @public.get("/healthz")
@@ -275,7 +350,12 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         done: str = "",
         post: int = 0,
     ) -> HTMLResponse:
-        found = queries.review_page(app, persona or None, format or None, after or None, before or None)
+        if persona and persona not in app.personas or format and format not in FORMATS:
+            raise HTTPException(400, "There is no such persona or format to filter by.")
+        try:
+            found = queries.review_page(app, persona or None, format or None, after or None, before or None)
+        except queries.BadCursorError:
+            raise HTTPException(400, queries.BadCursorError.advice) from None
         return page(
             request,
             "queue.html",
@@ -284,14 +364,14 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             format=format,
             done=done,
             done_post=post,
-            here=this_page(request),
+            here=this_page(request, "persona", "format", "after", "before"),
         )
 
     def load_view(post_id: int) -> tuple[queries.Card, PostView]:
         try:
             view = get_post(app, post_id)
         except PostNotFoundError:
-            raise HTTPException(404, f"There is no post {post_id}.") from None
+            raise HTTPException(404, "There is no such post.") from None
         permalink = next((a.permalink for a in reversed(view.attempts) if a.permalink), None)
         return queries.card_for(app, view.post, view.media, permalink), view
 
@@ -308,7 +388,9 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             view=view,
             error=error,
             record_lines=[
-                line for n, r in enumerate(card.records, start=1) for line in describe_record(n, r)
+                line
+                for n, r in enumerate(card.records, start=1)
+                for line in describe_record(n, r, app.settings.personas_dir)
             ],
             previous=previous,
             following=following,
@@ -316,11 +398,11 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         )
 
     @ui.get("/posts/{post_id}", response_class=HTMLResponse)
-    def show_post(request: Request, post_id: int) -> Response:
+    def show_post(request: Request, post_id: RowId) -> Response:
         return post_page(request, post_id)
 
     @ui.get("/posts/{post_id}/check")
-    def check_post(post_id: int) -> JSONResponse:
+    def check_post(post_id: RowId) -> JSONResponse:
         """Every disclosure layer of every media file, read back (slow the first time)."""
         card, _ = load_view(post_id)
         files = [
@@ -348,14 +430,14 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return back(local_path(next, f"/posts/{post_id}"), done=done, post=post_id)
 
     @ui.post("/posts/{post_id}/approve")
-    def approve_post(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
+    def approve_post(request: Request, post_id: RowId, next: Annotated[str, Form()] = "") -> Response:
 
         return act(request, post_id, lambda: approve(app, post_id, who(request)), "approved", next)
 
     @ui.post("/posts/{post_id}/reject")
     def reject_post(
         request: Request,
-        post_id: int,
+        post_id: RowId,
         reason: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
@@ -363,12 +445,12 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return act(request, post_id, lambda: reject(app, post_id, reason, who(request)), "rejected", next)
 
     @ui.post("/posts/{post_id}/caption")
-    def edit_post_caption(request: Request, post_id: int, caption: Annotated[str, Form()] = "") -> Response:
+    def edit_post_caption(request: Request, post_id: RowId, caption: Annotated[str, Form()] = "") -> Response:
 
         return act(request, post_id, lambda: edit_caption(app, post_id, caption, who(request)), "saved", "")
 
     @ui.post("/posts/{post_id}/regenerate")
-    def regenerate(request: Request, post_id: int, what: Annotated[str, Form()] = "caption") -> Response:
+    def regenerate(request: Request, post_id: RowId, what: Annotated[str, Form()] = "caption") -> Response:
         from bot.captioning import regenerate_caption
 
         if what == "caption":
@@ -387,7 +469,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.post("/posts/{post_id}/move")
     def move(
         request: Request,
-        post_id: int,
+        post_id: RowId,
         when: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
     ) -> Response:
@@ -395,7 +477,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             with read_scope(app.engine) as session:
                 post = session.get(Post, post_id)
                 if post is None:
-                    raise HTTPException(404, f"There is no post {post_id}.")
+                    raise HTTPException(404, "There is no such post.")
                 zone = app.persona(post.persona_id).zone
             try:
                 local = datetime.fromisoformat(when)
@@ -408,7 +490,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return act(request, post_id, action, "moved", next)
 
     @ui.post("/posts/{post_id}/retry")
-    def retry(request: Request, post_id: int, next: Annotated[str, Form()] = "") -> Response:
+    def retry(request: Request, post_id: RowId, next: Annotated[str, Form()] = "") -> Response:
 
         def action() -> None:
             retry_failed(app, post_id, who(request))
@@ -419,7 +501,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.post("/posts/{post_id}/settle")
     def settle_post(
         request: Request,
-        post_id: int,
+        post_id: RowId,
         decision: Annotated[str, Form()] = "",
         permalink: Annotated[str, Form()] = "",
         next: Annotated[str, Form()] = "",
@@ -436,7 +518,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.post("/accounts/{persona_id}/resume")
     def resume_account(request: Request, persona_id: str) -> Response:
         if persona_id not in app.personas:
-            raise HTTPException(404, f"There is no persona '{persona_id}'.")
+            raise HTTPException(404, "There is no such persona.")
         resume(app, persona_id)
         log.info("account resumed", persona=persona_id, by=who(request))
         return back("/personas", done="resumed")
@@ -459,12 +541,14 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     @ui.get("/calendar/{persona_id}", response_class=HTMLResponse)
     def calendar(request: Request, persona_id: str, view: str = "week", start: str = "") -> HTMLResponse:
         if persona_id not in app.personas:
-            raise HTTPException(404, f"There is no persona '{persona_id}'.")
+            raise HTTPException(404, "There is no such persona.")
         zone = app.persona(persona_id).zone
         try:
             first = date.fromisoformat(start) if start else datetime.now(zone).date()
         except ValueError:
-            first = datetime.now(zone).date()
+            raise HTTPException(400, "That is not a date — use YYYY-MM-DD.") from None
+        if not FIRST_DAY <= first <= LAST_DAY:
+            raise HTTPException(404, "The calendar has no pages that far away.")
         view = "month" if view == "month" else "week"
         days, previous, following = queries.calendar_days(app, persona_id, view, first)
         return page(
@@ -481,21 +565,24 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
                 str(s)
                 for s in (PostStatus.PLANNED, PostStatus.IN_REVIEW, PostStatus.APPROVED, PostStatus.FAILED)
             },
-            here=this_page(request),
+            here=this_page(request, "view", "start"),
             done=request.query_params.get("done", ""),
         )
 
     @ui.get("/history", response_class=HTMLResponse)
     def history(request: Request, show: str = "published", after: str = "", before: str = "") -> HTMLResponse:
         show = show if show in queries.HISTORY else "published"
-        found = queries.history_page(app, show, after or None, before or None)
+        try:
+            found = queries.history_page(app, show, after or None, before or None)
+        except queries.BadCursorError:
+            raise HTTPException(400, queries.BadCursorError.advice) from None
         return page(
             request,
             "history.html",
             page=found,
             show=show,
             kinds=list(queries.HISTORY),
-            here=this_page(request),
+            here=this_page(request, "show", "after", "before"),
             done=request.query_params.get("done", ""),
         )
 
@@ -514,7 +601,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         return page(request, "health.html", checks=found, ok=all(c.ok for c in found))
 
     @ui.get("/media/{asset_id}")
-    def media(asset_id: int) -> FileResponse:
+    def media(asset_id: RowId) -> FileResponse:
         """A media file by its id; the path comes from the database and must lie in the store."""
         with read_scope(app.engine) as session:
             asset = session.get(MediaAsset, asset_id)
@@ -526,7 +613,8 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             raise HTTPException(404) from None
         if not path.is_relative_to(app.media.root.resolve()) or not path.is_file():
             raise HTTPException(404)
-        return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": "private, max-age=86400"})
+        # no-store: a shared computer keeps no copy after the reviewer logs out.
+        return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": "private, no-store"})
 
     web.include_router(public)
     web.include_router(ui)

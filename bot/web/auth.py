@@ -15,12 +15,14 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
+from hmac import compare_digest
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import col, delete, select
 
 from bot.context import App
+from bot.signing import key_file, seal, unseal
 from content.errors import NotFoundError, UserError
 from storage.db import read_scope, session_scope
 from storage.models import WebSession, WebUser, utcnow
@@ -96,16 +98,52 @@ def authenticate(app: App, name: str, password: str) -> bool:
     return True
 
 
+def web_key(app: App) -> bytes:
+    """The key that signs the login form's CSRF tokens and reviewers' device cookies."""
+    return key_file(app.settings.home / "secrets" / "web.key")
+
+
+LOGIN_TOKEN_S = 3600.0
+DEVICE_COOKIE_S = 180 * 86400.0
+
+
+def login_token(app: App) -> str:
+    """The login form's CSRF token: random, signed with the server's key, valid for an hour."""
+    return seal(web_key(app), "login", secrets.token_urlsafe(16), LOGIN_TOKEN_S)
+
+
+def login_token_ok(app: App, sent: str, cookie: str) -> bool:
+    """The form's token is the one in its cookie, and this server issued it (not expired)."""
+    return bool(cookie) and compare_digest(sent, cookie) and unseal(web_key(app), "login", sent) is not None
+
+
+def device_cookie(app: App, name: str) -> str:
+    """OWASP's device cookie: proof that this browser once logged in as `name`."""
+    return seal(web_key(app), "device", f"{name.lower()}|{secrets.token_urlsafe(12)}", DEVICE_COOKIE_S)
+
+
+def known_device(app: App, cookie: str | None, name: str) -> str | None:
+    """The device's id when `cookie` is a device cookie of `name`, else None."""
+    value = unseal(web_key(app), "device", cookie) if cookie else None
+    if value is None:
+        return None
+    owner, _, device = value.partition("|")
+    return device if owner == name.lower() else None
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start_session(app: App, name: str) -> str:
-    """A new session for `name`; returns the cookie's token. Expired sessions are cleared."""
+    """The only session of `name` from now on; returns the cookie's token."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with session_scope(app.engine) as session:
         session.execute(delete(WebSession).where(col(WebSession.expires_at) < now))
+        # A new login ends the reviewer's other sessions: a browser left logged in elsewhere
+        # (a shared computer) does not stay usable for hours after they log in again here.
+        session.execute(delete(WebSession).where(col(WebSession.user_name) == name))
         session.add(
             WebSession(
                 token_sha256=_digest(token),
@@ -132,8 +170,10 @@ def end_session(app: App, token: str) -> None:
 
 
 class LoginLimiter:
-    """At most `attempts` failed logins per client address and per name in a sliding window.
+    """At most `attempts` logins per key (client address, name, known device) in a sliding window.
 
+    An attempt is counted under the lock *before* its password is checked, so parallel requests
+    cannot all slip in before the first failure is recorded; a success forgives it afterwards.
     In memory: one web server per database is the supported set-up; a restart forgets, which
     costs an attacker a restart they cannot cause.
     """
@@ -150,12 +190,13 @@ class LoginLimiter:
         return times
 
     def _forget_old(self, now: float) -> None:
-        """Drop keys with no failure inside the window: random names cannot grow memory."""
+        """Drop keys with no attempt inside the window: random names cannot grow memory."""
         for key in [k for k, times in self.failures.items() if not times or times[-1] <= now - self.window_s]:
             del self.failures[key]
 
-    def wait_s(self, keys: list[str], now: float | None = None) -> float:
-        """Seconds until another attempt is allowed (0: now)."""
+    def attempt(self, keys: list[str], now: float | None = None) -> float:
+        """Count one attempt on every key and return 0 (go on: check the password), or, when
+        a key is at its limit, count nothing and return the seconds until one is allowed."""
         now = time.monotonic() if now is None else now
         with self.lock:
             waits = [
@@ -163,19 +204,22 @@ class LoginLimiter:
                 for key in keys
                 if len(times := self._recent(key, now)) >= self.attempts
             ]
-        return max(waits, default=0.0)
-
-    def failed(self, keys: list[str], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self.lock:
+            if waits:
+                return max(waits)
             if len(self.failures) > 10_000:
                 self._forget_old(now)
             for key in keys:
                 times = self._recent(key, now)
                 times.append(now)
                 self.failures[key] = times
+            return 0.0
 
-    def succeeded(self, keys: list[str]) -> None:
+    def succeeded(self, clear: list[str], refund: list[str]) -> None:
+        """A login worked: forget every attempt on `clear`; take back this one on `refund`."""
         with self.lock:
-            for key in keys:
+            for key in clear:
                 self.failures.pop(key, None)
+            for key in refund:
+                times = self.failures.get(key)
+                if times:
+                    times.pop()

@@ -6,7 +6,6 @@ costs what page 1 costs, on the (status, slot_utc) index.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import time
@@ -21,6 +20,7 @@ from sqlmodel import Session, col, func, select
 
 from bot.accounts import pause_reason, state_of
 from bot.context import App
+from bot.signing import b64, unb64
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.models import KNOWN_MODELS
@@ -29,6 +29,12 @@ from storage.models import Event, MediaAsset, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
 
 PAGE_SIZE = 20
+MAX_ROW_ID = 2**63 - 1  # the databases' signed 64-bit ids
+CURSOR_YEARS = (1970, 2200)
+
+
+class BadCursorError(ValueError):
+    advice = "This page link is broken or out of date — start again from the first page."
 
 
 @dataclass(frozen=True)
@@ -39,20 +45,22 @@ class Cursor:
     post_id: int
 
     def encode(self) -> str:
-        return base64.urlsafe_b64encode(f"{self.at.isoformat()}|{self.post_id}".encode()).decode().rstrip("=")
+        return b64(f"{self.at.isoformat()}|{self.post_id}".encode())
 
     @staticmethod
     def decode(text: str | None) -> Cursor | None:
-        """None for an absent or malformed cursor (a hand-edited URL shows the first page)."""
+        """None for no cursor; BadCursorError for one vibot did not write (hand-edited, or
+        naming an id or time no row can have)."""
         if not text:
             return None
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-            at, post_id = raw.split("|")
-            moment = datetime.fromisoformat(at)
-            return Cursor(moment if moment.tzinfo else moment.replace(tzinfo=UTC), int(post_id))
-        except ValueError:
-            return None
+            at, post_id_text = unb64(text).decode().split("|")
+            moment, post_id = datetime.fromisoformat(at), int(post_id_text)
+        except (ValueError, UnicodeDecodeError):
+            raise BadCursorError(text) from None
+        if not (1 <= post_id <= MAX_ROW_ID and CURSOR_YEARS[0] <= moment.year <= CURSOR_YEARS[1]):
+            raise BadCursorError(text)
+        return Cursor(moment if moment.tzinfo else moment.replace(tzinfo=UTC), post_id)
 
 
 @dataclass
