@@ -62,8 +62,8 @@ from bot.web.auth import (
 )
 from bot.web.body import BodyLimit
 from content.captions import CAPTION_LIMIT
-from content.plan import PostFormat
 from content.errors import NotFoundError, PostNotFoundError, UserError, VibotError
+from content.plan import PostFormat
 from storage.db import read_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
@@ -350,7 +350,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         done: str = "",
         post: int = 0,
     ) -> HTMLResponse:
-        if persona and persona not in app.personas or format and format not in FORMATS:
+        if (persona and persona not in app.personas) or (format and format not in FORMATS):
             raise HTTPException(400, "There is no such persona or format to filter by.")
         try:
             found = queries.review_page(app, persona or None, format or None, after or None, before or None)
