@@ -52,7 +52,6 @@ def llm_config(settings: Settings, persona: Persona) -> LLMConfig | None:
         daily_budget_usd=overrides.daily_budget_usd
         if overrides.daily_budget_usd is not None
         else settings.llm_daily_budget_usd,
-        similarity_max=settings.caption_similarity_max,
     )
 
 
@@ -87,6 +86,7 @@ def write_for(app: App, post: Post, persona: Persona) -> CaptionResult:
             seed=post.seed,
             recent_captions=recent_captions(session, persona.id, post.id),
             spent_today_usd=spent_today(session, persona, datetime.now(UTC)),
+            similarity_max=app.settings.caption_similarity_max,
         )
     return write_caption(request, llm_config(app.settings, persona))
 

@@ -3,11 +3,14 @@
 Exactly once, whatever dies when:
 
 1. The pass holds the `publish` lock, so a post found in `publishing` belongs
-   to an attempt that died. It is looked up on the platform by its marker:
-   found → published; not found → approved again (and retried below);
-   the platform cannot answer → `needs_reconcile`, for a person.
+   to an attempt that died. Its publisher decides from what the attempt
+   recorded (its marker, and the handle stored before the irreversible step):
+   published → published, with a remote id no other post owns; not published →
+   approved again (and retried below); the platform cannot answer →
+   `needs_reconcile`, for a person.
 2. Before the publish call, the post moves approved → publishing and the
-   attempt (its id is the marker) is committed. Only then is the call made.
+   attempt (its id is the marker) is committed. Only then is the call made;
+   the publisher's handle is committed before its irreversible step.
 3. Media and caption are hashed again and compared with the approval first;
    a difference sends the post back to review instead of out.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,7 +31,7 @@ from bot.accounts import cool_down, hold, pause_reason
 from bot.context import App
 from bot.notify import notify
 from bot.public_media import public_url
-from bot.publishers import Publisher, PublishRequest, find_published, publisher_for
+from bot.publishers import InFlight, Publisher, PublishRequest, publisher_for
 from bot.review import media_problems
 from content.captions import caption_disclosure
 from content.disclosure import has_disclosure
@@ -107,14 +111,7 @@ def reconcile_in_flight(app: App, report: PassReport, publishers: Publishers) ->
             report.needs_reconcile.append(post.id)
             continue
         try:
-            publisher = publishers.get(post.persona_id)
-            found = find_published(
-                publisher,
-                post.persona_id,
-                attempt.id,
-                post.caption or "",
-                attempt.started_at - RECONCILE_MARGIN,
-            )
+            found = publishers.get(post.persona_id).find(in_flight(app, post, attempt))
         except VibotError as err:
             _finish_attempt(
                 app,
@@ -150,6 +147,39 @@ def reconcile_in_flight(app: App, report: PassReport, publishers: Publishers) ->
                 note="not on the platform after a crash; will retry",
             )
             report.retried.append(post.id)
+
+
+def in_flight(app: App, post: Post, attempt: PublishAttempt) -> InFlight:
+    """What vibot recorded of a dead attempt, with the remote ids other posts already own."""
+    with session_scope(app.engine) as session:
+        claimed = session.exec(
+            select(PublishAttempt.remote_id)
+            .join(Post, col(Post.id) == col(PublishAttempt.post_id))
+            .where(
+                Post.persona_id == post.persona_id,
+                col(PublishAttempt.post_id) != post.id,
+                col(PublishAttempt.remote_id).is_not(None),
+            )
+        ).all()
+    return InFlight(
+        persona_id=post.persona_id,
+        marker=attempt.id,
+        caption=post.caption or "",
+        started_at=attempt.started_at - RECONCILE_MARGIN,
+        handle=attempt.handle,
+        claimed=frozenset(remote for remote in claimed if remote is not None),
+    )
+
+
+def _record_handle(app: App, attempt_id: str) -> Callable[[str], None]:
+    def record(handle: str) -> None:
+        with session_scope(app.engine) as session:
+            attempt = session.get(PublishAttempt, attempt_id)
+            assert attempt is not None
+            attempt.handle = handle
+            session.add(attempt)
+
+    return record
 
 
 class Publishers:
@@ -254,7 +284,7 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         marker=attempt_id,
     )
     try:
-        remote = publisher.publish(request)
+        remote = publisher.publish(request, _record_handle(app, attempt_id))
     except PublishRejectedError as err:
         # Refused before publishing (a spec error): not on the account; a person must fix it.
         _finish_attempt(

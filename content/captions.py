@@ -35,6 +35,7 @@ CAPTION_LIMIT = 2200  # Instagram's caption limit, disclosure line included
 HASHTAG_LIMIT = 30  # Instagram's hashtag limit
 ALT_TEXT_LIMIT = 1000
 RECENT_CAPTIONS = 20  # how many recent captions the writer sees and is compared with
+SIMILARITY_MAX = 0.5
 _HASHTAG = re.compile(r"#\w+")
 ResponseMode = Literal["json_schema", "json_object", "prompt"]
 
@@ -72,7 +73,6 @@ class LLMConfig:
     price_in_per_mtok: float = 0.0
     price_out_per_mtok: float = 0.0
     daily_budget_usd: float | None = None
-    similarity_max: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,8 @@ class CaptionRequest:
     sponsored: bool = False
     recent_captions: tuple[str, ...] = ()
     spent_today_usd: float = 0.0
+    # Both writers refuse a caption this close to a recent one (see `similarity`).
+    similarity_max: float = SIMILARITY_MAX
 
 
 @dataclass(frozen=True)
@@ -137,20 +139,48 @@ def compose(persona: Persona, body: str, generated_tags: list[str], sponsored: b
     return lock_disclosure(f"{body.strip()}\n\n{' '.join(tags)}", caption_disclosure(persona))
 
 
-def template_caption(persona: Persona, pillar: str, scene: str, seed: int, sponsored: bool = False) -> str:
-    """A full caption: disclosure line, a filled template, then hashtags."""
-    template = random.Random(seed).choice(persona.voice.templates)
-    body = template.format(scene=scene, pillar=pillar, pillar_title=pillar.title(), name=persona.name)
+def template_caption(
+    persona: Persona, pillar: str, scene: str, seed: int, sponsored: bool = False, template: str | None = None
+) -> str:
+    """A full caption: disclosure line, a filled template (the seed's pick unless given), then
+    hashtags."""
+    chosen = template if template is not None else random.Random(seed).choice(persona.voice.templates)
+    body = chosen.format(scene=scene, pillar=pillar, pillar_title=pillar.title(), name=persona.name)
     return compose(persona, body[0].upper() + body[1:], [], sponsored)
+
+
+def _too_close(caption: str, request: CaptionRequest) -> bool:
+    body = _body(caption, request.persona)
+    return any(
+        similarity(body, _body(recent, request.persona)) > request.similarity_max
+        for recent in request.recent_captions
+    )
 
 
 def template_result(
     request: CaptionRequest, flags: list[str] | None = None, usage: list[Usage] | None = None
 ) -> CaptionResult:
+    """The persona's templates in the seed's order, the first that does not repeat a recent
+    caption; flagged for the reviewer when every one does."""
     persona = request.persona
-    caption = template_caption(persona, request.pillar, request.scene, request.seed, request.sponsored)
+    first = random.Random(request.seed).choice(persona.voice.templates)
+    order = [template for template in dict.fromkeys(persona.voice.templates) if template != first]
+    random.Random(request.seed).shuffle(order)
+    order.insert(0, first)
+    captions = [
+        template_caption(persona, request.pillar, request.scene, request.seed, request.sponsored, template)
+        for template in order
+    ]
+    caption = next((c for c in captions if not _too_close(c, request)), None)
+    flags = list(flags or [])
+    if caption is None:
+        caption = captions[0]
+        flags.append(
+            "every caption template repeats a recent caption of this persona — write a new one "
+            "(or add templates to voice.templates)"
+        )
     alt_text = f"AI-generated photo: {persona.appearance.base_prompt}, {request.scene}."
-    return CaptionResult(caption, alt_text, None, "", "template", flags or [], usage or [])
+    return CaptionResult(caption, alt_text, None, "", "template", flags, usage or [])
 
 
 # --- rules ---------------------------------------------------------------------------
@@ -210,10 +240,10 @@ def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig)
         reasons.append(f"alt text must be 1 to {ALT_TEXT_LIMIT} characters")
     for recent in request.recent_captions:
         score = similarity(draft.caption, _body(recent, persona))
-        if score > config.similarity_max:
+        if score > request.similarity_max:
             reasons.append(
                 f"it is too close to a recent caption (similarity {score:.2f} > "
-                f'{config.similarity_max:.2f}): "{_body(recent, persona).strip()[:80]}" — '
+                f'{request.similarity_max:.2f}): "{_body(recent, persona).strip()[:80]}" — '
                 "say something new"
             )
             break

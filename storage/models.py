@@ -111,6 +111,9 @@ class PublishAttempt(SQLModel, table=True):
     remote_id: str | None = Field(default=None, max_length=200)
     permalink: str | None = Field(default=None, max_length=500)
     error: str | None = None
+    # The publisher's record of what it created, stored before its irreversible step (Graph
+    # API: the container id): reconciliation after a crash starts from it.
+    handle: str | None = Field(default=None, max_length=500)
 
 
 class LLMUsage(SQLModel, table=True):

@@ -242,6 +242,23 @@ def test_no_model_configured_means_templates_and_no_request(persona: Persona) ->
     assert result.writer == "template" and result.flags == [] and result.caption.startswith(LINE)
 
 
+def test_template_captions_do_not_repeat_a_recent_caption(persona: Persona) -> None:
+    """Same scene again (e.g. adjacent slots): the next template, until none is left, then a flag."""
+    recent: tuple[str, ...] = ()
+    captions = []
+    for _ in persona.voice.templates:
+        result = write_caption(request(persona, recent_captions=recent), None)
+        assert result.flags == []
+        captions.append(result.caption)
+        recent = (result.caption, *recent)
+    assert len(set(captions)) == len(persona.voice.templates) == 3
+    last = write_caption(request(persona, recent_captions=recent), None)
+    assert last.caption in captions and last.flags == [
+        "every caption template repeats a recent caption of this persona — write a new one "
+        "(or add templates to voice.templates)"
+    ]
+
+
 def test_the_daily_budget_stops_llm_calls(persona: Persona, server: FakeOpenAI) -> None:
     result = write_caption(request(persona, spent_today_usd=0.5), config(server, daily_budget_usd=0.5))
     assert result.writer == "template" and server.requests == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +33,7 @@ from bot.public_media import make_token, public_url, read_token, signing_key
 from bot.publishers import PublishRequest
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
-from bot.review import approve, get_post
+from bot.review import approve, edit_caption, get_post
 from bot.web import create_web_app
 from content.errors import PublishRejectedError, RateLimitedError
 from storage.db import session_scope
@@ -334,7 +335,7 @@ def hook(served: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]: 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: FakeGraph) -> None:
     """The spine's crash test against the fake Graph API: `vibot publish` killed right after
-    Meta recorded a publication, again and again; reconciliation matches by caption."""
+    Meta recorded a publication, again and again; reconciliation starts from the container."""
     count = 12
     now = datetime.now(UTC)
     with session_scope(served.engine) as session:
@@ -387,3 +388,104 @@ def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: 
     with session_scope(served.engine) as session:
         assert {str(p.status) for p in session.exec(select(Post))} == {str(PostStatus.PUBLISHED)}
     assert killed_in_flight >= 2, "the kills should land while a post is being published"
+
+
+KILL_POINTS = [
+    ("POST media", 1, "before"),  # no container yet
+    ("POST media", 1, "after"),  # a container, its id never heard of
+    ("GET node", 1, "after"),  # container ready, its handle not yet stored
+    ("POST media_publish", 1, "before"),  # handle stored, never published
+    ("POST media_publish", 1, "after"),  # published, the answer lost
+    ("GET node", 2, "after"),  # published, permalink asked, nothing committed
+]
+
+
+@pytest.fixture(scope="module")
+def twin_posts(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> tuple[Path, list[int]]:
+    """A home with two approved photo posts whose captions are identical, generated once."""
+    home = tmp_path_factory.mktemp("twins") / "home"
+    account = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+    write_persona(home / "personas", account=account, pipeline={"image": {"steps": 2, "size": "320x400"}})
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
+    now = datetime.now(UTC)
+    first = ready_post(app, slot=now - timedelta(minutes=20))
+    second = ready_post(app, slot=now - timedelta(minutes=10))
+    edit_caption(app, second, get_post(app, first).post.caption or "", by="tester")
+    assert get_post(app, first).post.caption == get_post(app, second).post.caption
+    for post_id in (first, second):
+        approve(app, post_id, "tester")
+    app.engine.dispose()
+    return home, [first, second]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", KILL_POINTS, ids=lambda k: f"{k[2]}-{k[0].replace(' ', '-')}-{k[1]}")
+def test_two_posts_with_one_caption_each_go_out_once_whatever_dies_when(
+    tmp_path: Path,
+    twin_posts: tuple[Path, list[int]],
+    graph: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    kill_at: tuple[str, int, str],
+) -> None:
+    """The first post is published; `vibot publish` is killed at one point of the second's
+    flow; the next pass must publish the second exactly once — never claim the first's media."""
+    template, (first, second) = twin_posts
+    home = tmp_path / "home"
+    shutil.copytree(template, home)
+    monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
+    monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
+    graph.polls_in_progress = 0
+    port = free_port()
+    app = App(
+        make_app(home, f"sqlite:///{home / 'vibot.db'}").settings.model_copy(
+            update={"public_base_url": f"http://127.0.0.1:{port}", "graph_api_url": graph.url,
+                    "graph_api_version": VERSION}
+        )
+    )  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        first_slot = get_post(app, first).post.slot_utc
+        assert publish_pass(app, until=first_slot).published == [first]
+        graph.calls.clear()
+        graph.kill_at = kill_at
+        env = {
+            **os.environ,
+            "VIBOT_HOME": str(home),
+            "VIBOT_PERSONAS_DIR": str(home / "personas"),
+            "VIBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "VIBOT_GRAPH_API_URL": graph.url,
+            "VIBOT_GRAPH_API_VERSION": VERSION,
+            "VIBOT_LOG_LEVEL": "WARNING",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "publish", "--until", "2100-01-01T00:00"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        graph.victim_pid = process.pid
+        assert process.wait(timeout=60) == -signal.SIGKILL, "the fake should have killed vibot"
+        report = publish_pass(app, until=datetime(2100, 1, 1, tzinfo=UTC))
+        assert report.needs_reconcile == [] and report.errors == {}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+    assert len(graph.published) == 2, f"published {len(graph.published)} times"
+    containers = [graph.containers[m["container"]] for m in graph.published]
+    with session_scope(app.engine) as session:
+        remote = {
+            a.post_id: a.remote_id for a in session.exec(select(PublishAttempt)) if a.outcome == "published"
+        }
+        assert {str(p.status) for p in session.exec(select(Post))} == {str(PostStatus.PUBLISHED)}
+    assert sorted(remote) == [first, second] and len(set(remote.values())) == 2
+    for post_id in (first, second):
+        media_id = remote[post_id]
+        container = containers[[m["id"] for m in graph.published].index(media_id)]
+        assert container.fetched_sha256 == [get_post(app, post_id).media[0].sha256], "each id is its post's"
+    app.engine.dispose()

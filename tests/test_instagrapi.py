@@ -16,7 +16,7 @@ from instagrapi import Client
 from instagrapi import exceptions as ig
 
 from bot.context import App
-from bot.publishers import PublishRequest, find_published
+from bot.publishers import InFlight, PublishRequest
 from bot.publishers.private import PrivateConfig, PrivatePublisher
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
@@ -93,7 +93,7 @@ class BoundaryClient(Client):  # type: ignore[misc]
     ) -> dict[str, Any]:
         self.calls.append(("photo_configure", (upload_id, width, height, caption)))
         self._maybe_fail("photo_configure")
-        self.published.append(media_v1(3100000000000000001, caption))
+        self.published.append(media_v1(3100000000000000001 + len(self.published), caption))
         return {"media": self.published[-1]}
 
     def album_configure(self, childs: list[dict[str, str]], caption: str, **_: Any) -> dict[str, Any]:
@@ -197,11 +197,25 @@ def test_a_feedback_block_in_a_pass_holds_the_account_and_tries_nothing_more(
     app.engine.dispose()
 
 
-def test_reconciliation_finds_the_post_by_its_caption(app: App, tmp_path: Path) -> None:
+def test_reconciliation_starts_from_the_handle_and_never_takes_another_posts_media(
+    app: App, tmp_path: Path
+) -> None:
+    """Two posts with one caption: the second's dead attempt is never given the first's media."""
     sent = request(app, ready_post(app))
-    publisher = publisher_for_test(tmp_path)
-    remote = publisher.publish(sent)
+    client = BoundaryClient()
+    publisher = publisher_for_test(tmp_path, client)
+    handles: list[str] = []
+    first = publisher.publish(sent, handles.append)
+    assert handles and handles[0].isdigit()  # the upload id, reported before configuring
     since = datetime.now(UTC) - timedelta(minutes=5)
-    found = find_published(publisher, "tess", "another-attempt", sent.caption, since)
-    assert found is not None and found.remote_id == remote.remote_id
-    assert find_published(publisher, "tess", "x", sent.caption + " edited", since) is None
+
+    def attempt(handle: str | None, claimed: set[str]) -> InFlight:
+        return InFlight("tess", "attempt-2", sent.caption, since, handle, frozenset(claimed))
+
+    assert publisher.find(attempt(None, set())) is None  # died before configuring: not published
+    assert publisher.find(attempt("123", {first.remote_id})) is None  # the only match is claimed
+    found = publisher.find(attempt("123", set()))
+    assert found is not None and found.remote_id == first.remote_id  # the attempt's own media
+    second = publisher.publish(sent)  # the retry goes out under the same caption
+    again = publisher.find(attempt("456", {first.remote_id}))
+    assert again is not None and again.remote_id == second.remote_id != first.remote_id

@@ -1,9 +1,12 @@
 """Publishers: where approved posts go.
 
-A publisher publishes one post and can list what the account published
-recently, each item carrying the marker vibot gave it. That second call is
-what makes exactly-once possible: after a crash, vibot looks for the marker
-before it ever publishes again.
+A publisher publishes one post and, after a crash, tells whether an attempt went out. For
+that it reports a *handle* — its own record of what it created on the platform — before the
+step that cannot be undone (Graph API: the media container before `media_publish`), and vibot
+stores it with the attempt. Reconciliation starts from that handle, never from the caption:
+two posts may share a caption, and a caption match alone once claimed another post's
+publication. Only when the handle says "published" is the remote media looked up, and never
+one that another post has already claimed.
 """
 
 from __future__ import annotations
@@ -40,26 +43,49 @@ class RemoteMedia:
     permalink: str | None = None
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """An attempt that died mid-publish, as vibot recorded it."""
+
+    persona_id: str
+    marker: str  # the attempt id
+    caption: str
+    started_at: datetime
+    handle: str | None  # what the publisher reported before its irreversible step; None: not reached
+    claimed: frozenset[str]  # remote ids other posts of this persona already own
+
+
+Progress = Callable[[str], None]  # the publisher's handle, stored before the irreversible step
+
+
+def no_progress(handle: str) -> None:
+    """For a publish call whose handle nobody needs to keep (tests, one-off tools)."""
+
+
 class Publisher(Protocol):
     name: str
 
-    def publish(self, request: PublishRequest) -> RemoteMedia: ...
+    def publish(self, request: PublishRequest, progress: Progress = no_progress) -> RemoteMedia: ...
 
-    def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]: ...
+    def find(self, in_flight: InFlight) -> RemoteMedia | None:
+        """The media this attempt published, or None when it did not publish; raises
+        PublishError when the platform cannot tell (a person then decides)."""
+        ...
 
     def close(self) -> None: ...
 
 
-def find_published(
-    publisher: Publisher, persona_id: str, marker: str, caption: str, since: datetime
-) -> RemoteMedia | None:
-    """The account's post made by this attempt: by vibot's marker where the platform keeps
-    one, otherwise by the exact caption (each caption is unique: the planner never repeats a
-    scene within its window, and the caption stage refuses near-duplicates)."""
-    for media in publisher.recent_media(persona_id, since):
-        if media.marker == marker or (media.marker is None and media.caption == caption):
-            return media
-    return None
+def first_unclaimed(candidates: list[RemoteMedia], in_flight: InFlight) -> RemoteMedia | None:
+    """Of the account's media with this attempt's caption since it started, the earliest that
+    no other post owns (the attempt's own media is the first one after its start)."""
+    matching = [
+        media
+        for media in candidates
+        if media.caption == in_flight.caption
+        and media.remote_id not in in_flight.claimed
+        and media.published_at >= in_flight.started_at
+    ]
+    return min(matching, key=lambda media: media.published_at, default=None)
 
 
 def publisher_for(persona: Persona, settings: Settings, url_for: Callable[[int, str], str]) -> Publisher:

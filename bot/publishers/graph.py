@@ -6,8 +6,10 @@
 Meta fetches every file from a public URL (bot/public_media.py). Errors become
 outcomes: a spec error (subcode 2207xxx) means "not published, fix the post"; a rate
 limit means "not published, cool the account down"; an invalid token means "hold the
-account, a person must act"; anything after `media_publish` was sent is unclear, and
-the next pass reconciles by listing the account's media and matching the caption.
+account, a person must act"; anything after `media_publish` was sent is unclear. The
+container id is vibot's handle, stored before `media_publish`: the next pass asks the
+container itself (`PUBLISHED`, or `FINISHED`/`EXPIRED`/`ERROR`: not published) before it
+looks for the media, so a post that shares its caption with another is never mistaken for it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bot.publishers import PublishRequest, RemoteMedia
+from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, first_unclaimed, no_progress
 from content.errors import AccountHeldError, PublishError, PublishRejectedError, RateLimitedError
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}  # app, user, page and custom-level throttling
@@ -117,11 +119,12 @@ class GraphPublisher:
         total = int((entry.get("config") or {}).get("quota_total", 0))
         return total - int(entry.get("quota_usage", 0))
 
-    def publish(self, request: PublishRequest) -> RemoteMedia:
+    def publish(self, request: PublishRequest, progress: Progress = no_progress) -> RemoteMedia:
         if self.quota_left() <= 0:
             raise RateLimitedError("the account's 24-hour publishing quota is used up", retry_after_s=3600.0)
         container = self._containers(request)
         self._wait(container)
+        progress(container)  # stored before the one call that cannot be taken back
         started = datetime.now(UTC)
         try:
             # Not retried: a second media_publish could publish twice. An unclear answer
@@ -168,8 +171,10 @@ class GraphPublisher:
         while True:
             body = self._call("GET", f"/{container}", {"fields": "status_code,status"})
             status = body.get("status_code")
-            if status in ("FINISHED", "PUBLISHED"):
+            if status == "FINISHED":
                 return
+            if status == "PUBLISHED":
+                raise PublishRejectedError(f"the media container {container} was already published")
             if status in ("ERROR", "EXPIRED"):
                 raise PublishRejectedError(
                     f"Instagram could not process the media: {body.get('status') or status}"
@@ -181,7 +186,23 @@ class GraphPublisher:
 
     # --- reconciliation --------------------------------------------------------------
 
-    def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
+    def find(self, in_flight: InFlight) -> RemoteMedia | None:
+        if in_flight.handle is None:
+            return None  # died before its container was ready: media_publish was never sent
+        status = self._call("GET", f"/{in_flight.handle}", {"fields": "status_code"}).get("status_code")
+        if status in ("FINISHED", "EXPIRED", "ERROR", "IN_PROGRESS"):
+            return None  # the container exists but was never published
+        if status != "PUBLISHED":
+            raise PublishError(f"the media container {in_flight.handle} answered status {status!r}")
+        found = first_unclaimed(self.recent_media(in_flight.started_at), in_flight)
+        if found is None:
+            raise PublishError(
+                f"the media container {in_flight.handle} was published, but no unclaimed post on the "
+                "account has its caption — check the account and settle the post"
+            )
+        return found
+
+    def recent_media(self, since: datetime) -> list[RemoteMedia]:
         body = self._call(
             "GET",
             f"/{self.config.ig_user_id}/media",

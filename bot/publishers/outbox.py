@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.publishers import PublishRequest, RemoteMedia
+from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, no_progress
 from content.errors import PublishError
 
 
@@ -24,7 +24,7 @@ class OutboxPublisher:
         self.directory = directory
         self.log_path = directory / "published.jsonl"
 
-    def publish(self, request: PublishRequest) -> RemoteMedia:
+    def publish(self, request: PublishRequest, progress: Progress = no_progress) -> RemoteMedia:
         published_at = datetime.now(UTC)
         remote_id = f"outbox-{uuid.uuid4().hex[:16]}"
         record = {
@@ -55,6 +55,13 @@ class OutboxPublisher:
 
     def close(self) -> None:
         """Nothing to release."""
+
+    def find(self, in_flight: InFlight) -> RemoteMedia | None:
+        """The outbox keeps vibot's marker with each record: the attempt's own line or none."""
+        for media in self.recent_media(in_flight.persona_id, in_flight.started_at):
+            if media.marker == in_flight.marker:
+                return media
+        return None
 
     def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
         try:

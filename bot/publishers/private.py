@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 from PIL import Image
 
-from bot.publishers import PublishRequest, RemoteMedia
+from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, first_unclaimed, no_progress
 from content.errors import AccountHeldError, PublishError, RateLimitedError
 
 log = structlog.get_logger(__name__)
@@ -80,19 +80,24 @@ class PrivatePublisher:
 
     # --- publishing ------------------------------------------------------------------
 
-    def publish(self, request: PublishRequest) -> RemoteMedia:
+    def publish(self, request: PublishRequest, progress: Progress = no_progress) -> RemoteMedia:
         from instagrapi.extractors import extract_media_v1
 
         client = self.client()
         with _mapped_errors("publishing"):
             if request.format == "reel":
                 video, cover = request.media[0], request.media[-1]
+                # instagrapi uploads and configures a clip in one call: mark the attempt as
+                # possibly published before it.
+                progress("clip")
                 media = client.clip_upload(video, request.caption, thumbnail=cover)
             elif request.format == "carousel":
                 children = [_child(*upload_exact(client, path, to_album=True)) for path in request.media]
+                progress(",".join(child["upload_id"] for child in children))
                 media = extract_media_v1(client.album_configure(children, request.caption)["media"])
             else:
                 upload_id, width, height = upload_exact(client, request.media[0])
+                progress(upload_id)  # uploaded, not yet configured: nothing is on the account
                 configured = client.photo_configure(upload_id, width, height, request.caption)
                 media = extract_media_v1(configured["media"])
         self._save_session(client)
@@ -101,7 +106,15 @@ class PrivatePublisher:
     def close(self) -> None:
         """Nothing to release."""
 
-    def recent_media(self, persona_id: str, since: datetime) -> list[RemoteMedia]:
+    def find(self, in_flight: InFlight) -> RemoteMedia | None:
+        """No handle: the attempt died before configuring, so nothing went out. With one, the
+        account's media with this caption since the attempt began, unless another post owns it
+        (the private API keeps no marker and gives no container to ask)."""
+        if in_flight.handle is None:
+            return None
+        return first_unclaimed(self.recent_media(in_flight.started_at), in_flight)
+
+    def recent_media(self, since: datetime) -> list[RemoteMedia]:
         client = self.client()
         with _mapped_errors("listing recent media"):
             medias = client.user_medias_v1(client.user_id, amount=20)

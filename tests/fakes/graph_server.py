@@ -2,7 +2,7 @@
 
     GET  /{v}/{ig}/content_publishing_limit      quota
     POST /{v}/{ig}/media                          a container; Meta fetches image_url/video_url
-    GET  /{v}/{container}?fields=status_code      IN_PROGRESS … FINISHED | ERROR
+    GET  /{v}/{container}?fields=status_code      IN_PROGRESS … FINISHED | ERROR; PUBLISHED once used
     POST /{v}/{ig}/media_publish                  creation_id → media id
     GET  /{v}/{media}?fields=permalink
     GET  /{v}/{ig}/media                          the account's recent media
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +54,10 @@ class FakeGraph:
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # call name → statuses to answer first
     token_expired: bool = False
     hang_after_publish_s: float = 0.0  # publish, then answer this late (a client timeout)
+    # Crash injection: SIGKILL this process at a call, before Meta acts on it or after it acted
+    # but before the answer leaves — (call name, its n-th occurrence, "before" | "after").
+    kill_at: tuple[str, int, str] | None = None
+    victim_pid: int | None = None
     containers: dict[str, Container] = field(default_factory=dict)
     published: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -79,7 +85,17 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
+        def _kill(self) -> None:
+            assert fake.victim_pid is not None
+            os.kill(fake.victim_pid, signal.SIGKILL)
+            fake.kill_at = None
+            self.close_connection = True
+
         def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            if getattr(self, "kill_after", False):
+                self.kill_after = False
+                self._kill()  # Meta acted; the answer never arrives
+                return
             raw = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -129,6 +145,11 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             target, edge = parts[1], (parts[2] if len(parts) > 2 else "")
             name = f"{self.command} {edge or 'node'}"
             fake.calls.append(name)
+            if fake.kill_at is not None and fake.kill_at[:2] == (name, fake.calls.count(name)):
+                if fake.kill_at[2] == "before":
+                    self._kill()
+                    return
+                self.kill_after = True
             if self._injected(name):
                 return
             if target == fake.ig_user_id:
@@ -170,6 +191,7 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     }
                 )
                 fake.quota_usage += 1
+                container.outcome = "PUBLISHED"
                 if fake.hang_after_publish_s:
                     time.sleep(fake.hang_after_publish_s)
                 self._send(200, {"id": media_id})
@@ -186,8 +208,13 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 container.polls_left -= 1
                 self._send(200, {"status_code": "IN_PROGRESS", "status": "In Progress", "id": container.id})
                 return
-            if container.outcome == "FINISHED":
-                self._send(200, {"status_code": "FINISHED", "status": "Finished", "id": container.id})
+            if container.outcome in ("FINISHED", "PUBLISHED"):
+                status = {
+                    "status_code": container.outcome,
+                    "status": container.outcome.title(),
+                    "id": container.id,
+                }
+                self._send(200, status)
             else:
                 self._send(200, {"status_code": "ERROR", "status": container.outcome, "id": container.id})
 
