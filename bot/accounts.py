@@ -4,10 +4,12 @@ blocks another's posts: every check is per persona."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import structlog
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from bot.context import App
 from bot.notify import notify
@@ -48,13 +50,40 @@ def resume(app: App, persona_id: str) -> None:
     _save(app, persona_id, "active", None, None)
 
 
-def pause_reason(app: App, persona_id: str, now: datetime) -> str | None:
+class PauseKind(StrEnum):
+    HELD = "held"  # a person must act (vibot account resume)
+    COOLING = "cooling"  # the platform asked to wait
+    CAP = "cap"  # the daily cap is reached
+    SPACING = "spacing"  # too soon after the last post
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Why an account must not publish now, and from when it may again (None: a person decides)."""
+
+    kind: PauseKind
+    reason: str  # the full sentence, for logs and pages
+    next_at: datetime | None
+
+    def short(self) -> str:
+        """A few words for a one-line summary, e.g. 'cooling down until 03:13 UTC (rate limit)'."""
+        at = f"{self.next_at:%H:%M} UTC" if self.next_at else ""
+        return {
+            PauseKind.HELD: "held until a person resumes it (vibot account resume)",
+            PauseKind.COOLING: f"cooling down until {at} ({self.reason.split(': ', 1)[-1][:60]})",
+            PauseKind.CAP: f"daily cap reached (next {at})",
+            PauseKind.SPACING: f"spaced {self.reason.rsplit(' ', 2)[-2]} (next {at})",
+        }[self.kind]
+
+
+def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
     """Why this persona's account must not publish now, or None."""
     state = state_of(app, persona_id)
     if state.state == "held":
-        return f"held: {state.reason}"
+        return Pause(PauseKind.HELD, f"held: {state.reason}", None)
     if state.state == "cooling" and state.until is not None and state.until > now:
-        return f"cooling down until {state.until:%Y-%m-%d %H:%M} UTC: {state.reason}"
+        reason = f"cooling down until {state.until:%Y-%m-%d %H:%M} UTC: {state.reason}"
+        return Pause(PauseKind.COOLING, reason, state.until)
     account = app.persona(persona_id).account
     with session_scope(app.engine) as session:
         published = (
@@ -63,14 +92,32 @@ def pause_reason(app: App, persona_id: str, now: datetime) -> str | None:
             .where(Post.persona_id == persona_id, PublishAttempt.outcome == "published")
         )
         last = session.exec(published.order_by(col(PublishAttempt.finished_at).desc())).first()
-        today = session.exec(
-            select(func.count()).select_from(
-                published.where(col(PublishAttempt.finished_at) > now - timedelta(days=1)).subquery()
+        today = list(
+            session.exec(
+                published.where(col(PublishAttempt.finished_at) > now - timedelta(days=1)).order_by(
+                    col(PublishAttempt.finished_at)
+                )
             )
-        ).one()
-    if today >= account.daily_cap:
-        return f"{today} posts in the last 24 hours reach the daily cap of {account.daily_cap}"
+        )
+    if len(today) >= account.daily_cap:
+        oldest = today[-account.daily_cap]
+        reason = f"{len(today)} posts in the last 24 hours reach the daily cap of {account.daily_cap}"
+        return Pause(PauseKind.CAP, reason, oldest + timedelta(days=1) if oldest else None)
     if last is not None and last > now - account.min_spacing:
         spacing = format_duration(account.min_spacing)
-        return f"the last post went out at {last:%H:%M} UTC; posts are at least {spacing} apart"
+        reason = f"the last post went out at {last:%H:%M} UTC; posts are at least {spacing} apart"
+        return Pause(PauseKind.SPACING, reason, last + account.min_spacing)
     return None
+
+
+def pause_reason(app: App, persona_id: str, now: datetime) -> str | None:
+    """`account_pause`'s sentence, or None."""
+    pause = account_pause(app, persona_id, now)
+    return pause.reason if pause else None
+
+
+def waiting_summary(count: int, pauses: dict[str, Pause]) -> str:
+    """'3 approved posts wait: kai cooling down until 03:13 UTC (rate limit), mara spaced 30m
+    (next 02:58 UTC)'."""
+    posts = "1 approved post waits" if count == 1 else f"{count} approved posts wait"
+    return f"{posts}: " + ", ".join(f"{persona} {pause.short()}" for persona, pause in sorted(pauses.items()))

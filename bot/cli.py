@@ -149,6 +149,7 @@ def queue_list(
     limit: Annotated[int, typer.Option(min=1)] = 200,
 ) -> None:
     """List posts, soonest slot first."""
+    from bot.accounts import account_pause
     from bot.review import list_posts, post_json
 
     context = _app()
@@ -156,22 +157,44 @@ def queue_list(
     if json_output:
         sys.stdout.write(json.dumps([post_json(context, p, m) for p, m in rows], indent=2) + "\n")
         return
-    table = Table("id", "persona", "format", "status", "slot (local)", "media")
-    table.add_column("caption", no_wrap=True, overflow="ellipsis", max_width=50)
+    now = datetime.now(UTC)
+    waits = {
+        persona_id: pause.short()
+        for persona_id in {post.persona_id for post, _ in rows if post.status == PostStatus.APPROVED}
+        if persona_id in context.personas and (pause := account_pause(context, persona_id, now)) is not None
+    }
+    out.print(queue_table(rows, out.width, waits))
+
+
+def queue_table(rows: list[tuple[Any, list[Any]]], width: int, waits: dict[str, str]) -> Table:
+    """Posts as a table that fits `width` columns: the short columns stay whole and the last
+    one (the caption, or why an approved post waits) gets what is left; below 100 columns the
+    media count and the time zone are left out, below 72 the format too."""
+    wide, narrow = width >= 100, width < 72
+    headers = ["id", "persona", *([] if narrow else ["format"]), "status", "slot (local)"]
+    headers += ["media"] if wide else []
+    lines = []
     for post, media in rows:
         local = post.slot_utc.astimezone(ZoneInfo(post.timezone))
-        first_line = (post.caption or "").strip().splitlines()
-        body = next((line for line in first_line[1:] if line.strip()), "")
-        table.add_row(
-            str(post.id),
-            post.persona_id,
-            post.format,
-            str(post.status),
-            f"{local:%a %d %b %H:%M %Z}",
-            str(len(media)),
-            body,
+        caption = (post.caption or "").strip().splitlines()
+        body = next((line for line in caption[1:] if line.strip()), "")
+        if post.status == PostStatus.APPROVED and post.persona_id in waits:
+            body = f"waits: {waits[post.persona_id]}"
+        cells = [str(post.id), post.persona_id[:16], *([] if narrow else [post.format]), str(post.status)]
+        cells += [f"{local:%a %d %b %H:%M}" + (f" {local:%Z}" if wide else "")]
+        cells += [str(len(media))] if wide else []
+        lines.append((cells, body))
+    widths = [max([len(h), *(len(cells[i]) for cells, _ in lines)]) for i, h in enumerate(headers)]
+    left = max(10, width - sum(widths) - len(headers) - 1)
+    table = Table(box=None, pad_edge=False, collapse_padding=True, header_style="bold")
+    for header, size in zip(headers, widths, strict=True):
+        table.add_column(
+            header, no_wrap=True, min_width=size, justify="right" if header in ("id", "media") else "left"
         )
-    out.print(table)
+    table.add_column("caption", no_wrap=True, overflow="ellipsis", max_width=left)
+    for cells, body in lines:
+        table.add_row(*cells, escape(body))
+    return table
 
 
 @queue_app.command("show")
@@ -344,7 +367,10 @@ def publish(
         out.print(f"post {post_id}: refused: {reason} — it is back in review")
     for post_id, error in report.errors.items():
         out.print(f"post {post_id}: error: {error}")
-    if not any((report.published, report.reconciled, report.skipped, report.refused, report.errors)):
+    waiting = report.waiting_line()
+    if waiting:
+        out.print(waiting, markup=False)
+    elif not any((report.published, report.reconciled, report.skipped, report.refused, report.errors)):
         out.print("nothing due")
     if report.refused or report.errors:
         raise typer.Exit(1)

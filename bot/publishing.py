@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlmodel import col, select
 
-from bot.accounts import cool_down, hold, pause_reason
+from bot.accounts import Pause, account_pause, cool_down, hold, waiting_summary
 from bot.context import App
 from bot.notify import notify
 from bot.public_media import public_url
@@ -67,6 +68,13 @@ class PassReport:
     errors: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     paused: dict[str, str] = field(default_factory=dict)  # persona → why its account is paused
+    waiting: Counter[str] = field(default_factory=Counter)  # persona → due posts held back by it
+    pauses: dict[str, Pause] = field(default_factory=dict)  # persona → its pause, when it ended
+
+    def waiting_line(self) -> str | None:
+        """'3 approved posts wait: kai cooling down until 03:13 UTC (rate limit), …', or None."""
+        count = sum(self.waiting.values())
+        return waiting_summary(count, self.pauses) if count and self.pauses else None
 
 
 def _latest_attempt(app: App, post_id: int) -> PublishAttempt | None:
@@ -364,11 +372,17 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
             if persona is None:
                 report.errors[post.id or 0] = f"persona '{post.persona_id}' is not in the persona folder"
                 continue
-            if post.persona_id in report.paused:
-                continue  # its account is paused: the next pass tries again
-            reason = pause_reason(app, post.persona_id, utcnow())
-            if reason is not None:
-                report.paused[post.persona_id] = reason
-                continue
-            publish_one(app, post, publishers.get(post.persona_id), report)
+            if post.persona_id not in report.paused:
+                pause = account_pause(app, post.persona_id, utcnow())
+                if pause is not None:
+                    report.paused[post.persona_id] = pause.reason
+                else:
+                    publish_one(app, post, publishers.get(post.persona_id), report)
+                    if post.persona_id not in report.paused:
+                        continue
+            report.waiting[post.persona_id] += 1  # its account is paused: a later pass tries again
+        for persona_id in report.waiting:
+            pause = account_pause(app, persona_id, utcnow())
+            if pause is not None:
+                report.pauses[persona_id] = pause
     return report
