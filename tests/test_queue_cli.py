@@ -55,10 +55,9 @@ def test_the_queue_reads_well_in_80_and_120_columns() -> None:
         assert len(lines) == 4, lines  # a header and one line per post: nothing wraps
         header, *body = lines
         assert header.split()[:4] == ["id", "persona", "format", "status"]
-        for line, status, slot in zip(
-            body, ["in_review", "approved", "needs_reconcile"], ["Mon 07 Dec 09:15", "Mon 07 Dec 10:15", "Mon 07 Dec 11:15"],
-            strict=True,
-        ):  # fmt: skip
+        statuses = ["in_review", "approved", "needs_reconcile"]
+        slots = ["Mon 07 Dec 09:15", "Mon 07 Dec 10:15", "Mon 07 Dec 11:15"]
+        for line, status, slot in zip(body, statuses, slots, strict=True):
             assert status in line and slot in line and "…" not in line.split(slot)[0], (width, line)
         assert "waits: cooling" in body[1] and "A long caption" in body[0]
     assert "waits: cooling down until 03:13 UTC (rate limit)" in render(120)[2]
