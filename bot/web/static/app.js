@@ -16,14 +16,18 @@ function click(selector) {
 function queueKeys() {
   const cards = Array.from(document.querySelectorAll(".card"));
   let index = -1;
-  const select = (next) => {
+  // The first card is marked current on load but not focused: keyboard users start at the
+  // navigation, like on every other page; j/k move the focus to the cards.
+  const select = (next, focus = true) => {
     if (!cards.length) return;
     index = Math.max(0, Math.min(cards.length - 1, next));
     cards.forEach((card, i) => card.classList.toggle("current", i === index));
-    cards[index].focus({ preventScroll: true });
-    cards[index].scrollIntoView({ block: "nearest" });
+    if (focus) {
+      cards[index].focus({ preventScroll: true });
+      cards[index].scrollIntoView({ block: "nearest" });
+    }
   };
-  if (cards.length) select(0);
+  if (cards.length) select(0, false);
   return (event) => {
     const card = cards[index];
     switch (event.key) {
