@@ -17,11 +17,15 @@ SYSTEM_DEPS := .stamp-system-deps
 demo: $(INSTALLED) $(SYSTEM_DEPS)
 	HF_HUB_OFFLINE=1 $(BIN)/vibot demo
 
+# Two workers (pytest-xdist) on the two cores CI has; the tests that share generated web
+# sites are kept on one worker (xdist_group "site") so those are generated once.
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 2 --dist loadgroup
+
 test: $(INSTALLED) $(SYSTEM_DEPS)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+	$(PYTEST)
 
 test-fast: $(INSTALLED) $(SYSTEM_DEPS)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

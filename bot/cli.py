@@ -13,7 +13,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -24,10 +24,12 @@ from rich.table import Table
 
 from bot.context import App
 from bot.log import configure_logging
-from bot.reeling import ReelRequest
 from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
 from storage.status import PostStatus
+
+if TYPE_CHECKING:
+    from bot.reeling import ReelRequest
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -507,6 +509,8 @@ def _reel_request(
         raise UserError(f"--upscaler {upscaler}: no such file — give a spandrel model file or lanczos")
     if not label.strip():
         raise UserError("--label: the AI label cannot be empty — AI disclosure is mandatory")
+    from bot.reeling import ReelRequest
+
     return ReelRequest(stills, out_file, seconds, music, backend, lut, transition, text, label, upscaler)  # type: ignore[arg-type]
 
 

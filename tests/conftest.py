@@ -20,6 +20,11 @@ from tests.support.web import CHROMIUM, Site, SiteTemplate, build_template, copy
 SiteBuilder = Callable[[tuple[str, ...]], SiteTemplate]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Two workers on two cores: one thread each (also in the CLI processes they start) instead
+    # of two each fighting over the same cores.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 # Any daemon a test starts serves its web UI on a free port, never on a fixed one.
 os.environ.setdefault("VIBOT_WEB_PORT", "0")
 

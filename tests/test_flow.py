@@ -1,5 +1,9 @@
-"""One post from slot to platform: prepare, review, approve, publish, reconcile —
-on SQLite and on PostgreSQL."""
+"""One post from slot to platform: prepare, review, approve, publish, reconcile.
+
+The steps whose outcome rests on the database — preparing, approving, publishing exactly
+once, reconciling after a crash, recovering an interrupted preparation — run on SQLite and on
+PostgreSQL; the rest (which only need a post in review) on SQLite: generating a post does
+not depend on the database, and it is what a test costs."""
 
 from __future__ import annotations
 
@@ -37,7 +41,8 @@ def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:
     assert statuses[1:] == ["planned → drafting", "drafting → generating", "generating → in_review"]
 
 
-def test_carousel_gets_several_distinct_images(app: App) -> None:
+def test_carousel_gets_several_distinct_images(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app, fmt="carousel")
     media = get_post(app, post_id).media
     assert [m.position for m in media] == [0, 1, 2]
@@ -60,7 +65,8 @@ def test_approve_then_publish_exactly_once(app: App) -> None:
     assert view.attempts[0].remote_id == line["remote_id"] and view.attempts[0].outcome == "published"
 
 
-def test_several_posts_in_one_pass_each_get_one_line(app: App) -> None:
+def test_several_posts_in_one_pass_each_get_one_line(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     ids = [ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=m)) for m in (3, 2, 1)]
     for post_id in ids:
         approve(app, post_id, by="ana")
@@ -69,14 +75,16 @@ def test_several_posts_in_one_pass_each_get_one_line(app: App) -> None:
     assert len({line["remote_id"] for line in outbox_lines(app)}) == 3
 
 
-def test_a_slot_not_yet_due_waits_unless_until_says_so(app: App) -> None:
+def test_a_slot_not_yet_due_waits_unless_until_says_so(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app, slot=datetime.now(UTC) + timedelta(hours=5))
     approve(app, post_id, by="ana")
     assert publish_pass(app).published == []
     assert publish_pass(app, until=datetime.now(UTC) + timedelta(hours=6)).published == [post_id]
 
 
-def test_media_changed_after_approval_is_refused_and_back_in_review(app: App) -> None:
+def test_media_changed_after_approval_is_refused_and_back_in_review(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     approve(app, post_id, by="ana")
     path = app.media.path(get_post(app, post_id).media[0].path)
@@ -91,14 +99,16 @@ def test_media_changed_after_approval_is_refused_and_back_in_review(app: App) ->
         approve(app, post_id, by="ana")
 
 
-def test_a_missing_media_file_is_refused(app: App) -> None:
+def test_a_missing_media_file_is_refused(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     approve(app, post_id, by="ana")
     app.media.path(get_post(app, post_id).media[0].path).unlink()
     assert "is missing" in publish_pass(app).refused[post_id]
 
 
-def test_editing_after_approval_sends_back_to_review_and_keeps_disclosure(app: App) -> None:
+def test_editing_after_approval_sends_back_to_review_and_keeps_disclosure(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     approve(app, post_id, by="ana")
     caption = edit_caption(app, post_id, "A brand new caption", by="ana")
@@ -110,7 +120,8 @@ def test_editing_after_approval_sends_back_to_review_and_keeps_disclosure(app: A
     assert outbox_lines(app)[0]["caption"] == caption
 
 
-def test_caption_changed_behind_vibots_back_is_refused(app: App) -> None:
+def test_caption_changed_behind_vibots_back_is_refused(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     approve(app, post_id, by="ana")
     with session_scope(app.engine) as session:
@@ -123,7 +134,8 @@ def test_caption_changed_behind_vibots_back_is_refused(app: App) -> None:
     assert "caption changed after approval" in publish_pass(app).refused[post_id]
 
 
-def test_reject_needs_a_reason_and_only_works_in_review(app: App) -> None:
+def test_reject_needs_a_reason_and_only_works_in_review(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     with pytest.raises(UserError, match="needs a reason"):
         reject(app, post_id, " ", by="ana")
@@ -163,7 +175,8 @@ def test_reconcile_after_a_crash(app: App, published_before_crash: bool) -> None
     assert get_post(app, post_id).post.status == PostStatus.PUBLISHED
 
 
-def test_when_the_platform_cannot_tell_a_person_decides(app: App) -> None:
+def test_when_the_platform_cannot_tell_a_person_decides(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     post_id = ready_post(app)
     approve(app, post_id, by="ana")
     crash_while_publishing(app, post_id, write_outbox=False)
@@ -174,7 +187,8 @@ def test_when_the_platform_cannot_tell_a_person_decides(app: App) -> None:
     assert view.post.status == PostStatus.NEEDS_RECONCILE and view.attempts[-1].outcome == "unclear"
 
 
-def test_missed_slots_publish_late_within_grace_else_skip(app: App) -> None:
+def test_missed_slots_publish_late_within_grace_else_skip(sqlite_app: App) -> None:
+    app = sqlite_app  # generation and these rules do not depend on the database
     late = ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=90))  # grace is 2h
     too_late = ready_post(app, slot=datetime.now(UTC) - timedelta(hours=3))
     approve(app, late, by="ana")

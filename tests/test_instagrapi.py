@@ -131,7 +131,8 @@ def request(app: App, post_id: int) -> PublishRequest:
 
 
 @pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
-def test_the_exact_signed_bytes_go_up(app: App, tmp_path: Path, fmt: str) -> None:
+def test_the_exact_signed_bytes_go_up(sqlite_app: App, tmp_path: Path, fmt: str) -> None:
+    app = sqlite_app  # what goes up does not depend on the database
     post_id = ready_post(app, fmt=fmt)
     client = BoundaryClient()
     sent = request(app, post_id)
@@ -149,7 +150,8 @@ def test_the_exact_signed_bytes_go_up(app: App, tmp_path: Path, fmt: str) -> Non
     assert remote.permalink and remote.permalink.startswith("https://www.instagram.com/p/")
 
 
-def test_the_session_is_saved_private_and_reused(app: App, tmp_path: Path) -> None:
+def test_the_session_is_saved_private_and_reused(sqlite_app: App, tmp_path: Path) -> None:
+    app = sqlite_app  # what goes up does not depend on the database
     post_id = ready_post(app)
     first = BoundaryClient()
     publisher_for_test(tmp_path, first).publish(request(app, post_id))
@@ -168,7 +170,8 @@ def test_a_challenge_holds_the_account(tmp_path: Path) -> None:
         publisher_for_test(tmp_path).client()
 
 
-def test_please_wait_cools_the_account_down(app: App, tmp_path: Path) -> None:
+def test_please_wait_cools_the_account_down(sqlite_app: App, tmp_path: Path) -> None:
+    app = sqlite_app  # what goes up does not depend on the database
     BoundaryClient.fail = {"photo_configure": ig.PleaseWaitFewMinutes()}
     with pytest.raises(RateLimitedError, match="PleaseWaitFewMinutes") as caught:
         publisher_for_test(tmp_path).publish(request(app, ready_post(app)))
@@ -198,8 +201,9 @@ def test_a_feedback_block_in_a_pass_holds_the_account_and_tries_nothing_more(
 
 
 def test_reconciliation_starts_from_the_handle_and_never_takes_another_posts_media(
-    app: App, tmp_path: Path
+    sqlite_app: App, tmp_path: Path
 ) -> None:
+    app = sqlite_app  # what goes up does not depend on the database
     """Two posts with one caption: the second's dead attempt is never given the first's media."""
     sent = request(app, ready_post(app))
     client = BoundaryClient()

@@ -31,6 +31,8 @@ from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
 from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login
 
+pytestmark = pytest.mark.xdist_group("site")  # one worker builds the generated sites they share
+
 
 def status_of(app: App, post_id: int) -> PostStatus:
     return get_post(app, post_id).post.status
@@ -355,7 +357,7 @@ def test_personas_page_shows_account_states_and_resumes(site: Site, user: httpx.
 
 def test_health_page(site: Site, user: httpx.Client) -> None:
     page = user.get("/health").text
-    assert "sqlite, schema 0005" in page
+    assert "sqlite, schema 0006" in page
     assert "daemon" in page and "not running" in page
     assert "2 post(s) in review" in page
     assert httpx.get(f"{site.url}/healthz").json() == {"status": "ok"}

@@ -17,10 +17,13 @@ from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, Site
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
+    pytest.mark.xdist_group("site"),  # one worker builds the generated sites they share
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"),
 ]
 SITE_FORMATS = ("photo", "carousel", "reel")
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+# Pages wait on disclosure read-backs (seconds for a reel on a busy 2-core machine).
+expect.set_options(timeout=20_000)
 SHOTS = Path("test-artifacts/screenshots")
 
 

@@ -18,8 +18,11 @@ from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, Site
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
+    pytest.mark.xdist_group("site"),  # one worker builds the generated sites they share
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"),
 ]
+# Pages wait on disclosure read-backs (seconds for a reel on a busy 2-core machine).
+expect.set_options(timeout=20_000)
 SHOTS = Path(os.environ.get("VIBOT_SCREENSHOTS", "test-artifacts/screenshots"))
 
 
@@ -109,7 +112,8 @@ def test_review_a_queue_in_the_browser(page: Page, site: Site) -> None:
     assert saved.startswith(line + "\n\nGolden hour on the harbour. #sea")
     assert len(saved) == expected
     page.keyboard.press("a")
-    expect(page).to_have_url(f"{site.url}/queue?done=approved&post={left}")
+    # Approval reads every disclosure layer back (a reel: seconds on a busy 2-core machine).
+    expect(page).to_have_url(f"{site.url}/queue?done=approved&post={left}", timeout=30_000)
     expect(page.locator(".empty")).to_be_visible()
     assert get_post(site.app, left).post.status == PostStatus.APPROVED
 
