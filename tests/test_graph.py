@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -78,6 +79,14 @@ def served(
         }
     )
     app = App(settings)
+    with serving(app, port):
+        yield app
+    app.engine.dispose()
+
+
+@contextmanager
+def serving(app: App, port: int) -> Iterator[None]:
+    """vibot's web server (the public media URLs Meta fetches) on 127.0.0.1:port."""
     server = uvicorn.Server(
         uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="error")
     )
@@ -86,11 +95,10 @@ def served(
     while not server.started:
         time.sleep(0.01)
     try:
-        yield app
+        yield
     finally:
         server.should_exit = True
         thread.join(timeout=5)
-        app.engine.dispose()
 
 
 def approved(app: App, fmt: str = "photo") -> int:
@@ -442,14 +450,7 @@ def test_two_posts_with_one_caption_each_go_out_once_whatever_dies_when(
                     "graph_api_version": VERSION}
         )
     )  # fmt: skip
-    server = uvicorn.Server(
-        uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
+    with serving(app, port):
         first_slot = get_post(app, first).post.slot_utc
         assert publish_pass(app, until=first_slot).published == [first]
         graph.calls.clear()
@@ -473,9 +474,6 @@ def test_two_posts_with_one_caption_each_go_out_once_whatever_dies_when(
         assert process.wait(timeout=60) == -signal.SIGKILL, "the fake should have killed vibot"
         report = publish_pass(app, until=datetime(2100, 1, 1, tzinfo=UTC))
         assert report.needs_reconcile == [] and report.errors == {}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
     assert len(graph.published) == 2, f"published {len(graph.published)} times"
     containers = [graph.containers[m["container"]] for m in graph.published]
     with session_scope(app.engine) as session:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned, transition
 from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
-from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login
+from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, wait_for_url
 
 pytestmark = pytest.mark.xdist_group("site")  # one worker builds the generated sites they share
 
@@ -545,27 +544,13 @@ def test_a_media_request_from_the_ui_wakes_the_daemons_prepare_job(sqlite_app: A
 def test_vibot_web_serves_until_stopped(site: Site) -> None:
     home = site.app.settings.home
     env = {
-        **os.environ,
         "VIBOT_HOME": str(home),
         "VIBOT_PERSONAS_DIR": str(home / "personas"),
         "VIBOT_LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "web", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
-    )
+    server, url = wait_for_url([sys.executable, "-m", "bot", "web", "--port", "0"], env)
     try:
-        assert server.stderr is not None
-        line = server.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-        assert found is not None, line
-        url = f"http://127.0.0.1:{found.group(1)}"
-        deadline = datetime.now(UTC) + timedelta(seconds=20)
-        while True:
-            try:
-                assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-                break
-            except httpx.TransportError:
-                assert datetime.now(UTC) < deadline
+        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
         with httpx.Client(base_url=url) as browser:
             assert login(browser).status_code == 303
             assert f'id="post-{site.posts["photo"]}"' in browser.get("/queue").text
