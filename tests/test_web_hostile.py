@@ -75,11 +75,13 @@ def parallel_logins(site: Site, names: list[str]) -> Counter[int]:
 
 def test_fifty_parallel_guesses_for_one_name_check_at_most_five(site: Site) -> None:
     answers = parallel_logins(site, [REVIEWER] * 50)
+    print(f"50 parallel bad logins for one name: {dict(answers)}")
     assert answers[401] <= 5 and answers[401] + answers[429] == 50, answers
 
 
 def test_thirty_parallel_made_up_names_from_one_address_check_at_most_five(site: Site) -> None:
     answers = parallel_logins(site, [f"stranger{n}" for n in range(30)])
+    print(f"30 parallel made-up names from one address: {dict(answers)}")
     assert answers[401] <= 5 and answers[401] + answers[429] == 30, answers
 
 
