@@ -17,9 +17,9 @@ SYSTEM_DEPS := .stamp-system-deps
 demo: $(INSTALLED) $(SYSTEM_DEPS)
 	HF_HUB_OFFLINE=1 $(BIN)/vibot demo
 
-# Two workers (pytest-xdist) on the two cores CI has; the tests that share generated web
-# sites are kept on one worker (xdist_group "site") so those are generated once.
-PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 2 --dist loadgroup
+# Two workers (pytest-xdist) on the two cores CI has; an idle worker takes queued tests from
+# the busy one (worksteal). Generated sites are built once per run and shared (conftest.py).
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 2 --dist worksteal
 
 test: $(INSTALLED) $(SYSTEM_DEPS)
 	$(PYTEST)

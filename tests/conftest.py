@@ -4,7 +4,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,16 @@ import sqlalchemy as sa
 from bot.context import App
 from tests.support.personas import make_app, write_persona
 from tests.support.pg import PostgresServer
-from tests.support.web import CHROMIUM, Site, SiteTemplate, build_template, copy_of, login, running
-
-SiteBuilder = Callable[[tuple[str, ...]], SiteTemplate]
+from tests.support.web import (
+    CHROMIUM,
+    Site,
+    SiteBuilder,
+    SiteTemplate,
+    copy_of,
+    login,
+    running,
+    shared_template,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -119,14 +126,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 @pytest.fixture(scope="session")
 def site_templates(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[SiteBuilder]:
-    """Web UI homes with generated posts, one per set of formats, built once per test run."""
-    built: dict[tuple[str, ...], SiteTemplate] = {}
+    """Homes with generated posts, one per set of formats, generated once per test run: the
+    first test worker to need one builds it under a file lock in the run's shared temporary
+    folder, the others wait for it and read it (tests only ever use copies)."""
+    shared = tmp_path_factory.getbasetemp().parent / "site-templates"
+    shared.mkdir(exist_ok=True)
 
     def template(formats: tuple[str, ...]) -> SiteTemplate:
-        if formats not in built:
-            home = tmp_path_factory.mktemp("site-" + "-".join(formats)) / "home"
-            built[formats] = build_template(home, tiny_model, formats)
-        return built[formats]
+        return shared_template(shared / "-".join(formats), tiny_model, formats)
 
     yield template
 

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import yaml
 from pydantic import SecretStr
 from sqlmodel import select
 
@@ -45,6 +46,7 @@ from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import ready_post
+from tests.support.web import SiteBuilder, copy_of
 
 
 def free_port() -> int:
@@ -59,28 +61,53 @@ def graph() -> Iterator[FakeGraph]:
         yield fake
 
 
+GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+
+
+def served_app(home: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch, port: int) -> App:
+    """The app of `home` publishing to the fake Graph API, its media served on `port`."""
+    monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
+    monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
+    base = make_app(home, f"sqlite:///{home / 'vibot.db'}")
+    update = {
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "graph_api_url": graph.url,
+        "graph_api_version": VERSION,
+    }
+    return App(base.settings.model_copy(update=update))
+
+
 @pytest.fixture
 def served(
     tmp_path: Path, tiny_model: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[App]:
     """A persona publishing with graph, and vibot's public media server on 127.0.0.1."""
     home = tmp_path / "home"
-    account = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
-    write_persona(home / "personas", account=account, pipeline={"image": {"steps": 2, "size": "320x400"}})
-    monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
-    monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
-    base = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
-    port = free_port()
-    settings = base.settings.model_copy(
-        update={
-            "public_base_url": f"http://127.0.0.1:{port}",
-            "graph_api_url": graph.url,
-            "graph_api_version": VERSION,
-        }
+    write_persona(
+        home / "personas", account=GRAPH_ACCOUNT, pipeline={"image": {"steps": 2, "size": "320x400"}}
     )
-    app = App(settings)
+    make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model).engine.dispose()
+    port = free_port()
+    app = served_app(home, graph, monkeypatch, port)
     with serving(app, port):
         yield app
+    app.engine.dispose()
+
+
+@pytest.fixture
+def served_posts(
+    tmp_path: Path, site_templates: SiteBuilder, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[App, dict[str, int]]]:
+    """Like `served`, with a photo, a carousel and a reel in review (generated once per run)."""
+    template = site_templates(("photo", "carousel", "reel"))
+    home = tmp_path / "home"
+    copy_of(template, home).engine.dispose()
+    persona = home / "personas" / "tess.yaml"
+    persona.write_text(yaml.safe_dump({**yaml.safe_load(persona.read_text()), "account": GRAPH_ACCOUNT}))
+    port = free_port()
+    app = served_app(home, graph, monkeypatch, port)
+    with serving(app, port):
+        yield app, template.posts
     app.engine.dispose()
 
 
@@ -135,9 +162,13 @@ def request_for(app: App, post_id: int) -> PublishRequest:
 
 
 @pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
-def test_each_format_goes_out_with_the_exact_signed_bytes(served: App, graph: FakeGraph, fmt: str) -> None:
-    post_id = approved(served, fmt)
-    report = publish_pass(served)
+def test_each_format_goes_out_with_the_exact_signed_bytes(
+    served_posts: tuple[App, dict[str, int]], graph: FakeGraph, fmt: str
+) -> None:
+    served, posts = served_posts
+    post_id = posts[fmt]
+    approve(served, post_id, "tester")
+    report = publish_pass(served, until=datetime.now(UTC) + timedelta(days=1))
     assert report.published == [post_id], report
     view = get_post(served, post_id)
     assert view.post.status == PostStatus.PUBLISHED
@@ -440,16 +471,9 @@ def test_two_posts_with_one_caption_each_go_out_once_whatever_dies_when(
     template, (first, second) = twin_posts
     home = tmp_path / "home"
     shutil.copytree(template, home)
-    monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
-    monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
     graph.polls_in_progress = 0
     port = free_port()
-    app = App(
-        make_app(home, f"sqlite:///{home / 'vibot.db'}").settings.model_copy(
-            update={"public_base_url": f"http://127.0.0.1:{port}", "graph_api_url": graph.url,
-                    "graph_api_version": VERSION}
-        )
-    )  # fmt: skip
+    app = served_app(home, graph, monkeypatch, port)
     with serving(app, port):
         first_slot = get_post(app, first).post.slot_utc
         assert publish_pass(app, until=first_slot).published == [first]

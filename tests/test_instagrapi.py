@@ -24,6 +24,7 @@ from content.errors import AccountHeldError, RateLimitedError
 from storage.status import PostStatus
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import ready_post
+from tests.support.web import SiteBuilder, copy_of
 
 SEED = "JBSWY3DPEHPK3PXP"
 
@@ -131,9 +132,10 @@ def request(app: App, post_id: int) -> PublishRequest:
 
 
 @pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
-def test_the_exact_signed_bytes_go_up(sqlite_app: App, tmp_path: Path, fmt: str) -> None:
-    app = sqlite_app  # what goes up does not depend on the database
-    post_id = ready_post(app, fmt=fmt)
+def test_the_exact_signed_bytes_go_up(site_templates: SiteBuilder, tmp_path: Path, fmt: str) -> None:
+    template = site_templates(("photo", "carousel", "reel"))  # generated once per run
+    app = copy_of(template, tmp_path / "home")
+    post_id = template.posts[fmt]
     client = BoundaryClient()
     sent = request(app, post_id)
     remote = publisher_for_test(tmp_path, client).publish(sent)

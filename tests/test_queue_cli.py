@@ -8,7 +8,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import yaml
 from rich.console import Console
 
@@ -23,8 +22,6 @@ from tests.support.web import copy_of
 CAPTION = (
     "Tess is a virtual influencer; this post is AI-generated.\n\n" + "A long caption about the harbour " * 6
 )
-
-pytestmark = pytest.mark.xdist_group("site")  # one worker builds the generated sites they share
 
 
 def rows() -> list[tuple[Post, list[object]]]:

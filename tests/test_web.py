@@ -30,8 +30,6 @@ from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
 from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, wait_for_url
 
-pytestmark = pytest.mark.xdist_group("site")  # one worker builds the generated sites they share
-
 
 def status_of(app: App, post_id: int) -> PostStatus:
     return get_post(app, post_id).post.status

@@ -18,7 +18,6 @@ from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, Site
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.xdist_group("site"),  # one worker builds the generated sites they share
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)"),
 ]
 # Pages wait on disclosure read-backs (seconds for a reel on a busy 2-core machine).

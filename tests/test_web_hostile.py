@@ -27,8 +27,6 @@ from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, log
 
 HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options")
 
-pytestmark = pytest.mark.xdist_group("site")  # one worker builds the generated sites they share
-
 
 def has_security_headers(response: httpx.Response) -> bool:
     return all(name in response.headers for name in HEADERS)

@@ -9,12 +9,13 @@ like, and none pays for generation again.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 from fastapi.routing import APIRoute
+from filelock import FileLock
 
 from bot.context import App
 from bot.web.auth import add_user
@@ -48,6 +50,9 @@ class SiteTemplate:
     posts: dict[str, int]
 
 
+SiteBuilder = Callable[[tuple[str, ...]], SiteTemplate]  # formats → their template (conftest)
+
+
 def site_app(home: Path, tiny_model: Path, **persona: object) -> App:
     write_persona(home / "personas", **persona)  # type: ignore[arg-type]
     app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
@@ -63,6 +68,17 @@ def build_template(home: Path, tiny_model: Path, formats: tuple[str, ...]) -> Si
     finally:
         app.engine.dispose()
     return SiteTemplate(home, posts)
+
+
+def shared_template(folder: Path, tiny_model: Path, formats: tuple[str, ...]) -> SiteTemplate:
+    """The template in `folder`, built by whichever process gets there first."""
+    with FileLock(f"{folder}.lock"):
+        done = folder / "posts.json"
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a half-built one from a killed run
+            built = build_template(folder / "home", tiny_model, formats)
+            done.write_text(json.dumps(built.posts))
+    return SiteTemplate(folder / "home", json.loads(done.read_text()))
 
 
 def copy_of(template: SiteTemplate, home: Path) -> App:
