@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.context import App
-from tests.support.cli import cli
+from tests.support.cli import cli, cli_here
 from tests.support.personas import write_persona
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,19 +90,23 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
         ),
     ],
 )
-def test_user_mistakes_are_one_line_and_exit_2(home: Path, args: list[str], message: str) -> None:
-    result = cli(home, *args)
+def test_user_mistakes_are_one_line_and_exit_2(
+    home: Path, args: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = cli_here(monkeypatch, home, *args)
     assert (result.returncode, result.stderr) == (2, message)
 
 
-def test_usage_errors_exit_2(home: Path) -> None:
-    result = cli(home, "queue", "list", "--status", "nonsense")
+def test_usage_errors_exit_2(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = cli_here(monkeypatch, home, "queue", "list", "--status", "nonsense")
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
-def test_a_broken_persona_folder_stops_every_command_with_its_problems(home: Path) -> None:
+def test_a_broken_persona_folder_stops_every_command_with_its_problems(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_persona(home / "personas", name="other.yaml", id="other", timezone="Nowhere/City")
-    result = cli(home, "plan")
+    result = cli_here(monkeypatch, home, "plan")
     assert result.returncode == 2
     assert result.stderr == (
         f"{home / 'personas' / 'other.yaml'}:3:11: timezone: unknown time zone "
@@ -110,8 +114,8 @@ def test_a_broken_persona_folder_stops_every_command_with_its_problems(home: Pat
     )
 
 
-def test_a_bad_setting_is_one_line(home: Path) -> None:
-    result = cli(home, "queue", "list", VIBOT_PLAN_DAYS="lots")
+def test_a_bad_setting_is_one_line(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = cli_here(monkeypatch, home, "queue", "list", VIBOT_PLAN_DAYS="lots")
     assert result.returncode == 2 and result.stderr.startswith("error: invalid setting:")
     assert "Traceback" not in result.stderr
 
@@ -169,10 +173,10 @@ def test_models_list_shows_licences_and_what_is_here(home: Path) -> None:
     assert rows["black-forest-labs/FLUX.1-dev"][:3] == ["FLUX.1 [dev] Non-Commercial License", "no", "no"]
 
 
-def test_account_list_and_resume(home: Path) -> None:
-    listed = cli(home, "account", "list")
+def test_account_list_and_resume(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = cli_here(monkeypatch, home, "account", "list")
     assert listed.returncode == 0 and "tess" in listed.stdout and "active" in listed.stdout
-    resumed = cli(home, "account", "resume", "tess")
+    resumed = cli_here(monkeypatch, home, "account", "resume", "tess")
     assert resumed.returncode == 0 and "account of tess: active" in resumed.stdout
-    unknown = cli(home, "account", "resume", "nobody")
+    unknown = cli_here(monkeypatch, home, "account", "resume", "nobody")
     assert unknown.returncode == 2 and unknown.stderr.startswith("error:") and unknown.stderr.count("\n") == 1

@@ -46,7 +46,7 @@ from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import ready_post
-from tests.support.web import SiteBuilder, copy_of
+from tests.support.web import SiteBuilder, SiteTemplate, copy_of
 
 
 def free_port() -> int:
@@ -79,19 +79,31 @@ def served_app(home: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch, po
 
 @pytest.fixture
 def served(
-    tmp_path: Path, tiny_model: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, site_templates: SiteBuilder, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[App]:
-    """A persona publishing with graph, and vibot's public media server on 127.0.0.1."""
-    home = tmp_path / "home"
-    write_persona(
-        home / "personas", account=GRAPH_ACCOUNT, pipeline={"image": {"steps": 2, "size": "320x400"}}
-    )
-    make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model).engine.dispose()
+    """A persona publishing with graph, and vibot's public media server on 127.0.0.1; photos
+    in review wait in a pool for `approved` (generated once per run)."""
+    template = site_templates(PHOTOS)
+    home = graph_home(template, tmp_path / "home")
     port = free_port()
     app = served_app(home, graph, monkeypatch, port)
+    PHOTO_POOL[home] = list(template.posts.values())
     with serving(app, port):
         yield app
+    PHOTO_POOL.pop(home, None)
     app.engine.dispose()
+
+
+PHOTOS = ("photo",) * 4
+PHOTO_POOL: dict[Path, list[int]] = {}  # home → photo posts in review not yet taken by a test
+
+
+def graph_home(template: SiteTemplate, home: Path) -> Path:
+    """A copy of a generated home whose persona publishes through the Graph API."""
+    copy_of(template, home).engine.dispose()
+    persona = home / "personas" / "tess.yaml"
+    persona.write_text(yaml.safe_dump({**yaml.safe_load(persona.read_text()), "account": GRAPH_ACCOUNT}))
+    return home
 
 
 @pytest.fixture
@@ -100,10 +112,7 @@ def served_posts(
 ) -> Iterator[tuple[App, dict[str, int]]]:
     """Like `served`, with a photo, a carousel and a reel in review (generated once per run)."""
     template = site_templates(("photo", "carousel", "reel"))
-    home = tmp_path / "home"
-    copy_of(template, home).engine.dispose()
-    persona = home / "personas" / "tess.yaml"
-    persona.write_text(yaml.safe_dump({**yaml.safe_load(persona.read_text()), "account": GRAPH_ACCOUNT}))
+    home = graph_home(template, tmp_path / "home")
     port = free_port()
     app = served_app(home, graph, monkeypatch, port)
     with serving(app, port):
@@ -129,7 +138,9 @@ def serving(app: App, port: int) -> Iterator[None]:
 
 
 def approved(app: App, fmt: str = "photo") -> int:
-    post_id = ready_post(app, fmt=fmt)
+    """An approved post: a generated photo from the pool, else one made now."""
+    pool = PHOTO_POOL.get(app.settings.home, [])
+    post_id = pool.pop(0) if fmt == "photo" and pool else ready_post(app, fmt=fmt)
     approve(app, post_id, "tester")
     return post_id
 

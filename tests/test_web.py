@@ -28,6 +28,7 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned, transition
 from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
+from tests.support.cli import cli_here
 from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, wait_for_url
 
 
@@ -443,18 +444,15 @@ def test_a_taken_port_is_a_clear_error(sqlite_app: App) -> None:
         first.sock.close()
 
 
-def vibot(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {"VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(home / "personas"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
-    )
-
-
-def test_web_add_user_and_its_mistakes(tmp_path: Path) -> None:
+def test_web_add_user_and_its_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.support.personas import write_persona
 
     home = tmp_path / "home"
     write_persona(home / "personas")
+
+    def vibot(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return cli_here(monkeypatch, home, *args, stdin=stdin)
+
     nobody = vibot(home, "web", "--port", "0")
     assert nobody.returncode == 2 and "vibot web add-user NAME" in nobody.stderr
     added = vibot(home, "web", "add-user", "ada", "--password-stdin", stdin="a long password\n")
@@ -475,8 +473,12 @@ def test_web_add_user_and_its_mistakes(tmp_path: Path) -> None:
     assert not re.search(r"Traceback", short.stderr + odd.stderr)
 
 
-def test_the_cli_does_what_the_web_ui_does(site: Site) -> None:
+def test_the_cli_does_what_the_web_ui_does(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     home = site.app.settings.home
+
+    def vibot(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli_here(monkeypatch, home, *args)
+
     photo, carousel = site.posts["photo"], site.posts["carousel"]
     regenerated = vibot(home, "queue", "regenerate", str(photo), "--by", "ada")
     assert regenerated.returncode == 0, regenerated.stderr

@@ -61,10 +61,14 @@ def site_app(home: Path, tiny_model: Path, **persona: object) -> App:
 
 
 def build_template(home: Path, tiny_model: Path, formats: tuple[str, ...]) -> SiteTemplate:
-    """A home with the reviewer and one post in review per format, generated for real."""
+    """A home with the reviewer and one post in review per format, generated for real; a
+    format named again is keyed 'photo-2', 'photo-3'…"""
     app = site_app(home, tiny_model)
     try:
-        posts = {fmt: ready_post(app, fmt=fmt) for fmt in formats}
+        posts: dict[str, int] = {}
+        for fmt in formats:
+            key = fmt if fmt not in posts else f"{fmt}-{sum(k.split('-')[0] == fmt for k in posts) + 1}"
+            posts[key] = ready_post(app, fmt=fmt)
     finally:
         app.engine.dispose()
     return SiteTemplate(home, posts)
