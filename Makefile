@@ -19,7 +19,7 @@ demo: $(INSTALLED) $(SYSTEM_DEPS)
 
 # Two workers (pytest-xdist) on the two cores CI has; an idle worker takes queued tests from
 # the busy one (worksteal). Generated sites are built once per run and shared (conftest.py).
-PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 2 --dist worksteal
+PYTEST := HF_HUB_OFFLINE=1 $(BIN)/pytest -q -n 2 --dist worksteal --durations=10
 
 test: $(INSTALLED) $(SYSTEM_DEPS)
 	$(PYTEST)
