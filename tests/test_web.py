@@ -7,7 +7,6 @@ import http.client
 import json
 import re
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,7 +28,7 @@ from storage.lifecycle import add_planned, transition
 from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
 from storage.status import PostStatus
 from tests.support.cli import cli_here
-from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, wait_for_url
+from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, vibot_web
 
 
 def status_of(app: App, post_id: int) -> PostStatus:
@@ -542,21 +541,11 @@ def test_a_media_request_from_the_ui_wakes_the_daemons_prepare_job(sqlite_app: A
 
 
 def test_vibot_web_serves_until_stopped(site: Site) -> None:
-    home = site.app.settings.home
-    env = {
-        "VIBOT_HOME": str(home),
-        "VIBOT_PERSONAS_DIR": str(home / "personas"),
-        "VIBOT_LOG_LEVEL": "WARNING",
-    }
-    server, url = wait_for_url([sys.executable, "-m", "bot", "web", "--port", "0"], env)
-    try:
-        assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
-        with httpx.Client(base_url=url) as browser:
+    with vibot_web(site.app.settings.home) as running:
+        assert httpx.get(f"{running.url}/healthz").json() == {"status": "ok"}
+        with httpx.Client(base_url=running.url) as browser:
             assert login(browser).status_code == 303
             assert f'id="post-{site.posts["photo"]}"' in browser.get("/queue").text
-    finally:
-        server.terminate()
-        _, rest = server.communicate(timeout=10)
     # uvicorn shuts down gracefully, then re-raises SIGTERM: the status a service manager expects.
-    assert server.returncode in (0, -15)
-    assert "Traceback" not in rest
+    assert running.process.returncode in (0, -15)
+    assert "Traceback" not in running.stderr

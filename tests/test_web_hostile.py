@@ -8,7 +8,6 @@ import base64
 import re
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,7 +22,7 @@ from bot.public_media import make_token, read_token
 from bot.signing import seal, unb64, unseal
 from bot.web.app import create_web_app
 from bot.web.auth import LoginLimiter
-from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, login_form, wait_for_url
+from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, login_form, vibot_web
 
 HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options")
 
@@ -112,18 +111,8 @@ def peak_rss_mib(pid: int) -> float:
 @pytest.fixture
 def web_process(site: Site) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`vibot web` in its own process, so its memory can be measured."""
-    home = site.app.settings.home
-    env = {
-        "VIBOT_HOME": str(home),
-        "VIBOT_PERSONAS_DIR": str(home / "personas"),
-        "VIBOT_LOG_LEVEL": "WARNING",
-    }
-    server, url = wait_for_url([sys.executable, "-m", "bot", "web", "--port", "0"], env)
-    try:
-        yield server, url
-    finally:
-        server.terminate()
-        server.communicate(timeout=10)
+    with vibot_web(site.app.settings.home) as running:
+        yield running.process, running.url
 
 
 def send_chunked(url: str, path: str, total_mib: int, cookie: str = "") -> bytes:

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,6 +132,30 @@ def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
             yield route
         elif hasattr(route, "original_router"):
             yield from api_routes(route.original_router.routes)
+
+
+@dataclass
+class WebProcess:
+    process: subprocess.Popen[str]
+    url: str
+    stderr: str = ""  # what it wrote after start-up, once stopped
+
+
+@contextmanager
+def vibot_web(home: Path) -> Iterator[WebProcess]:
+    """`vibot web` for `home` in its own process; SIGTERM when done."""
+    env = {
+        "VIBOT_HOME": str(home),
+        "VIBOT_PERSONAS_DIR": str(home / "personas"),
+        "VIBOT_LOG_LEVEL": "WARNING",
+    }
+    process, url = wait_for_url([sys.executable, "-m", "bot", "web", "--port", "0"], env)
+    running = WebProcess(process, url)
+    try:
+        yield running
+    finally:
+        process.terminate()
+        _, running.stderr = process.communicate(timeout=10)
 
 
 def wait_for_url(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
