@@ -64,26 +64,27 @@ class Pause:
     kind: PauseKind
     reason: str  # the full sentence, for logs and pages
     next_at: datetime | None
+    short: str  # a few words for one-line summaries, e.g. "spaced 30m (next 02:58 UTC)"
 
-    def short(self) -> str:
-        """A few words for a one-line summary, e.g. 'cooling down until 03:13 UTC (rate limit)'."""
-        at = f"{self.next_at:%H:%M} UTC" if self.next_at else ""
-        return {
-            PauseKind.HELD: "held until a person resumes it (vibot account resume)",
-            PauseKind.COOLING: f"cooling down until {at} ({self.reason.split(': ', 1)[-1][:60]})",
-            PauseKind.CAP: f"daily cap reached (next {at})",
-            PauseKind.SPACING: f"spaced {self.reason.rsplit(' ', 2)[-2]} (next {at})",
-        }[self.kind]
+
+def _at(moment: datetime) -> str:
+    return f"{moment:%H:%M} UTC"
 
 
 def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
     """Why this persona's account must not publish now, or None."""
     state = state_of(app, persona_id)
     if state.state == "held":
-        return Pause(PauseKind.HELD, f"held: {state.reason}", None)
+        return Pause(
+            PauseKind.HELD,
+            f"held: {state.reason}",
+            None,
+            "held until a person resumes it (vibot account resume)",
+        )
     if state.state == "cooling" and state.until is not None and state.until > now:
         reason = f"cooling down until {state.until:%Y-%m-%d %H:%M} UTC: {state.reason}"
-        return Pause(PauseKind.COOLING, reason, state.until)
+        short = f"cooling down until {_at(state.until)} ({(state.reason or '')[:60]})"
+        return Pause(PauseKind.COOLING, reason, state.until, short)
     account = app.persona(persona_id).account
     with session_scope(app.engine) as session:
         published = (
@@ -102,11 +103,15 @@ def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
     if len(today) >= account.daily_cap:
         oldest = today[-account.daily_cap]
         reason = f"{len(today)} posts in the last 24 hours reach the daily cap of {account.daily_cap}"
-        return Pause(PauseKind.CAP, reason, oldest + timedelta(days=1) if oldest else None)
+        next_at = oldest + timedelta(days=1) if oldest else None
+        return Pause(
+            PauseKind.CAP, reason, next_at, f"daily cap reached (next {_at(next_at) if next_at else '-'})"
+        )
     if last is not None and last > now - account.min_spacing:
         spacing = format_duration(account.min_spacing)
         reason = f"the last post went out at {last:%H:%M} UTC; posts are at least {spacing} apart"
-        return Pause(PauseKind.SPACING, reason, last + account.min_spacing)
+        next_at = last + account.min_spacing
+        return Pause(PauseKind.SPACING, reason, next_at, f"spaced {spacing} (next {_at(next_at)})")
     return None
 
 
@@ -120,4 +125,4 @@ def waiting_summary(count: int, pauses: dict[str, Pause]) -> str:
     """'3 approved posts wait: kai cooling down until 03:13 UTC (rate limit), mara spaced 30m
     (next 02:58 UTC)'."""
     posts = "1 approved post waits" if count == 1 else f"{count} approved posts wait"
-    return f"{posts}: " + ", ".join(f"{persona} {pause.short()}" for persona, pause in sorted(pauses.items()))
+    return f"{posts}: " + ", ".join(f"{persona} {pause.short}" for persona, pause in sorted(pauses.items()))

@@ -161,7 +161,7 @@ def queue_list(
         return
     now = datetime.now(UTC)
     waits = {
-        persona_id: pause.short()
+        persona_id: pause.short
         for persona_id in {post.persona_id for post, _ in rows if post.status == PostStatus.APPROVED}
         if persona_id in context.personas and (pause := account_pause(context, persona_id, now)) is not None
     }

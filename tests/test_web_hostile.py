@@ -5,6 +5,7 @@ never FastAPI's echoing 422, always with the security headers."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import socket
 import subprocess
@@ -125,12 +126,11 @@ def send_chunked(url: str, path: str, total_mib: int, cookie: str = "") -> bytes
         )
         connection.sendall(head.encode())
         chunk = b"%x\r\n" % (1 << 20) + b"a=" + b"x" * ((1 << 20) - 2) + b"\r\n"
-        try:
+        # Refused part-way, as it should be, the rest cannot be sent: read the answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             for _ in range(total_mib):
                 connection.sendall(chunk)
             connection.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused part-way, as it should be: read the answer
         try:
             return connection.recv(65536)
         except ConnectionResetError:
