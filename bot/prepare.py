@@ -27,7 +27,7 @@ from sqlmodel import col, select
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
 from bot.reeling import ClipJob, make_reel
-from content.disclosure import burn_label
+from content.disclosure import burn_label, watermark
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
 from content.images import (
@@ -149,6 +149,7 @@ def _reel(
         music=finish.music,
         loudness_lufs=finish.loudness,
         seed=post.seed,
+        watermark=watermark.payload_for(post.id),  # marked while rendering: disclose finds it
     )
     job = ClipJob(
         backend=reel.backend,

@@ -18,6 +18,7 @@ from PIL import Image
 
 from bot.context import App
 from bot.settings import Settings
+from content.disclosure import watermark
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError
 from content.images import file_sha256, pick_device
@@ -32,6 +33,7 @@ from content.tiny import ensure_model
 log = structlog.get_logger(__name__)
 
 Backend = Literal["motion", "local", "kling"]
+STANDALONE_POST_ID = 0  # the watermark payload of a reel that belongs to no post
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def make_standalone_reel(
         text=request.text,
         music=request.music,
         seed=seed,
+        watermark=watermark.payload_for(STANDALONE_POST_ID),  # marked while rendering
     )
     job = ClipJob(
         backend=request.backend,
@@ -96,7 +99,7 @@ def make_standalone_reel(
         made = Path(workdir) / "reel.mp4"
         record = make_reel(settings, request.stills, job, plan, made, Path(workdir), progress)
         job_disclosure = DisclosureJob(
-            post_id=0,
+            post_id=STANDALONE_POST_ID,
             visible_label=request.label,
             description=f"AI-generated reel. {request.label}.",
             models=[request.backend if request.backend != "local" else video_model],

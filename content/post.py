@@ -24,9 +24,22 @@ from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont
 
+from content.disclosure.apply import video_marker
 from content.disclosure.label import label_overlay
 from content.errors import GenerationError
-from content.reels.encode import AAC_ARGS, FPS, HEIGHT, WIDTH, ffmpeg_exe, h264_reel_args, run_ffmpeg
+from content.reels.encode import (
+    AAC_ARGS,
+    FPS,
+    HEIGHT,
+    REEL_SIZE,
+    WIDTH,
+    ffmpeg_exe,
+    h264_reel_args,
+    pipe_frames,
+    raw_input,
+    raw_output,
+    run_ffmpeg,
+)
 from content.reels.motion import move_filter
 
 LABEL_FULL_SECONDS = 2.0  # the full label at least this long, then the badge to the end
@@ -65,6 +78,7 @@ class ReelPlan:
     loudness_lufs: float = -14.0
     seed: int = 0
     crf: int = 20
+    watermark: bytes | None = None  # the invisible watermark's payload, embedded while rendering
 
 
 def segment_seconds(seconds: float, count: int, transition: Transition, transition_s: float) -> float:
@@ -83,34 +97,44 @@ def pick_music(music: Path | None, seed: int) -> Path | None:
 
 
 def render_reel(plan: ReelPlan, out: Path, progress: Callable[[float], None] | None = None) -> Path:
-    """Render `plan` to `out` (an .mp4 to Instagram's Reels spec) in one ffmpeg run."""
-    with tempfile.TemporaryDirectory(prefix="vibot-reel-") as workdir:
-        run_ffmpeg(reel_args(plan, out, Path(workdir)), "render the reel", plan.seconds, progress)
-    return out
+    """Render `plan` to `out` (an .mp4 to Instagram's Reels spec).
 
-
-def reel_args(plan: ReelPlan, out: Path, workdir: Path) -> list[str]:
-    """The ffmpeg arguments that render `plan`; the graded stills and overlays they read are
-    written to `workdir` first."""
+    The audio is mixed first; then one ffmpeg builds the frames and a second encodes them,
+    and on the way between the two `plan.watermark` goes into every 30th frame. The reel
+    is encoded once: marking a finished reel meant a second decode and encode, as long as
+    the render itself, and a generation of quality lost."""
     if not plan.segments:
         raise GenerationError("a reel needs at least one still or clip")
     frames = round(plan.seconds * FPS)
-    inputs, graph = _video_graph(plan, workdir)
+    with tempfile.TemporaryDirectory(prefix="vibot-reel-") as name:
+        workdir = Path(name)
+        audio = render_audio(plan, workdir / "audio.wav")
+        inputs, graph = _video_graph(plan, workdir)
+        source = [*inputs, "-filter_complex", graph, "-map", "[v]", *raw_output(frames)]
+        sink = [
+            *raw_input(REEL_SIZE, FPS), "-i", str(audio), "-map", "0:v", "-map", "1:a",
+            "-frames:v", str(frames), "-t", f"{frames / FPS:.3f}",
+            *h264_reel_args(FPS, plan.crf), "-r", str(FPS), *AAC_ARGS, "-movflags", "+faststart", str(out),
+        ]  # fmt: skip
+        mark = video_marker(plan.watermark, REEL_SIZE) if plan.watermark is not None else None
+        pipe_frames(source, sink, REEL_SIZE, "render the reel", mark, frames, progress)
+    return out
+
+
+def render_audio(plan: ReelPlan, out: Path) -> Path:
+    """The reel's sound as a lossless WAV: the music bed trimmed, faded and normalised to
+    `plan.loudness_lufs`, or silence."""
     music = pick_music(plan.music, plan.seed)
-    audio_input = inputs.count("-i")
-    if music is not None:
-        measured = measure_loudness(music, plan.seconds, plan.loudness_lufs)
-        inputs += ["-stream_loop", "-1", "-i", str(music)]
-        graph += f";[{audio_input}:a]{_music_chain(plan.seconds, plan.loudness_lufs, measured)}[a]"
+    if music is None:
+        source = ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
+        chain = f"atrim=0:{plan.seconds:.3f}"
     else:
-        inputs += ["-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000"]
-        graph += f";[{audio_input}:a]atrim=0:{plan.seconds:.3f}[a]"
-    return [
-        *inputs, "-filter_complex", graph, "-map", "[v]", "-map", "[a]",
-        "-frames:v", str(frames), "-t", f"{frames / FPS:.3f}",
-        *h264_reel_args(FPS, plan.crf), "-r", str(FPS), *AAC_ARGS,
-        "-movflags", "+faststart", str(out),
-    ]  # fmt: skip
+        measured = measure_loudness(music, plan.seconds, plan.loudness_lufs)
+        source = ["-stream_loop", "-1", "-i", str(music)]
+        chain = _music_chain(plan.seconds, plan.loudness_lufs, measured)
+    args = [*source, "-af", chain, "-t", f"{plan.seconds:.3f}", "-vn", "-c:a", "pcm_f32le", str(out)]
+    run_ffmpeg(args, "mix the reel's sound")
+    return out
 
 
 def still_reel(still: Path, label: str, out: Path, seconds: float, move: str = "zoom-in") -> Path:

@@ -18,6 +18,8 @@ from content.disclosure import provenance, watermark, xmp
 from content.disclosure.certs import SigningMaterial
 from content.errors import GenerationError
 from content.reels import ffmpeg_exe, h264_reel_args
+from content.reels.encode import FrameEdit, pipe_frames, raw_input, raw_output
+from content.reels.spec import probe
 
 VIDEO_WATERMARK_EVERY = 30  # frames: one watermarked frame a second at 30 fps
 
@@ -81,66 +83,65 @@ def video_size(path: Path) -> tuple[int, int, float]:
     return int(width), int(height), float(meta["fps"])
 
 
+def video_marker(payload: bytes, size: tuple[int, int], every: int = VIDEO_WATERMARK_EVERY) -> FrameEdit:
+    """A pipe_frames edit embedding the payload in every `every`-th raw yuv420p frame.
+
+    OpenCV's I420 conversions use BT.601 limited range, as ffmpeg does for untagged video:
+    a marked frame keeps the colours of its neighbours."""
+    import cv2
+
+    width, height = size
+
+    def mark(index: int, frame: bytes) -> bytes:
+        if index % every:
+            return frame
+        planes = np.frombuffer(frame, dtype=np.uint8).reshape(height * 3 // 2, width)
+        rgb = cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
+        return bytes(cv2.cvtColor(watermark.embed(rgb, payload), cv2.COLOR_RGB2YUV_I420).tobytes())
+
+    return mark
+
+
+def marked_frames(frame_count: int, every: int = VIDEO_WATERMARK_EVERY) -> list[int]:
+    return list(range(0, frame_count, every))
+
+
 def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVERY) -> list[int]:
     """Embed the payload in every `every`-th frame and re-encode to the Reels spec, keeping
-    the audio. Returns the watermarked frame numbers."""
+    the audio. Returns the watermarked frame numbers. (vibot's own reels are marked while
+    they render, and skip this second encode: see `already_marked`.)"""
     width, height, fps = video_size(path)
-    frame_bytes = width * height * 3
-    marked = []
     with tempfile.TemporaryDirectory() as workdir:
         out = Path(workdir) / f"marked{path.suffix}"
-        reader = subprocess.Popen(
-            [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-            stdout=subprocess.PIPE,
-        )
-        writer = subprocess.Popen(
-            [
-                ffmpeg_exe(),
-                "-v",
-                "error",
-                "-y",
-                "-f",
-                "rawvideo",
-                "-pix_fmt",
-                "rgb24",
-                "-s",
-                f"{width}x{height}",
-                "-r",
-                f"{fps:g}",
-                "-i",
-                "-",
-                "-i",
-                str(path),
-                "-map",
-                "0:v",
-                "-map",
-                "1:a?",
-                *h264_reel_args(fps, crf=18),
-                "-c:a",
-                "copy",
-                "-movflags",
-                "+faststart",
-                str(out),
-            ],
-            stdin=subprocess.PIPE,
-        )
-        with reader, writer:  # closes both pipes, whatever happens
-            assert reader.stdout is not None and writer.stdin is not None
-            index = 0
-            while chunk := reader.stdout.read(frame_bytes):
-                if len(chunk) < frame_bytes:
-                    break
-                if index % every == 0:
-                    frame = np.frombuffer(chunk, dtype=np.uint8).reshape(height, width, 3)
-                    chunk = watermark.embed(frame, payload).tobytes()
-                    marked.append(index)
-                writer.stdin.write(chunk)
-                index += 1
-            writer.stdin.close()
-        if reader.returncode != 0 or writer.returncode != 0:
-            raise GenerationError(f"ffmpeg could not re-encode {path.name} with its watermark")
+        source = ["-i", str(path), *raw_output()]
+        sink = [
+            *raw_input((width, height), fps), "-i", str(path), "-map", "0:v", "-map", "1:a?",
+            *h264_reel_args(fps, crf=18), "-c:a", "copy", "-movflags", "+faststart", str(out),
+        ]  # fmt: skip
+        count = pipe_frames(
+            source, sink, (width, height), f"re-encode {path.name} with its watermark",
+            video_marker(payload, (width, height), every),
+        )  # fmt: skip
         out.replace(path)
-    return marked
+    return marked_frames(count, every)
+
+
+def already_marked(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVERY) -> list[int] | None:
+    """The marked frames of a video that carries `payload` from its render, else None.
+    Frame 0 is read back: a reel is trusted to be marked only where the mark is found."""
+    video = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
+    width, height = int(video["width"]), int(video["height"])
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+         "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=False,
+    ).stdout  # fmt: skip
+    if len(raw) != width * height * 3:
+        return None
+    first = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+    if watermark.read(first).post_id != watermark.post_id_from(payload):
+        return None
+    return marked_frames(int(video["nb_frames"]), every)
 
 
 def disclose(
@@ -151,7 +152,7 @@ def disclose(
     payload = watermark.payload_for(job.post_id)
     frames: list[int] | None = None
     if path.suffix.lower() == ".mp4":
-        frames = watermark_video(path, payload)
+        frames = already_marked(path, payload) or watermark_video(path, payload)
     else:
         path = watermark_image(path, payload, final_suffix)
     xmp.write(path, job.description)

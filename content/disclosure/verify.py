@@ -79,32 +79,25 @@ class VerifyReport:
         return [f"{names[layer]} missing or invalid" for layer in names if not getattr(self, layer).ok]
 
 
-def _frame(path: Path, index: int) -> Image.Image:
-    width, height, _ = video_size(path)
+def _frames(path: Path, size: tuple[int, int], indices: list[int]) -> dict[int, Image.Image]:
+    """Frames `indices` of a video, decoded in one ffmpeg run (one decode, not one a frame)."""
+    width, height = size
+    wanted = sorted(set(indices))
+    frame_bytes = width * height * 3
+    pick = "+".join(f"eq(n\\,{index})" for index in wanted)
     result = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-v",
-            "error",
-            "-i",
-            str(path),
-            "-vf",
-            f"select=eq(n\\,{index})",
-            "-frames:v",
-            "1",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0 or len(result.stdout) < width * height * 3:
-        raise NotFoundError(f"{path.name}: cannot read frame {index}")
-    pixels = np.frombuffer(result.stdout[: width * height * 3], dtype=np.uint8).reshape(height, width, 3)
-    return Image.fromarray(pixels)
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", f"select={pick}", "-fps_mode", "passthrough",
+         "-frames:v", str(len(wanted)), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0 or len(result.stdout) < frame_bytes * len(wanted):
+        missing = wanted[len(result.stdout) // frame_bytes] if result.returncode == 0 else wanted[0]
+        raise NotFoundError(f"{path.name}: cannot read frame {missing}")
+    pixels = np.frombuffer(result.stdout, np.uint8, frame_bytes * len(wanted))
+    return {
+        index: Image.fromarray(pixels.reshape(len(wanted), height, width, 3)[number])
+        for number, index in enumerate(wanted)
+    }
 
 
 def _check_label(images: list[tuple[int, Image.Image]], text: str) -> LabelCheck:
@@ -128,14 +121,13 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
     expected = bytes.fromhex(disclosure["watermark"]) if disclosure.get("watermark") else None
     video = path.suffix.lower() == ".mp4"
     if video:
-        _, _, fps = video_size(path)
-        label_frames = [_frame(path, round(t * fps)) for t in LABEL_CHECK_SECONDS]
-        label = _check_label(
-            list(zip([round(t * fps) for t in LABEL_CHECK_SECONDS], label_frames, strict=True)), text
-        )
+        width, height, fps = video_size(path)
+        labelled = [round(t * fps) for t in LABEL_CHECK_SECONDS]
         listed = str(disclosure.get("watermark_frames") or "0")
         marked = [int(n) for n in listed.split(",") if n.strip().isdigit()][:2] or [0]
-        mark = _check_watermark([(i, _frame(path, i)) for i in marked], expected)
+        frames = _frames(path, (width, height), labelled + marked)
+        label = _check_label([(i, frames[i]) for i in labelled], text)
+        mark = _check_watermark([(i, frames[i]) for i in marked], expected)
     else:
         with Image.open(path) as opened:
             image = opened.convert("RGB")
