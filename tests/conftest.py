@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bot.context import App
 from tests.support.personas import make_app, write_persona
 from tests.support.pg import PostgresServer
+from tests.support.shared import built_once
 from tests.support.web import (
     CHROMIUM,
     Site,
@@ -40,7 +41,7 @@ os.environ.setdefault("VIBOT_WEB_PORT", "0")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from content.tiny import build_tiny_flux
 
-    return build_tiny_flux(tmp_path_factory.mktemp("models") / "tiny-flux")
+    return built_once(tmp_path_factory, "tiny-flux", build_tiny_flux)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,14 @@ def home(sqlite_app: App) -> Path:
 
 
 @pytest.mark.slow
-def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
-    assert cli(home, "plan", "--days", "14").returncode == 0
-    listed = json.loads(cli(home, "queue", "list", "--json", "--status", "planned").stdout)
+def test_plan_prepare_review_publish_through_the_cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # In this process (cli_here): what each command does and says. Whole processes are the
+    # demo's, the daemon's and the crash tests' subject.
+    def vibot(*args: str) -> subprocess.CompletedProcess[str]:
+        return cli_here(monkeypatch, home, *args)
+
+    assert vibot("plan", "--days", "14").returncode == 0
+    listed = json.loads(vibot("queue", "list", "--json", "--status", "planned").stdout)
     assert len(listed) >= 8 and all(p["status"] == "planned" for p in listed)
     assert set(listed[0]) == {
         "id",
@@ -42,20 +47,20 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path) -> None:
         "media",
     }
     first = listed[0]["id"]
-    prepared = cli(home, "prepare", "--post", str(first))
+    prepared = vibot("prepare", "--post", str(first))
     assert prepared.returncode == 0, prepared.stderr
-    (post,) = [p for p in json.loads(cli(home, "queue", "list", "--json").stdout) if p["id"] == first]
+    (post,) = [p for p in json.loads(vibot("queue", "list", "--json").stdout) if p["id"] == first]
     assert post["status"] == "in_review" and Path(post["media"][0]["path"]).exists()
-    edited = cli(home, "queue", "edit", str(first), "--caption", "Morning light at the harbour")
+    edited = vibot("queue", "edit", str(first), "--caption", "Morning light at the harbour")
     assert edited.returncode == 0, edited.stderr
-    shown = cli(home, "queue", "show", str(first)).stdout
+    shown = vibot("queue", "show", str(first)).stdout
     assert "Tess is a virtual influencer; this post is AI-generated.\n\nMorning light at the harbour" in shown
-    assert cli(home, "queue", "approve", str(first), "--by", "ana").returncode == 0
+    assert vibot("queue", "approve", str(first), "--by", "ana").returncode == 0
     until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    published = cli(home, "publish", "--until", until)
+    published = vibot("publish", "--until", until)
     assert published.returncode == 0 and f"post {first}: published" in published.stdout
-    assert cli(home, "publish", "--until", until).stdout.strip() == "nothing due"
-    assert "published" in cli(home, "queue", "show", str(first)).stdout
+    assert vibot("publish", "--until", until).stdout.strip() == "nothing due"
+    assert "published" in vibot("queue", "show", str(first)).stdout
 
 
 @pytest.mark.parametrize(
@@ -121,23 +126,18 @@ def test_a_bad_setting_is_one_line(home: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.slow
-def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
+def test_demo_runs_offline_and_leaves_posts_in_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "demo"
     result = cli(tmp_path, "demo", "--home", str(home), personas=REPO / "personas", HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stderr
     assert "Next:" in result.stdout and "vibot queue approve ID" in result.stdout
-    in_review = json.loads(
-        cli(
-            tmp_path,
-            "queue",
-            "list",
-            "--json",
-            "--status",
-            "in_review",
-            personas=REPO / "personas",
-            VIBOT_HOME=str(home),
-        ).stdout
-    )
+
+    def vibot(*args: str) -> subprocess.CompletedProcess[str]:  # what the user runs next
+        return cli_here(monkeypatch, home, *args, VIBOT_PERSONAS_DIR=str(REPO / "personas"))
+
+    in_review = json.loads(vibot("queue", "list", "--json", "--status", "in_review").stdout)
     assert {p["persona"] for p in in_review} == {"mara", "kai"} and len(in_review) == 4
     for post in in_review:
         assert post["media"] and all(Path(m["path"]).exists() for m in post["media"])
@@ -146,7 +146,7 @@ def test_demo_runs_offline_and_leaves_posts_in_review(tmp_path: Path) -> None:
     assert reels and reels[0]["media"][0]["path"].endswith(".mp4")
     # Every file passes `vibot verify`, and independent readers agree.
     paths = [m["path"] for p in in_review for m in p["media"]]
-    verified = cli(tmp_path, "verify", *paths, personas=REPO / "personas", VIBOT_HOME=str(home))
+    verified = vibot("verify", *paths)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     import c2pa
 
