@@ -99,6 +99,14 @@ def force_status(engine: sa.Engine, post_id: int, status: PostStatus) -> None:
         current = step
 
 
+def test_the_fast_head_check_names_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import HEAD_REVISION, _alembic_config
+
+    assert ScriptDirectory.from_config(_alembic_config(None)).get_current_head() == HEAD_REVISION
+
+
 def test_upgrade_is_idempotent_and_times_come_back_aware(database_url: str) -> None:
     engine = new_engine(database_url)
     upgrade(engine)  # second time: nothing to do
