@@ -300,6 +300,7 @@ def llm_app(app: App, server: FakeOpenAI, **settings: Any) -> App:
     return App(app.settings.model_copy(update={**values, **settings}))
 
 
+@pytest.mark.slow
 def test_prepare_uses_the_llm_and_records_cost(sqlite_app: App, server: FakeOpenAI) -> None:
     app = llm_app(sqlite_app, server)
     server.reply(completion(draft()))
@@ -317,6 +318,7 @@ def test_prepare_uses_the_llm_and_records_cost(sqlite_app: App, server: FakeOpen
     assert (usage.persona_id, usage.outcome, usage.tokens_out) == ("tess", "accepted", 60)
 
 
+@pytest.mark.slow
 def test_the_persona_budget_counts_todays_spend(sqlite_app: App, server: FakeOpenAI) -> None:
     app = llm_app(sqlite_app, server, llm_daily_budget_usd=0.0005)
     server.reply(completion(draft(), tokens=(100, 100)))  # $0.00125: over budget after one post
@@ -330,6 +332,7 @@ def test_the_persona_budget_counts_todays_spend(sqlite_app: App, server: FakeOpe
     assert "daily LLM budget of $0.00 for tess is spent" in (later.review_flags or "")
 
 
+@pytest.mark.slow
 def test_regenerate_through_the_cli_sends_an_approved_post_back_to_review(
     sqlite_app: App, server: FakeOpenAI
 ) -> None:

@@ -161,6 +161,7 @@ def test_demo_runs_offline_and_leaves_posts_in_review(
         assert c2pa.Reader(path).get_validation_state() == "Valid"
 
 
+@pytest.mark.slow
 def test_models_list_shows_licences_and_what_is_here(home: Path) -> None:
     result = cli(home, "models", "list", COLUMNS="200")
     assert result.returncode == 0, result.stderr

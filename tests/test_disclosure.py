@@ -169,6 +169,7 @@ def test_a_reel_carries_every_layer(tmp_path: Path, material: SigningMaterial) -
     assert report.watermark.frames_checked == [0, 30] and report.watermark.post_id == 4242
 
 
+@pytest.mark.slow
 def test_init_cert_makes_keys_only_the_owner_can_read(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "disclosure", "init-cert"],
@@ -190,6 +191,7 @@ def test_init_cert_makes_keys_only_the_owner_can_read(tmp_path: Path) -> None:
     assert (certs / LEAF_KEY).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_verify_cli_exit_codes_and_json(tmp_path: Path, certs_dir: Path) -> None:
     home = tmp_path / "home"
     shutil.copytree(certs_dir, home / "certs")

@@ -65,6 +65,7 @@ def test_approve_then_publish_exactly_once(app: App) -> None:
     assert view.attempts[0].remote_id == line["remote_id"] and view.attempts[0].outcome == "published"
 
 
+@pytest.mark.slow
 def test_several_posts_in_one_pass_each_get_one_line(sqlite_app: App) -> None:
     app = sqlite_app  # generation and these rules do not depend on the database
     ids = [ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=m)) for m in (3, 2, 1)]
@@ -187,6 +188,7 @@ def test_when_the_platform_cannot_tell_a_person_decides(sqlite_app: App) -> None
     assert view.post.status == PostStatus.NEEDS_RECONCILE and view.attempts[-1].outcome == "unclear"
 
 
+@pytest.mark.slow
 def test_missed_slots_publish_late_within_grace_else_skip(sqlite_app: App) -> None:
     app = sqlite_app  # generation and these rules do not depend on the database
     late = ready_post(app, slot=datetime.now(UTC) - timedelta(minutes=90))  # grace is 2h

@@ -174,6 +174,7 @@ def request_for(app: App, post_id: int) -> PublishRequest:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
 def test_each_format_goes_out_with_the_exact_signed_bytes(
     served_posts: tuple[App, dict[str, int]], graph: FakeGraph, fmt: str
@@ -203,6 +204,7 @@ def test_each_format_goes_out_with_the_exact_signed_bytes(
     assert view.attempts[0].permalink == published["permalink"]  # read back and stored
 
 
+@pytest.mark.slow
 def test_the_container_is_polled_with_growing_intervals(served: App, graph: FakeGraph) -> None:
     graph.polls_in_progress = 4
     sleeps: list[float] = []
@@ -262,6 +264,7 @@ def test_an_expired_token_holds_the_account(served: App, graph: FakeGraph) -> No
     assert get_post(served, post_id).post.status == PostStatus.APPROVED
 
 
+@pytest.mark.slow
 def test_a_timeout_after_media_publish_is_reconciled_without_a_duplicate(
     served: App, graph: FakeGraph
 ) -> None:
@@ -301,6 +304,7 @@ def test_public_media_urls_are_signed_single_post_and_expire(served: App) -> Non
 # --- account states, limits and notifications ---------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_rate_limit_cools_the_account_down_across_passes(served: App, graph: FakeGraph) -> None:
     graph.fail_next["POST media"] = [429]
     post_id = approved(served)
@@ -319,6 +323,7 @@ def test_a_rate_limit_cools_the_account_down_across_passes(served: App, graph: F
     assert publish_pass(served).published == [post_id]
 
 
+@pytest.mark.slow
 def test_a_held_account_waits_for_a_person_and_says_so(
     served: App, graph: FakeGraph, hook: list[dict]
 ) -> None:  # type: ignore[type-arg]
@@ -343,6 +348,7 @@ def test_a_failed_post_is_notified(served: App, graph: FakeGraph, hook: list[dic
     assert f"post {post_id}" in message["text"] and "2207009" in message["text"]
 
 
+@pytest.mark.slow
 def test_daily_cap_and_spacing_hold_back_later_posts(tmp_path: Path, tiny_model: Path) -> None:
     home = tmp_path / "home"
     write_persona(home / "personas", account={"daily_cap": 2, "min_spacing": "1h"})

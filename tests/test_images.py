@@ -98,6 +98,7 @@ def test_a_kohya_lora_loads(tiny_model: Path, loras: dict[str, Path]) -> None:
     assert diff(plain, kohya) > 0.05
 
 
+@pytest.mark.slow
 def test_noise_injection_is_seeded_and_a_no_op_at_zero(tiny_model: Path) -> None:
     plain = generate_photo(request(tiny_model)).image
     noisy = Realism(noise_strength=0.5, noise_at=(0.3, 0.6))
@@ -234,6 +235,7 @@ def test_a_small_generation_is_upscaled_by_the_model_and_recorded(
 # --- speed switches (the CPU checks what it can: same maths, no recompiles) ----------
 
 
+@pytest.mark.slow
 def test_hot_swap_under_compile_switches_personas_without_recompiling(
     tiny_model: Path, loras: dict[str, Path]
 ) -> None:
@@ -295,6 +297,7 @@ def test_an_unknown_attention_backend_is_a_config_error(tiny_model: Path) -> Non
         generate_photo(request(tiny_model, speed=Speed(attention="nonsense")))
 
 
+@pytest.mark.slow
 def test_step_cache_works_under_compile(tiny_model: Path, loras: dict[str, Path]) -> None:
     load_flux.cache_clear()
     torch._dynamo.reset()

@@ -275,6 +275,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_persona_check_cli_exit_codes_and_one_line_per_problem(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(GOOD)

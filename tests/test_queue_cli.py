@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from rich.console import Console
 
@@ -65,6 +66,7 @@ def test_the_queue_reads_well_in_80_and_120_columns() -> None:
     assert "media" not in render(80)[0]
 
 
+@pytest.mark.slow
 def test_publish_says_what_waits_and_why(site_templates, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     app = copy_of(site_templates(("photo", "carousel")), home)

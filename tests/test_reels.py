@@ -140,6 +140,7 @@ def full_reel(stills: list[Path], tmp_path_factory: pytest.TempPathFactory) -> P
     return built_once(tmp_path_factory, "full-reel.mp4", build)
 
 
+@pytest.mark.slow
 def test_the_reel_meets_instagrams_spec(full_reel: Path) -> None:
     info = probe(full_reel)
     video = next(s for s in info["streams"] if s["codec_type"] == "video")
@@ -153,6 +154,7 @@ def test_the_reel_meets_instagrams_spec(full_reel: Path) -> None:
     assert check_reel(full_reel).ok
 
 
+@pytest.mark.slow
 def test_the_label_is_full_size_for_two_seconds_then_a_badge(full_reel: Path, stills: list[Path]) -> None:
     early, late = frame_at(full_reel, 0.5), frame_at(full_reel, 3.0)
     assert label_present(early, LABEL)[0] and label_present(frame_at(full_reel, 1.9), LABEL)[0]
@@ -170,6 +172,7 @@ def test_the_label_is_full_size_for_two_seconds_then_a_badge(full_reel: Path, st
     assert np.abs(first[above] - still[above]).mean() < 12  # grain and grading only
 
 
+@pytest.mark.slow
 def test_music_is_normalised_to_minus_14_lufs(tmp_path: Path, full_reel: Path) -> None:
     assert abs(integrated_loudness(full_reel) - -14.0) <= 1.0  # in the finished reel, after AAC
     for level in (0.01, 0.5):  # a very quiet and a very loud bed: the mix is all that differs
@@ -250,6 +253,7 @@ def motion_per_frame(video: Path) -> np.ndarray:  # type: ignore[type-arg]
     return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("move", MOVES)
 def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, move: str) -> None:
     still = textured_still(tmp_path / "detailed.png", seed=5, detail=96)  # motion needs detail to show
@@ -267,6 +271,7 @@ def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, move: str) ->
     assert "zoompan" in move_filter(move, 90)
 
 
+@pytest.mark.slow
 def test_a_clip_of_any_size_and_rate_fills_the_frame_at_30_fps(tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     subprocess.run(
@@ -297,6 +302,7 @@ def encode(out: Path, video: str, extra: list[str]) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_what_a_re_encode_can_fix_is_fixed(tmp_path: Path) -> None:
     bad = encode(
         tmp_path / "bad.mp4",
@@ -360,6 +366,7 @@ def test_tiny_ltx_animates_a_still_offline(tiny_ltx: Path, tmp_path: Path, still
     assert check_reel(reel).ok
 
 
+@pytest.mark.slow
 def test_frames_are_upscaled_with_the_stills_upscaler(tmp_path: Path) -> None:
     model = make_test_upscaler(tmp_path / "x4.pth")
     textured = np.asarray(Image.open(textured_still(tmp_path / "t.png", 1, size=(270, 480), detail=60)))

@@ -202,6 +202,7 @@ def _race_worker(
     results.put(won)
 
 
+@pytest.mark.slow
 def test_two_processes_racing_never_take_the_same_post(database_url: str) -> None:
     engine = new_engine(database_url)
     post_ids = plan(engine, 60)

@@ -540,6 +540,7 @@ def test_a_media_request_from_the_ui_wakes_the_daemons_prepare_job(sqlite_app: A
         daemon.scheduler.shutdown(wait=False)
 
 
+@pytest.mark.slow
 def test_vibot_web_serves_until_stopped(site: Site) -> None:
     with vibot_web(site.app.settings.home) as running:
         assert httpx.get(f"{running.url}/healthz").json() == {"status": "ok"}

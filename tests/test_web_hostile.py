@@ -71,12 +71,14 @@ def parallel_logins(site: Site, names: list[str]) -> Counter[int]:
             client.close()
 
 
+@pytest.mark.slow
 def test_fifty_parallel_guesses_for_one_name_check_at_most_five(site: Site) -> None:
     answers = parallel_logins(site, [REVIEWER] * 50)
     print(f"50 parallel bad logins for one name: {dict(answers)}")
     assert answers[401] <= 5 and answers[401] + answers[429] == 50, answers
 
 
+@pytest.mark.slow
 def test_thirty_parallel_made_up_names_from_one_address_check_at_most_five(site: Site) -> None:
     answers = parallel_logins(site, [f"stranger{n}" for n in range(30)])
     print(f"30 parallel made-up names from one address: {dict(answers)}")
@@ -137,6 +139,7 @@ def send_chunked(url: str, path: str, total_mib: int, cookie: str = "") -> bytes
             return b""
 
 
+@pytest.mark.slow
 def test_an_oversized_anonymous_post_is_refused_before_it_is_read(
     site: Site, web_process: tuple[subprocess.Popen[str], str]
 ) -> None:
@@ -197,6 +200,7 @@ def echoed(response: httpx.Response) -> bool:
     return MARKER in response.text or "x" * 200 in response.text or "<script>" in response.text
 
 
+@pytest.mark.slow
 def test_every_route_answers_hostile_parameters_with_its_own_page(site: Site, user: httpx.Client) -> None:
     """Each route with each hostile path value, then with real path values and each hostile query."""
     token = csrf_of(user)
