@@ -100,6 +100,25 @@ def persona_check(files: Annotated[list[Path], typer.Argument(help="persona YAML
         out.print(f"ok  {persona.source}  ({persona.id}: {persona.name})")
 
 
+@persona_app.command("faces")
+def persona_faces(persona_id: Annotated[str, typer.Argument(help="persona id")]) -> None:
+    """Each reference photo's distance to the persona's face, outliers, and a suggested limit."""
+    from content.identity import load_references
+
+    persona = _app().persona(persona_id)
+    identity = persona.appearance.identity
+    if identity is None:
+        raise UserError(
+            f"{persona_id} has no appearance.identity — add references: faces/ (see personas/README.md)"
+        )
+    references = load_references(identity.references)
+    outliers = set(references.outliers())
+    for name, distance in zip(references.names, references.distances, strict=True):
+        note = "  outlier: someone else, or a poor photo? remove it" if name in outliers else ""
+        out.print(f"{escape(name)}  {distance:.3f}{note}", soft_wrap=True)
+    out.print(f"suggested max_distance: {references.suggested_limit:.2f} (now {identity.max_distance:.2f})")
+
+
 @app.command()
 def plan(
     days: Annotated[int | None, typer.Option(min=1, max=365)] = None,
@@ -622,7 +641,7 @@ def web_users() -> None:
 @models_app.command("list")
 def models_list() -> None:
     """The image models vibot knows, with their licences."""
-    from content.models import KNOWN_MODELS, KNOWN_UPSCALERS, present_locally
+    from content.models import KNOWN_FACE_MODELS, KNOWN_MODELS, KNOWN_UPSCALERS, present_locally
 
     models_dir = get_settings().models_dir
     table = Table("model", "licence", "commercial use", "here", "note")
@@ -636,6 +655,11 @@ def models_list() -> None:
         commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
         upscalers.add_row(info.name, escape(info.licence), commercial, escape(info.note))
     out.print(upscalers)
+    faces = Table("face model (identity guard)", "licence", "commercial use", "note")
+    for info in KNOWN_FACE_MODELS.values():
+        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
+        faces.add_row(info.name, escape(info.licence), commercial, escape(info.note))
+    out.print(faces)
 
 
 @models_app.command("make-tiny")

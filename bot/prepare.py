@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from bot.reeling import ClipJob, make_reel
 from content.disclosure import burn_label, watermark
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
+from content.identity import References, load_references, reference_images
+from content.identity import score as identity_score
 from content.images import (
     REEL_SIZE,
     PhotoRequest,
@@ -181,11 +184,61 @@ def overlay_text(persona: Persona, post: Post) -> str | None:
     )
 
 
+RETRY_SEED_STEP = 7919  # a retry's seed: far from the seeds of a carousel's other items
+
+
+@lru_cache(maxsize=8)
+def _references(folder: Path, signature: tuple[tuple[str, int, int], ...]) -> References:
+    """A persona's reference faces, embedded once per process and again when a file changes."""
+    return load_references(folder)
+
+
+def persona_references(persona: Persona) -> References:
+    identity = persona.appearance.identity
+    assert identity is not None
+    files = reference_images(identity.references)
+    return _references(
+        identity.references, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    )
+
+
+def guarded_photo(
+    app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int], flags: list[str]
+) -> PhotoResult:
+    """A photo whose largest face is the persona's: made again with another seed when the face
+    is missing or too far from the references, up to `retries` times; after that it goes to
+    review with a flag and its score, never silently."""
+    identity = persona.appearance.identity
+    if identity is None or not persona.expects_face(post.pillar):
+        return _photo(app, persona, post, prompt, seed, size)
+    references = persona_references(persona)
+    attempts = []
+    for attempt in range(identity.retries + 1):
+        tried = seed + attempt * RETRY_SEED_STEP
+        generated = _photo(app, persona, post, prompt, tried, size)
+        checked = identity_score(generated.image, references, identity.max_distance)
+        attempts.append({"seed": tried, **checked.as_record()})
+        log.info("identity checked", post=post.id, seed=tried, distance=checked.distance, ok=checked.ok)
+        if checked.ok:
+            break
+    generated.record["identity"] = {**checked.as_record(), "attempts": attempts}
+    if not checked.ok:
+        flags.append(f"{checked.describe()} after {len(attempts)} image(s)")
+    return generated
+
+
 def make_media(
-    app: App, persona: Persona, post: Post, workdir: Path, records: list[dict[str, Any]]
+    app: App,
+    persona: Persona,
+    post: Post,
+    workdir: Path,
+    records: list[dict[str, Any]],
+    flags: list[str] | None = None,
 ) -> list[MadeFile]:
-    """Run the media stages for one post; files land in `workdir`."""
+    """Run the media stages for one post; files land in `workdir`. What a reviewer should
+    look at (a face that failed the identity guard) is added to `flags`."""
     assert post.prompt is not None
+    flags = flags if flags is not None else []
     label = persona.disclosure.label
     if post.format == "reel":
         return _reel(app, persona, post, workdir, records)
@@ -193,7 +246,7 @@ def make_media(
     count = persona.pipeline.carousel.items if post.format == "carousel" else 1
     made = []
     for index in range(count):
-        generated = _photo(app, persona, post, post.prompt, post.seed + index, size)
+        generated = guarded_photo(app, persona, post, post.prompt, post.seed + index, size, flags)
         records.append(generated.record)
         image = burn_label(generated.image, label)
         path = save_lossless(image, workdir / f"photo-{index}.png")
@@ -233,6 +286,13 @@ def _store(app: App, post_id: int, made: list[MadeFile]) -> list[MediaAsset]:
     return assets
 
 
+def _with_media_flags(post: Post | None, media_flags: list[str]) -> str | None:
+    """The caption's flags and this media's: a regenerated post drops its old media flags."""
+    kept = [f for f in json.loads(post.review_flags or "[]") if not f.startswith("identity")] if post else []
+    flags = kept + media_flags
+    return json.dumps(flags) if flags else None
+
+
 def prepare_post(app: App, post_id: int) -> bool:
     """Take one planned post through the stages into review. False if another process took it."""
     started = time.perf_counter()
@@ -262,7 +322,8 @@ def prepare_post(app: App, post_id: int) -> bool:
         # 3. Media, with the visible label, at its final size.
         with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
             records: list[dict[str, Any]] = []
-            made = make_media(app, persona, post, Path(workdir), records)
+            media_flags: list[str] = []
+            made = make_media(app, persona, post, Path(workdir), records, media_flags)
             # 4. Disclosure layers on every file: watermark, XMP, then the C2PA signature.
             job = disclosure_job(persona, post_id)
             made = [
@@ -277,7 +338,12 @@ def prepare_post(app: App, post_id: int) -> bool:
             session.add_all(assets)
             # keep_caption lasts until the new media is in: a crash before keeps the caption too.
             set_fields(
-                session, post_id, PostStatus.GENERATING, generation=json.dumps(records), keep_caption=False
+                session,
+                post_id,
+                PostStatus.GENERATING,
+                generation=json.dumps(records),
+                keep_caption=False,
+                review_flags=_with_media_flags(session.get(Post, post_id), media_flags),
             )
             transition(
                 session,

@@ -86,6 +86,24 @@ KNOWN_UPSCALERS: dict[str, ModelInfo] = {
 }
 
 
+# The identity guard's models (content/identity.py): dlib's, from the dlib-bin wheel and the
+# face-recognition-models package. Its README: "licensed in the public domain or under CC0
+# 1.0 Universal" (Davis King, dlib-models).
+KNOWN_FACE_MODELS: dict[str, ModelInfo] = {
+    info.name: info
+    for info in (
+        ModelInfo("dlib frontal face detector (HOG)", "Boost Software License 1.0 (inside dlib)", True, 0,
+                  "finds faces; used"),
+        ModelInfo("shape_predictor_5_face_landmarks.dat", "CC0 1.0 (dlib-models)", True, 0,
+                  "aligns faces; used"),
+        ModelInfo("dlib_face_recognition_resnet_model_v1.dat", "public domain (dlib-models)", True, 0,
+                  "128-d face embedding; used"),
+        ModelInfo("shape_predictor_68_face_landmarks.dat", "CC0 1.0, but trained on iBUG 300-W", False, 0,
+                  "its training data's terms exclude commercial use; not used"),
+    )
+}  # fmt: skip
+
+
 def upscaler_info(model: str) -> ModelInfo:
     """The licence of an upscaler named by file path (matched on the file's stem) or lanczos."""
     stem = Path(model).name.removesuffix(".safetensors").removesuffix(".pth")

@@ -217,11 +217,30 @@ def _check_placeholders(template: str, what: str) -> None:
             )
 
 
+class Identity(Strict):
+    """The face guard: every generated image's largest face against the references."""
+
+    references: Path  # a folder of photos of the persona's face (relative to the persona file)
+    max_distance: float = Field(default=0.6, gt=0.0, le=1.5)  # dlib's "same person" is 0.6
+    retries: int = Field(default=2, ge=0, le=10)  # new seeds before the post goes to review flagged
+    expect_face: bool = True  # pillars may say otherwise (scenes without the persona)
+
+    @field_validator("references")
+    @classmethod
+    def _references_exist(cls, value: Path, info: ValidationInfo) -> Path:
+        found = _existing_file(value, info, "reference folder")
+        assert found is not None
+        if not found.is_dir():
+            raise _custom("not_a_folder", f"'{value}' is a file — references are a folder of face photos")
+        return found
+
+
 class Appearance(Strict):
     trigger: str = ""
     base_prompt: NonEmptyText
     lora: Path | None = None
     lora_scale: float = Field(default=1.0, ge=0.0, le=2.0)
+    identity: Identity | None = None
 
     @field_validator("lora")
     @classmethod
@@ -233,6 +252,7 @@ class Pillar(Strict):
     name: NonEmptyText
     weight: float = Field(default=1.0, gt=0)
     scenes: list[NonEmptyText] = Field(min_length=1)
+    expect_face: bool | None = None  # overrides appearance.identity.expect_face for this pillar
 
 
 class Schedule(Strict):
@@ -405,6 +425,16 @@ class Persona(Strict):
     schedule: Schedule
     pipeline: Pipeline = Field(default_factory=Pipeline)
     source: Path | None = Field(default=None, exclude=True)
+
+    def expects_face(self, pillar: str) -> bool:
+        """Whether the face guard checks a post of `pillar`."""
+        identity = self.appearance.identity
+        if identity is None:
+            return False
+        chosen = next((p for p in self.pillars if p.name == pillar), None)
+        if chosen is not None and chosen.expect_face is not None:
+            return chosen.expect_face
+        return identity.expect_face
 
     @field_validator("id")
     @classmethod

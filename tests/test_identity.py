@@ -1,0 +1,183 @@
+"""The identity guard on real photographs: dlib's detector and embeddings, the persona's
+references, and the prepare stage's retries and review flags."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from bot.prepare import prepare_post
+from bot.review import get_post
+from content.errors import ConfigError
+from content.identity import (
+    DEFAULT_MAX_DISTANCE,
+    find_faces,
+    load_references,
+    references_from,
+    score,
+)
+from storage.status import PostStatus
+from tests.support.cli import cli_here
+from tests.support.personas import make_app, write_persona
+from tests.support.posts import planned_post
+
+FACES = Path(__file__).parent / "vendor" / "faces"
+
+
+def photo(name: str) -> Image.Image:
+    if name == "astronaut":
+        from skimage import data
+
+        return Image.fromarray(data.astronaut())
+    with Image.open(FACES / f"{name}.jpg") as opened:
+        return opened.convert("RGB")
+
+
+@pytest.fixture(scope="module")
+def obama_references(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("obama")
+    shutil.copy(FACES / "obama.jpg", folder / "portrait.jpg")
+    return folder
+
+
+def jpeg(image: Image.Image, quality: int) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def edits(image: Image.Image) -> dict[str, Image.Image]:
+    width, height = image.size
+    return {
+        "crop": image.crop((width // 8, 0, width * 7 // 8, height * 3 // 4)),
+        "flip": ImageOps.mirror(image),
+        "jpeg q70": jpeg(image, 70),
+        "darker": ImageEnhance.Brightness(image).enhance(0.6),
+        "brighter": ImageEnhance.Brightness(image).enhance(1.4),
+        "half size": image.resize((width // 2, height // 2), Image.Resampling.LANCZOS),
+    }
+
+
+def test_the_same_face_matches_after_crop_flip_jpeg_brightness_and_resize(obama_references: Path) -> None:
+    references = load_references(obama_references)
+    distances = {name: score(edited, references).distance for name, edited in edits(photo("obama")).items()}
+    assert all(d is not None and d <= 0.25 for d in distances.values()), distances
+    other_photo = score(photo("obama2"), references)  # another day, another light
+    assert other_photo.ok and other_photo.distance is not None and other_photo.distance < 0.5
+
+
+@pytest.mark.parametrize("other", ["biden", "astronaut"])
+def test_a_different_person_does_not_match(obama_references: Path, other: str) -> None:
+    checked = score(photo(other), load_references(obama_references))
+    assert checked.distance is not None and checked.distance > DEFAULT_MAX_DISTANCE and not checked.ok
+    assert checked.describe() == f"identity {checked.distance:.2f} (limit 0.60)"
+
+
+def test_a_picture_without_a_face_is_flagged(obama_references: Path) -> None:
+    from skimage import data
+
+    for faceless in (Image.fromarray(data.coffee()), Image.fromarray(data.rocket())):
+        checked = score(faceless, load_references(obama_references))
+        assert checked.distance is None and checked.faces == 0 and not checked.ok
+        assert checked.describe() == "identity: no face found (limit 0.60)"
+
+
+def test_two_faces_of_similar_size_are_reported() -> None:
+    left = photo("obama").resize((455, 568))
+    right = photo("biden").crop((0, 0, 970, 1211)).resize((455, 568))  # his portrait is full length
+    both = Image.new("RGB", (910, 568))
+    both.paste(left, (0, 0))
+    both.paste(right, (455, 0))
+    found = find_faces(both)
+    assert len(found.found) == 2 and found.several
+    assert not find_faces(photo("obama")).several
+
+
+def test_a_reference_of_someone_else_is_an_outlier(tmp_path: Path) -> None:
+    faces = [(f"obama-{name}", find_faces(image).largest) for name, image in edits(photo("obama")).items()]
+    faces.append(("stranger.jpg", find_faces(photo("biden")).largest))
+    references = references_from([(name, face) for name, face in faces if face is not None])
+    assert references.outliers() == ["stranger.jpg"]
+    alone = references_from([(n, f) for n, f in faces if f is not None and n != "stranger.jpg"])
+    assert alone.outliers() == [] and 0.35 <= alone.suggested_limit <= DEFAULT_MAX_DISTANCE
+
+
+def test_bad_references_stop_with_the_file_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no reference photos .* add photos of the persona's face"):
+        load_references(tmp_path)
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(ConfigError, match=r"broken.jpg: not an image vibot can read"):
+        load_references(tmp_path)
+    (tmp_path / "broken.jpg").unlink()
+    from skimage import data
+
+    Image.fromarray(data.coffee()).save(tmp_path / "coffee.png")
+    with pytest.raises(ConfigError, match=r"coffee.png: no face found — use a photo where the face is clear"):
+        load_references(tmp_path)
+
+
+# --- in the prepare stage ------------------------------------------------------------------
+
+
+def guarded_app(tmp_path: Path, tiny_model: Path, references: Path, **identity: object) -> tuple:  # type: ignore[type-arg]
+    home = tmp_path / "home"
+    write_persona(
+        home / "personas",
+        appearance={
+            "trigger": "t3ss woman",
+            "base_prompt": "photo of t3ss woman",
+            "identity": {"references": str(references), **identity},
+        },
+    )
+    return make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model), home
+
+
+def test_a_faceless_image_is_retried_then_reaches_review_flagged(
+    tmp_path: Path, tiny_model: Path, obama_references: Path
+) -> None:
+    app, _ = guarded_app(tmp_path, tiny_model, obama_references, retries=2)
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3))
+    assert prepare_post(app, post_id)
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.IN_REVIEW  # never failed silently, never unflagged
+    flags = json.loads(view.post.review_flags or "[]")
+    assert "identity: no face found (limit 0.60) after 3 image(s)" in flags
+    (record,) = json.loads(view.post.generation or "[]")
+    seeds = [attempt["seed"] for attempt in record["identity"]["attempts"]]
+    assert len(seeds) == 3 and len(set(seeds)) == 3  # the tiny model draws no faces: 1 + 2 retries
+    assert record["identity"]["distance"] is None and record["seed"] == seeds[-1]
+
+
+def test_a_pillar_without_the_persona_skips_the_check(
+    tmp_path: Path, tiny_model: Path, obama_references: Path
+) -> None:
+    app, _ = guarded_app(tmp_path, tiny_model, obama_references, retries=2, expect_face=False)
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3))
+    assert prepare_post(app, post_id)
+    view = get_post(app, post_id)
+    assert not view.post.review_flags and "identity" not in json.loads(view.post.generation or "[]")[0]
+
+
+def test_persona_faces_lists_each_reference_and_the_suggested_limit(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    references = tmp_path / "faces"
+    references.mkdir()
+    for name, image in list(edits(photo("obama")).items())[:4]:
+        image.save(references / f"{name.replace(' ', '-')}.jpg")
+    photo("biden").save(references / "someone-else.jpg")
+    _, home = guarded_app(tmp_path, tiny_model, references)
+    shown = cli_here(monkeypatch, home, "persona", "faces", "tess")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert any(line.startswith("someone-else.jpg") and "outlier" in line for line in lines)
+    assert sum("outlier" in line for line in lines) == 1
+    assert any(line.startswith("suggested max_distance: 0.") for line in lines)
+    np.testing.assert_equal(len([line for line in lines if line.endswith(".jpg") or ".jpg " in line]), 5)
