@@ -110,7 +110,7 @@ def test_a_reference_of_someone_else_is_an_outlier(tmp_path: Path) -> None:
 
 
 def test_bad_references_stop_with_the_file_and_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no reference photos .* add photos of the persona's face"):
+    with pytest.raises(ConfigError, match=r"no reference photos .* add photos of the persona's face"):
         load_references(tmp_path)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(ConfigError, match=r"broken.jpg: not an image vibot can read"):
