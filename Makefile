@@ -37,6 +37,7 @@ bench: $(INSTALLED)
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/images.py --size 512 --steps 8
 	$(BIN)/python benchmarks/reels.py --runs 1
 	$(BIN)/python benchmarks/web.py
+	$(BIN)/python benchmarks/identity.py
 
 install: $(INSTALLED)
 

@@ -9,12 +9,14 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from bot.prepare import prepare_post
 from bot.review import get_post
+from bot.web.auth import add_user
 from content.errors import ConfigError
 from content.identity import (
     DEFAULT_MAX_DISTANCE,
@@ -27,6 +29,7 @@ from storage.status import PostStatus
 from tests.support.cli import cli_here
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import planned_post
+from tests.support.web import PASSWORD, REVIEWER, login, running
 
 FACES = Path(__file__).parent / "vendor" / "faces"
 
@@ -153,6 +156,12 @@ def test_a_faceless_image_is_retried_then_reaches_review_flagged(
     seeds = [attempt["seed"] for attempt in record["identity"]["attempts"]]
     assert len(seeds) == 3 and len(set(seeds)) == 3  # the tiny model draws no faces: 1 + 2 retries
     assert record["identity"]["distance"] is None and record["seed"] == seeds[-1]
+    add_user(app, REVIEWER, PASSWORD)
+    with running(app, {"photo": post_id}) as site, httpx.Client(base_url=site.url) as client:
+        login(client)
+        card = client.get("/queue").text
+    assert "<b>Identity</b> no face" in card and "(limit 0.60)" in card
+    assert "⚑ identity: no face found (limit 0.60) after 3 image(s)" in card
 
 
 def test_a_pillar_without_the_persona_skips_the_check(
