@@ -142,6 +142,7 @@ def guarded_app(tmp_path: Path, tiny_model: Path, references: Path, **identity: 
     return make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model), home
 
 
+@pytest.mark.slow
 def test_a_faceless_image_is_retried_then_reaches_review_flagged(
     tmp_path: Path, tiny_model: Path, obama_references: Path
 ) -> None:
@@ -164,6 +165,7 @@ def test_a_faceless_image_is_retried_then_reaches_review_flagged(
     assert "⚑ identity: no face found (limit 0.60) after 3 image(s)" in card
 
 
+@pytest.mark.slow
 def test_a_pillar_without_the_persona_skips_the_check(
     tmp_path: Path, tiny_model: Path, obama_references: Path
 ) -> None:
@@ -174,6 +176,7 @@ def test_a_pillar_without_the_persona_skips_the_check(
     assert not view.post.review_flags and "identity" not in json.loads(view.post.generation or "[]")[0]
 
 
+@pytest.mark.slow
 def test_persona_faces_lists_each_reference_and_the_suggested_limit(
     tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
