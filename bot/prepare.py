@@ -289,7 +289,7 @@ def _store(app: App, post_id: int, made: list[MadeFile]) -> list[MediaAsset]:
 def _with_media_flags(post: Post | None, media_flags: list[str]) -> str | None:
     """The caption's flags and this media's: a regenerated post drops its old media flags."""
     kept = [f for f in json.loads(post.review_flags or "[]") if not f.startswith("identity")] if post else []
-    flags = kept + media_flags
+    flags = list(dict.fromkeys(kept + media_flags))  # a carousel's items may fail alike
     return json.dumps(flags) if flags else None
 
 
