@@ -46,6 +46,7 @@ from content.images.realism import Realism
 from content.persona import Persona
 from content.post import Look, ReelPlan
 from content.reels import FPS
+from content.reels.encode import frames_each_second
 from content.reels.local import LocalVideo
 from content.tiny import ensure_model
 from storage.db import session_scope
@@ -112,14 +113,19 @@ def _photo(
 
 
 def _reel(
-    app: App, persona: Persona, post: Post, workdir: Path, records: list[dict[str, Any]]
+    app: App,
+    persona: Persona,
+    post: Post,
+    workdir: Path,
+    records: list[dict[str, Any]],
+    flags: list[str],
 ) -> list[MadeFile]:
     """Stills → clips (the persona's backend) → post-production → the Reels spec, and a cover."""
     assert post.prompt is not None and post.id is not None
     reel, finish, settings = persona.pipeline.reel, persona.pipeline.post, app.settings
     stills = []
     for index in range(reel.stills):
-        generated = _photo(app, persona, post, post.prompt, post.seed + index, REEL_SIZE)
+        generated = guarded_photo(app, persona, post, post.prompt, post.seed + index, REEL_SIZE, flags)
         records.append(generated.record)
         stills.append(save_lossless(generated.image, workdir / f"still-{index}.png"))
     upscaler = _upscaler(app, persona)
@@ -164,6 +170,8 @@ def _reel(
     )
     video = workdir / "reel.mp4"
     record = make_reel(settings, stills, job, plan, video, workdir)
+    if reel.backend != "motion" and persona.expects_face(post.pillar):
+        record["identity"] = _check_reel_frames(persona, video, flags)
     records.append(record)
     log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
     with Image.open(stills[0]) as first:
@@ -227,6 +235,26 @@ def guarded_photo(
     return generated
 
 
+def _check_reel_frames(persona: Persona, video: Path, flags: list[str]) -> dict[str, Any]:
+    """One frame a second of a reel whose clips a model animated (local or Kling): a face can
+    turn away or change on the way. Flagged for review, not remade (a clip costs minutes or
+    money); the stills it started from were checked already."""
+    identity = persona.appearance.identity
+    assert identity is not None
+    references = persona_references(persona)
+    frames = []
+    for second, image in frames_each_second(video):
+        checked = identity_score(image, references, identity.max_distance)
+        frames.append({"second": second, **checked.as_record()})
+    off = [f for f in frames if f["distance"] is None or f["distance"] > identity.max_distance]
+    if off:
+        found = [f["distance"] for f in off if f["distance"] is not None]
+        worst = f"worst {max(found):.2f}" if found else "no face"
+        limit = f"limit {identity.max_distance:.2f}"
+        flags.append(f"identity: {len(off)} of {len(frames)} reel frames off ({worst}, {limit})")
+    return {"limit": identity.max_distance, "frames": frames}
+
+
 def make_media(
     app: App,
     persona: Persona,
@@ -241,7 +269,7 @@ def make_media(
     flags = flags if flags is not None else []
     label = persona.disclosure.label
     if post.format == "reel":
-        return _reel(app, persona, post, workdir, records)
+        return _reel(app, persona, post, workdir, records, flags)
     size = (persona.pipeline.image.size.width, persona.pipeline.image.size.height)
     count = persona.pipeline.carousel.items if post.format == "carousel" else 1
     made = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import wave
 from datetime import UTC, datetime, timedelta
@@ -405,9 +406,13 @@ def test_a_local_backend_reel_reaches_review_with_every_disclosure_layer(
         "text": "{scene}",
         "lut": str(cube_lut(tmp_path / "l.cube", "identity")),
     }
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    shutil.copy(Path(__file__).parent / "vendor" / "faces" / "obama.jpg", faces)  # any real face
     write_persona(
         home / "personas",
         pipeline={"image": {"model": "tiny-flux", "steps": 2, "size": "320x400"}, "reel": reel, "post": post},
+        appearance={"base_prompt": "t3ss woman", "identity": {"references": str(faces), "retries": 0}},
     )
     app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
     (app.settings.models_dir / "tiny-ltx").symlink_to(tiny_ltx)  # as if built on first use
@@ -424,6 +429,13 @@ def test_a_local_backend_reel_reaches_review_with_every_disclosure_layer(
     record = json.loads(view.post.generation or "[]")[-1]
     assert record["kind"] == "reel" and record["backend"] == "local" and record["stills"] == 2
     assert record["music"] == "bed.wav" and record["transition"] == "slide"
+    # The identity guard: both stills, then one frame a second of the animated reel (the tiny
+    # models draw no face, so every check fails and the post waits in review, flagged).
+    assert [f["second"] for f in record["identity"]["frames"]] == [0, 1, 2]
+    assert json.loads(view.post.review_flags or "[]") == [
+        "identity: no face found (limit 0.60) after 1 image(s)",
+        "identity: 3 of 3 reel frames off (no face, limit 0.60)",
+    ]
 
 
 @pytest.mark.slow

@@ -6,8 +6,10 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from PIL import Image
 
 from content.errors import ConfigError, GenerationError
 
@@ -152,3 +154,20 @@ def write_frames(frames: list[object], fps: float, out: Path) -> Path:
     finally:
         clip.close()
     return out
+
+
+def frames_each_second(path: Path, size: tuple[int, int] = REEL_SIZE) -> Iterator[tuple[int, Image.Image]]:
+    """(second, frame) for the first frame of every second of `path`, decoded one at a time."""
+    width, height = size
+    frame_bytes = width * height * 3
+    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-vf", "fps=1:round=down",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as reader:
+        assert reader.stdout is not None
+        second = 0
+        while len(chunk := reader.stdout.read(frame_bytes)) == frame_bytes:
+            yield second, Image.frombytes("RGB", size, chunk)
+            second += 1
+        reader.stdout.close()
+    if reader.returncode not in (0, None):
+        raise GenerationError(f"ffmpeg could not read the frames of {path.name}")
