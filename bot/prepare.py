@@ -46,7 +46,7 @@ from content.images.realism import Realism
 from content.persona import Persona
 from content.post import Look, ReelPlan
 from content.reels import FPS
-from content.reels.encode import frames_each_second
+from content.reels.encode import read_frames
 from content.reels.local import LocalVideo
 from content.tiny import ensure_model
 from storage.db import session_scope
@@ -170,13 +170,13 @@ def _reel(
     )
     video = workdir / "reel.mp4"
     record = make_reel(settings, stills, job, plan, video, workdir)
+    frames = round(reel.seconds * FPS)
     if reel.backend != "motion" and persona.expects_face(post.pillar):
-        record["identity"] = _check_reel_frames(persona, video, flags)
+        record["identity"] = _check_reel_frames(persona, video, frames, flags)
     records.append(record)
     log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
     with Image.open(stills[0]) as first:
         cover = save_lossless(burn_label(first, persona.disclosure.label), workdir / "cover.png")
-    frames = round(reel.seconds * FPS)
     return [
         MadeFile(video, "video", "video/mp4", *REEL_SIZE, frames / FPS),
         MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
@@ -235,24 +235,27 @@ def guarded_photo(
     return generated
 
 
-def _check_reel_frames(persona: Persona, video: Path, flags: list[str]) -> dict[str, Any]:
+def _check_reel_frames(persona: Persona, video: Path, frames: int, flags: list[str]) -> dict[str, Any]:
     """One frame a second of a reel whose clips a model animated (local or Kling): a face can
     turn away or change on the way. Flagged for review, not remade (a clip costs minutes or
     money); the stills it started from were checked already."""
     identity = persona.appearance.identity
     assert identity is not None
     references = persona_references(persona)
-    frames = []
-    for second, image in frames_each_second(video):
-        checked = identity_score(image, references, identity.max_distance)
-        frames.append({"second": second, **checked.as_record()})
-    off = [f for f in frames if f["distance"] is None or f["distance"] > identity.max_distance]
+    checks = [
+        (index // FPS, identity_score(image, references, identity.max_distance))
+        for index, image in read_frames(video, REEL_SIZE, list(range(0, frames, FPS)))
+    ]
+    off = [checked for _, checked in checks if not checked.ok]
     if off:
-        found = [f["distance"] for f in off if f["distance"] is not None]
+        found = [checked.distance for checked in off if checked.distance is not None]
         worst = f"worst {max(found):.2f}" if found else "no face"
         limit = f"limit {identity.max_distance:.2f}"
-        flags.append(f"identity: {len(off)} of {len(frames)} reel frames off ({worst}, {limit})")
-    return {"limit": identity.max_distance, "frames": frames}
+        flags.append(f"identity: {len(off)} of {len(checks)} reel frames off ({worst}, {limit})")
+    return {
+        "limit": identity.max_distance,
+        "frames": [{"second": second, **checked.as_record()} for second, checked in checks],
+    }
 
 
 def make_media(

@@ -6,7 +6,6 @@ visible label (already burned by the stage) → final size (already exact)
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,8 @@ from PIL import Image
 from content.disclosure import provenance, watermark, xmp
 from content.disclosure.certs import SigningMaterial
 from content.errors import GenerationError
-from content.reels import ffmpeg_exe, h264_reel_args
-from content.reels.encode import FrameEdit, pipe_frames, raw_input, raw_output
+from content.reels import h264_reel_args
+from content.reels.encode import FrameEdit, pipe_frames, raw_input, raw_output, read_frames
 from content.reels.spec import probe
 
 VIDEO_WATERMARK_EVERY = 30  # frames: one watermarked frame a second at 30 fps
@@ -130,16 +129,8 @@ def already_marked(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVER
     """The marked frames of a video that carries `payload` from its render, else None.
     Frame 0 is read back: a reel is trusted to be marked only where the mark is found."""
     video = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
-    width, height = int(video["width"]), int(video["height"])
-    raw = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
-         "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=False,
-    ).stdout  # fmt: skip
-    if len(raw) != width * height * 3:
-        return None
-    first = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-    if watermark.read(first).post_id != watermark.post_id_from(payload):
+    first = next(read_frames(path, (int(video["width"]), int(video["height"])), [0]), None)
+    if first is None or watermark.read(np.asarray(first[1])).post_id != watermark.post_id_from(payload):
         return None
     return marked_frames(int(video["nb_frames"]), every)
 

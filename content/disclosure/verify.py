@@ -5,7 +5,6 @@ The JSON shape (`VerifyReport.as_dict`) is documented in docs/cli.md and stable.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from content.disclosure import provenance, watermark, xmp
 from content.disclosure.apply import video_size
 from content.disclosure.label import label_present
 from content.errors import NotFoundError
-from content.reels import ffmpeg_exe
+from content.reels.encode import read_frames
 
 DEFAULT_LABEL = "AI-generated"
 LABEL_CHECK_SECONDS = (0.0, 1.9)  # a reel shows the full label for at least its first 2 seconds
@@ -81,23 +80,11 @@ class VerifyReport:
 
 def _frames(path: Path, size: tuple[int, int], indices: list[int]) -> dict[int, Image.Image]:
     """Frames `indices` of a video, decoded in one ffmpeg run (one decode, not one a frame)."""
-    width, height = size
-    wanted = sorted(set(indices))
-    frame_bytes = width * height * 3
-    pick = "+".join(f"eq(n\\,{index})" for index in wanted)
-    result = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-vf", f"select={pick}", "-fps_mode", "passthrough",
-         "-frames:v", str(len(wanted)), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0 or len(result.stdout) < frame_bytes * len(wanted):
-        missing = wanted[len(result.stdout) // frame_bytes] if result.returncode == 0 else wanted[0]
-        raise NotFoundError(f"{path.name}: cannot read frame {missing}")
-    pixels = np.frombuffer(result.stdout, np.uint8, frame_bytes * len(wanted))
-    return {
-        index: Image.fromarray(pixels.reshape(len(wanted), height, width, 3)[number])
-        for number, index in enumerate(wanted)
-    }
+    frames = dict(read_frames(path, size, indices))
+    missing = [index for index in sorted(set(indices)) if index not in frames]
+    if missing:
+        raise NotFoundError(f"{path.name}: cannot read frame {missing[0]}")
+    return frames
 
 
 def _check_label(images: list[tuple[int, Image.Image]], text: str) -> LabelCheck:

@@ -156,18 +156,24 @@ def write_frames(frames: list[object], fps: float, out: Path) -> Path:
     return out
 
 
-def frames_each_second(path: Path, size: tuple[int, int] = REEL_SIZE) -> Iterator[tuple[int, Image.Image]]:
-    """(second, frame) for the first frame of every second of `path`, decoded one at a time."""
+def read_frames(path: Path, size: tuple[int, int], indices: list[int]) -> Iterator[tuple[int, Image.Image]]:
+    """(index, frame) for the frames `indices` of a video of `size`, in order, from one ffmpeg
+    run decoding one frame at a time. Frames the video does not have are not yielded: the
+    caller decides what a missing one means."""
     width, height = size
+    wanted = sorted(set(indices))
+    if not wanted:
+        return
     frame_bytes = width * height * 3
-    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-vf", "fps=1:round=down",
-               "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]  # fmt: skip
+    pick = "+".join(f"eq(n\\,{index})" for index in wanted)
+    command = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-vf", f"select={pick}",
+               "-fps_mode", "passthrough", "-frames:v", str(len(wanted)), "-f", "rawvideo",
+               "-pix_fmt", "rgb24", "-"]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as reader:
         assert reader.stdout is not None
-        second = 0
-        while len(chunk := reader.stdout.read(frame_bytes)) == frame_bytes:
-            yield second, Image.frombytes("RGB", size, chunk)
-            second += 1
+        for index in wanted:
+            chunk = reader.stdout.read(frame_bytes)
+            if len(chunk) < frame_bytes:
+                break
+            yield index, Image.frombytes("RGB", size, chunk)
         reader.stdout.close()
-    if reader.returncode not in (0, None):
-        raise GenerationError(f"ffmpeg could not read the frames of {path.name}")
