@@ -26,7 +26,6 @@ from content.errors import ConfigError
 
 DEFAULT_MAX_DISTANCE = 0.6
 DETECT_LONG_SIDE = 800  # px: HOG finds faces down to ~80 px; larger only costs time
-CHIP_SIZE = 150  # the aligned face crop dlib's ResNet reads
 SIMILAR_SIZE = 0.5  # a second face at least this share of the largest's area: "several faces"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
@@ -63,7 +62,6 @@ class References:
     reference lies from it (a reference far from the rest is probably someone else)."""
 
     names: list[str]
-    embeddings: np.ndarray[Any, np.dtype[np.float64]]  # N × 128
     centroid: np.ndarray[Any, np.dtype[np.float64]]
     distances: list[float]
 
@@ -184,7 +182,7 @@ def references_from(faces: list[tuple[str, Face]]) -> References:
     names = [name for name, _ in faces]
     embeddings = np.stack([face.embedding for _, face in faces])
     centroid = embeddings.mean(axis=0)
-    return References(names, embeddings, centroid, [distance(e, centroid) for e in embeddings])
+    return References(names, centroid, [distance(e, centroid) for e in embeddings])
 
 
 def score(image: Image.Image, references: References, limit: float = DEFAULT_MAX_DISTANCE) -> IdentityScore:
@@ -198,16 +196,6 @@ def score(image: Image.Image, references: References, limit: float = DEFAULT_MAX
     )
 
 
-def face_crop(image: Image.Image, box: Box, size: int = 160) -> Image.Image:
-    """A square crop around `box` with some margin, for a reviewer to compare faces."""
-    left, top, right, bottom = box
-    side = round(max(right - left, bottom - top) * 1.5)
-    cx, cy = (left + right) // 2, (top + bottom) // 2
-    upright = ImageOps.exif_transpose(image).convert("RGB")
-    crop = upright.crop((cx - side // 2, cy - side // 2, cx + side // 2, cy + side // 2))
-    return crop.resize((size, size), Image.Resampling.LANCZOS)
-
-
 def reference_images(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder — put photos of the persona's face there")
@@ -219,18 +207,23 @@ def reference_images(folder: Path) -> list[Path]:
     return images
 
 
+def read_photo(path: Path, fix: str = "remove it or re-save it") -> Image.Image:
+    """The photo upright (EXIF orientation applied), in RGB; a file that is not one stops with
+    its name and `fix`."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            return ImageOps.exif_transpose(opened).convert("RGB")
+    except (OSError, Image.DecompressionBombError):
+        raise ConfigError(f"{path}: not an image vibot can read — {fix}") from None
+
+
 def load_references(folder: Path) -> References:
     """The persona's references: one face from each photo in `folder`. A photo that cannot
     be read, or shows no face, stops with its name and the fix."""
     faces = []
     for path in reference_images(folder):
-        try:
-            with Image.open(path) as opened:
-                found = find_faces(opened)
-        except (OSError, Image.DecompressionBombError) as err:
-            raise ConfigError(
-                f"{path}: not an image vibot can read ({err}) — remove it or re-save it"
-            ) from None
+        found = find_faces(read_photo(path))
         if found.largest is None:
             raise ConfigError(f"{path}: no face found — use a photo where the face is clear and frontal")
         faces.append((path.name, found.largest))

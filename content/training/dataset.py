@@ -13,11 +13,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 from content.errors import ConfigError
+from content.identity import IMAGE_SUFFIXES, find_faces, read_photo
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MIN_SIDE = 512
 MIN_IMAGES = 4
 NEAR_DUPLICATE_BITS = 6  # of 64: pHash distance at or under this is the same photo again
@@ -59,18 +57,6 @@ def bucket_for(size: tuple[int, int], resolution: int) -> tuple[int, int]:
     return min(buckets(resolution), key=lambda wh: abs(wh[0] / wh[1] - aspect))
 
 
-def read_image(path: Path) -> Image.Image:
-    """The photo upright, in RGB; a file that is not one stops with its name and the fix."""
-    try:
-        with Image.open(path) as opened:
-            opened.load()
-            return ImageOps.exif_transpose(opened).convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
-        raise ConfigError(
-            f"{path}: not an image vibot can read — training reads JPEG, PNG and WebP; remove or re-save it"
-        ) from None
-
-
 def _photos(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no such folder — give the folder of training photos with --images")
@@ -101,13 +87,11 @@ def load_dataset(
 ) -> Dataset:
     import imagehash
 
-    from content import identity
-
     kept: list[TrainingImage] = []
     hashes: list[tuple[imagehash.ImageHash, Path]] = []
     duplicates: list[tuple[Path, Path]] = []
     for path in _photos(folder):
-        image = read_image(path)
+        image = read_photo(path, "training reads JPEG, PNG and WebP; remove or re-save it")
         if min(image.size) < MIN_SIDE:
             raise ConfigError(
                 f"{path}: {image.width}×{image.height}, its short side is under {MIN_SIDE} px — "
@@ -121,7 +105,7 @@ def load_dataset(
         hashes.append((phash, path))
         face = "not checked"
         if check_faces:
-            found = identity.find_faces(image)
+            found = find_faces(image)
             face = "no face" if not found.found else "several faces" if found.several else "one face"
         kept.append(
             TrainingImage(
