@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -641,25 +642,21 @@ def web_users() -> None:
 @models_app.command("list")
 def models_list() -> None:
     """The image models vibot knows, with their licences."""
-    from content.models import KNOWN_FACE_MODELS, KNOWN_MODELS, KNOWN_UPSCALERS, present_locally
+    from content.models import KNOWN_FACE_MODELS, KNOWN_MODELS, KNOWN_UPSCALERS, ModelInfo, present_locally
 
     models_dir = get_settings().models_dir
-    table = Table("model", "licence", "commercial use", "here", "note")
-    for info in KNOWN_MODELS.values():
-        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
-        here = "yes" if present_locally(info.name, models_dir) else "no"
-        table.add_row(info.name, escape(info.licence), commercial, here, escape(info.note))
-    out.print(table)
-    upscalers = Table("upscaler (file name)", "licence", "commercial use", "note")
-    for info in KNOWN_UPSCALERS.values():
-        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
-        upscalers.add_row(info.name, escape(info.licence), commercial, escape(info.note))
-    out.print(upscalers)
-    faces = Table("face model (identity guard)", "licence", "commercial use", "note")
-    for info in KNOWN_FACE_MODELS.values():
-        commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
-        faces.add_row(info.name, escape(info.licence), commercial, escape(info.note))
-    out.print(faces)
+
+    def licences(title: str, infos: Iterable[ModelInfo], here: bool = False) -> Table:
+        table = Table(title, "licence", "commercial use", *(["here"] if here else []), "note")
+        for info in infos:
+            commercial = {True: "yes", False: "no", None: "?"}[info.commercial_use]
+            local = ["yes" if present_locally(info.name, models_dir) else "no"] if here else []
+            table.add_row(info.name, escape(info.licence), commercial, *local, escape(info.note))
+        return table
+
+    out.print(licences("model", KNOWN_MODELS.values(), here=True))
+    out.print(licences("upscaler (file name)", KNOWN_UPSCALERS.values()))
+    out.print(licences("face model (identity guard)", KNOWN_FACE_MODELS.values()))
 
 
 @models_app.command("make-tiny")
