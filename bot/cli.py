@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +119,95 @@ def persona_faces(persona_id: Annotated[str, typer.Argument(help="persona id")])
         note = "  outlier: someone else, or a poor photo? remove it" if name in outliers else ""
         out.print(f"{escape(name)}  {distance:.3f}{note}", soft_wrap=True)
     out.print(f"suggested max_distance: {references.suggested_limit:.2f} (now {identity.max_distance:.2f})")
+
+
+@persona_app.command("train")
+def persona_train(
+    persona_id: Annotated[str, typer.Argument(help="persona id")],
+    images: Annotated[
+        Path, typer.Option(help="folder of the persona's photos (JPEG, PNG, WebP; .txt captions)")
+    ],
+    steps: Annotated[int, typer.Option(min=1, max=100_000, help="optimizer steps")] = 1000,
+    rank: Annotated[int, typer.Option(min=1, max=256, help="LoRA rank (alpha: --alpha, else the rank)")] = 16,
+    alpha: Annotated[float | None, typer.Option(min=0.1, max=1024, help="LoRA alpha")] = None,
+    lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="learning rate after the warm-up")] = 1e-4,
+    warmup: Annotated[int, typer.Option(min=0, max=10_000, help="warm-up steps")] = 50,
+    resolution: Annotated[
+        int, typer.Option(min=64, max=2048, help="training side, px (buckets keep its area)")
+    ] = 512,
+    batch: Annotated[int, typer.Option(min=1, max=64, help="images per step")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="seed of every random draw")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="checkpoint and validate every N steps")] = 250,
+    validation_steps: Annotated[
+        int, typer.Option(min=1, max=100, help="sampling steps per validation image")
+    ] = 20,
+    resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint")] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="the LoRA file (default: the persona's appearance.lora)")
+    ] = None,
+) -> None:
+    """Train the persona's LoRA on its photos, keep the checkpoint whose faces match best,
+    and write it where the persona loads it (or --out). The persona file is not edited."""
+    from bot.training import persona_line, plan_training, run_training
+    from content.training.train import Paths, StepDone, TrainSettings, Validation
+
+    if resolution % 64:
+        raise UserError(f"--resolution {resolution}: use a multiple of 64 (512, 768, 1024)")
+    settings = TrainSettings(
+        steps=steps, rank=rank, alpha=alpha, lr=lr, warmup=warmup, resolution=resolution, batch=batch,
+        seed=seed, checkpoint_every=checkpoint_every, validation_steps=validation_steps,
+    )  # fmt: skip
+    plan = plan_training(_app(), persona_id, images, resolution, out_file)
+    for image in plan.dataset.face_problems:
+        out_err.print(
+            f"note: {image.path}: {image.face} — the identity check is unsure of this photo", soft_wrap=True
+        )
+    for dropped, original in plan.dataset.duplicates:
+        out_err.print(f"note: {dropped}: near-duplicate of {original.name}, left out", soft_wrap=True)
+    scored = (
+        f"faces scored against {escape(plan.references_from)}"
+        if plan.references
+        else "no reference face, so the last checkpoint is kept"
+    )
+    out.print(
+        f"training {persona_id}: {len(plan.dataset.images)} photos, {steps} steps, rank {rank}; {scored}"
+    )
+    columns = (
+        TextColumn("step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out_err, transient=True) as progress:
+        task = progress.add_task("train", total=steps, loss=float("nan"), rate="")
+        first: dict[str, float] = {}  # the first step seen and when: it/s counts from there
+
+        def stepped(done: StepDone) -> None:
+            now = time.perf_counter()
+            step, at = first.setdefault("step", done.step), first.setdefault("at", now)
+            rate = f"{(done.step - step) / (now - at):.2f} it/s" if now > at else ""
+            progress.update(task, completed=done.step, loss=done.loss, rate=rate)
+
+        def checked(validation: Validation) -> None:
+            mean, shown = validation.mean_distance, len(validation.images)
+            if not validation.scored:
+                score = f"{shown} validation image(s) saved"
+            elif mean is None:
+                score = f"no face in {shown} validation image(s)"
+            else:
+                score = f"identity {mean:.3f} ({validation.faces}/{shown} faces)"
+            progress.console.print(f"step {validation.step}: {score}")
+
+        result = run_training(plan, settings, resume, stepped, checked)
+    best = result.best
+    kept = "not scored" if not best.scored else "no face in the validation images"
+    if best.mean_distance is not None:
+        kept = f"identity {best.mean_distance:.3f}"
+    out.print(f"LoRA saved: {result.lora}  (kept step {best.step}: {kept})")
+    out.print(f"record: {Paths(result.lora).record}  plot: {Paths(result.lora).plot}")
+    out.print(f"{result.seconds_per_step:.3f} s/step, peak memory {result.peak_memory_mb:.0f} MB")
+    out.print(f"in {plan.persona.source}:\n{persona_line(plan.persona, result.lora)}")
 
 
 @app.command()

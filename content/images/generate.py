@@ -20,6 +20,8 @@ from content.images.sizes import crop_to_aspect, fit_exact, generation_size
 from content.images.upscale import LANCZOS, Upscaler, describe, needs_upscale, upscale_to_cover
 from content.models import model_info
 
+PROMPT_TOKENS = 256  # T5 tokens per prompt; LoRA training encodes its captions the same way
+
 
 @dataclass(frozen=True)
 class PhotoRequest:
@@ -83,7 +85,7 @@ def generate_with(pipeline: Any, request: PhotoRequest, device: str) -> PhotoRes
             sigmas=detail_sigmas(request.steps, realism.detail),
             guidance_scale=request.guidance,
             generator=generator,
-            max_sequence_length=256,
+            max_sequence_length=PROMPT_TOKENS,
             callback_on_step_end=callback,
             callback_on_step_end_tensor_inputs=["latents"],
         ).images[0]

@@ -23,6 +23,13 @@ TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 HOTSWAP_SLOT = "persona"  # the one adapter name in hot-swap mode
 
 
+def _version(path: Path) -> tuple[Path, int, int]:
+    """A LoRA file as loaded: retraining into the same path (`vibot persona train`) changes
+    its stamp, and the next post loads the new weights."""
+    stat = path.stat()
+    return path, stat.st_mtime_ns, stat.st_size
+
+
 def _state(pipeline: Any) -> dict[str, Any]:
     state: dict[str, Any] = pipeline.__dict__.setdefault("_vibot_loras", {"loaded": {}, "hotswap": None})
     return state
@@ -55,33 +62,35 @@ def use_lora(
     if hotswap_rank is not None:
         _use_hotswap(pipeline, state, path, scale, hotswap_rank)
         return
-    loaded: dict[str, Path] = state["loaded"]
+    loaded: dict[str, tuple[Path, int, int]] = state["loaded"]
     if adapter is None or path is None:
         if loaded:
             pipeline.disable_lora()
         return
-    if loaded.get(adapter) != path:
+    version = _version(path)
+    if loaded.get(adapter) != version:
         if adapter in loaded:  # the persona's file changed: replace its adapter
             pipeline.delete_adapters(adapter)
         _load(pipeline, path, adapter)
-        loaded[adapter] = path
+        loaded[adapter] = version
     pipeline.enable_lora()
     pipeline.set_adapters([adapter], adapter_weights=[scale])
 
 
 def _use_hotswap(pipeline: Any, state: dict[str, Any], path: Path | None, scale: float, rank: int) -> None:
-    current: Path | None = state["hotswap"]
+    current: tuple[Path, int, int] | None = state["hotswap"]
     if path is None:
         # No LoRA: keep the slot (and the compiled graph) and weigh it 0, which is exact.
         if current is not None:
             pipeline.set_adapters([HOTSWAP_SLOT], adapter_weights=[0.0])
         return
+    version = _version(path)
     if current is None:
         pipeline.enable_lora_hotswap(target_rank=rank)
         _load(pipeline, path, HOTSWAP_SLOT)
-    elif current != path:
+    elif current != version:
         _load(pipeline, path, HOTSWAP_SLOT, hotswap=True)
-    state["hotswap"] = path
+    state["hotswap"] = version
     pipeline.set_adapters([HOTSWAP_SLOT], adapter_weights=[scale])
 
 

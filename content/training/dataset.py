@@ -10,11 +10,11 @@ Anything vibot cannot use stops the run with the file and the fix; nothing is wr
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from content.errors import ConfigError
-from content.identity import IMAGE_SUFFIXES, find_faces, read_photo
+from content.identity import IMAGE_SUFFIXES, Face, References, find_faces, read_photo, references_from
 
 MIN_SIDE = 512
 MIN_IMAGES = 4
@@ -30,6 +30,7 @@ class TrainingImage:
     sha256: str
     phash: str
     face: str  # "one face", "no face", "several faces", "not checked"
+    largest_face: Face | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,20 @@ class Dataset:
     def face_problems(self) -> list[TrainingImage]:
         return [image for image in self.images if image.face in ("no face", "several faces")]
 
+    def references(self) -> References | None:
+        """The persona's face as the training photos show it (photos with one clear face),
+        for when the persona names no reference folder of its own."""
+        faces = [
+            (i.path.name, i.largest_face) for i in self.images if i.face == "one face" and i.largest_face
+        ]
+        return references_from(faces) if faces else None
+
 
 def buckets(resolution: int) -> list[tuple[int, int]]:
     """Sizes of about resolution² pixels, sides multiples of 64, from 1:2 to 2:1."""
     sizes = set()
-    for width in range(resolution // 2, resolution * 2 + 1, BUCKET_STEP):
+    first = max(BUCKET_STEP, resolution // 2 // BUCKET_STEP * BUCKET_STEP)
+    for width in range(first, resolution * 2 + 1, BUCKET_STEP):
         height = round(resolution * resolution / width / BUCKET_STEP) * BUCKET_STEP
         if height > 0 and 0.5 <= width / height <= 2.0:
             sizes.add((width, height))
@@ -103,10 +113,11 @@ def load_dataset(
             duplicates.append((path, repeated))
             continue
         hashes.append((phash, path))
-        face = "not checked"
+        face, largest = "not checked", None
         if check_faces:
             found = find_faces(image)
             face = "no face" if not found.found else "several faces" if found.several else "one face"
+            largest = found.largest
         kept.append(
             TrainingImage(
                 path=path,
@@ -115,6 +126,7 @@ def load_dataset(
                 sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
                 phash=str(phash),
                 face=face,
+                largest_face=largest,
             )
         )
     if len(kept) < MIN_IMAGES:
