@@ -157,7 +157,7 @@ def persona_train(
         steps=steps, rank=rank, alpha=alpha, lr=lr, warmup=warmup, resolution=resolution, batch=batch,
         seed=seed, checkpoint_every=checkpoint_every, validation_steps=validation_steps,
     )  # fmt: skip
-    plan = plan_training(_app(), persona_id, images, resolution, out_file)
+    plan = plan_training(_app(), persona_id, images, settings, resume, out_file)
     for image in plan.dataset.face_problems:
         out_err.print(
             f"note: {image.path}: {image.face} — the identity check is unsure of this photo", soft_wrap=True

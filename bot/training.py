@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from content.errors import ConfigError
 from content.images.prompt import photo_prompt
@@ -39,6 +39,7 @@ class TrainingPlan:
     validation_prompts: list[str]
     lora: Path
     device: str | None
+    pipeline: Any  # the base model, loaded: a plan is made only when everything can run
 
 
 def lora_path(persona: Persona, out: Path | None) -> Path:
@@ -64,22 +65,31 @@ def validation_prompts(persona: Persona, count: int = VALIDATION_PROMPTS) -> lis
     return [photo_prompt(persona, pillar, scene) for pillar, scene in in_turn[:count]]
 
 
-def plan_training(app: App, persona_id: str, images: Path, resolution: int, out: Path | None) -> TrainingPlan:
+def plan_training(
+    app: App, persona_id: str, images: Path, settings: TrainSettings, resume: bool, out: Path | None
+) -> TrainingPlan:
+    """Everything that can be wrong is found here, before a step is taken: the photos, the
+    references, the checkpoint to resume, the model."""
     from content.identity import load_references
     from content.training.dataset import load_dataset
+    from content.training.train import Paths, checkpoint_to_resume, load_base
 
     persona = app.persona(persona_id)
     lora = lora_path(persona, out)
     look = persona.appearance
-    dataset = load_dataset(images, look.trigger, look.base_prompt, resolution)
+    dataset = load_dataset(images, look.trigger, look.base_prompt, settings.resolution)
     references: References | None = None
     if look.identity is not None:
         references, source = load_references(look.identity.references), str(look.identity.references)
     else:
         references, source = dataset.references(), f"{images} (the training photos)"
+    checkpoint_to_resume(Paths(lora), settings, dataset, resume)
     location = ensure_model(persona.pipeline.image.model, app.settings.models_dir)
+    pipeline = load_base(location, app.settings.device)
     prompts = validation_prompts(persona)
-    return TrainingPlan(persona, location, dataset, references, source, prompts, lora, app.settings.device)
+    return TrainingPlan(
+        persona, location, dataset, references, source, prompts, lora, app.settings.device, pipeline
+    )
 
 
 def run_training(
@@ -92,6 +102,7 @@ def run_training(
     from content.training.train import Paths, train_lora
 
     return train_lora(
+        plan.pipeline,
         plan.location,
         plan.dataset,
         settings,

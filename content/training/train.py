@@ -39,6 +39,7 @@ from content.errors import ConfigError, GenerationError
 from content.images.generate import PROMPT_TOKENS
 from content.images.loading import load_pretrained, pick_device
 from content.images.lora import TARGET_MODULES
+from content.models import TINY_FLUX
 
 if TYPE_CHECKING:
     import torch
@@ -211,6 +212,7 @@ def batches(buckets: list[tuple[int, int]], batch: int, seed: int) -> Iterator[l
 
 
 def train_lora(
+    pipeline: Any,
     location: str,
     dataset: Dataset,
     settings: TrainSettings,
@@ -222,16 +224,12 @@ def train_lora(
     on_step: Callable[[StepDone], None] | None = None,
     on_checkpoint: Callable[[Validation], None] | None = None,
 ) -> TrainResult:
-    """Train, checkpoint, validate; write the best checkpoint's LoRA to `paths.lora` with its
-    record and plot beside it. Returns what was measured."""
+    """Train `pipeline` (from `load_base`), checkpoint, validate; write the best checkpoint's
+    LoRA to `paths.lora` with its record and plot beside it. Returns what was measured."""
     import torch
 
-    from content.images import quiet_hugging_face
-
-    quiet_hugging_face()
     device = pick_device(device)
-    start_checkpoint = _checkpoint_to_resume(paths, settings, dataset, resume)
-    pipeline = _load(location, device)
+    start_checkpoint = checkpoint_to_resume(paths, settings, dataset, resume)
     examples, validation_embeds = _cache(pipeline, dataset, validation_prompts, device)
     transformer = pipeline.transformer
     params = _add_lora(transformer, settings)
@@ -322,14 +320,18 @@ def train_lora(
     )
 
 
-def _load(location: str, device: str) -> Any:
+def load_base(location: str, device: str | None = None) -> Any:
+    """The Flux pipeline to train on; a model that cannot load is the user's to fix."""
     from diffusers import FluxPipeline
 
+    from content.images import quiet_hugging_face
     from content.images.loading import Memory
 
+    quiet_hugging_face()
+    device = pick_device(device)
     try:
         pipeline = load_pretrained(
-            FluxPipeline, location, device, Memory(), "pipeline.image.model", "tiny-flux"
+            FluxPipeline, location, device, Memory(), "pipeline.image.model", TINY_FLUX
         )
     except GenerationError as err:
         raise ConfigError(str(err)) from None
@@ -398,7 +400,7 @@ def _optimizer(params: list[Any], settings: TrainSettings, device: str) -> tuple
     options = {"lr": settings.lr, "betas": (0.9, 0.999), "weight_decay": settings.weight_decay, "eps": 1e-8}
     if device.startswith("cuda"):
         try:
-            import bitsandbytes  # type: ignore[import-not-found]
+            import bitsandbytes
 
             return bitsandbytes.optim.AdamW8bit(params, **options), "AdamW8bit (bitsandbytes)"
         except ImportError:
@@ -499,7 +501,7 @@ def fingerprint(dataset: Dataset) -> list[str]:
     return [f"{image.sha256} {image.caption}" for image in dataset.images]
 
 
-def _checkpoint_to_resume(
+def checkpoint_to_resume(
     paths: Paths, settings: TrainSettings, dataset: Dataset, resume: bool
 ) -> Path | None:
     found = paths.finished_checkpoints()
