@@ -28,7 +28,7 @@ import resource
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,16 +161,16 @@ class TrainResult:
     validations: list[Validation]
     losses: list[float]
     resumed_from: int | None
-    seconds_per_step: float
-    peak_memory_mb: float
-    record: dict[str, Any] = field(repr=False)
+    seconds_per_step: float  # median of the optimizer steps alone
+    seconds_total: float  # this run's steps, checkpoints and validation
+    peak_memory_mb: float  # accelerator memory while training (CUDA), else the process's RSS
 
 
 @dataclass(frozen=True)
 class _Example:
     """One cached training image: its latent distribution and its caption's embeddings."""
 
-    latent_mean: torch.Tensor
+    latent_mean: torch.Tensor  # already shifted and scaled into the transformer's latent space
     latent_std: torch.Tensor
     prompt_embeds: torch.Tensor
     pooled_embeds: torch.Tensor
@@ -260,64 +260,46 @@ def train_lora(
         next(order)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    started = time.perf_counter()
-    transformer.train()
+    started, step_seconds = time.perf_counter(), []
     for step in range(first_step, settings.steps):
-        loss = _step(pipeline, [examples[i] for i in next(order)], timetable, generator, settings, device)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        losses.append(float(loss.detach()))
-        if on_step is not None:
-            on_step(StepDone(step + 1, settings.steps, losses[-1]))
+        began = time.perf_counter()
+        chosen = [examples[i] for i in next(order)]
+        losses.append(
+            train_step(transformer, params, optimizer, schedule, chosen, timetable, generator, settings)
+        )
+        step_seconds.append(time.perf_counter() - began)
         done = step + 1
+        if on_step is not None:
+            on_step(StepDone(done, settings.steps, losses[-1]))
         if done % settings.checkpoint_every == 0 or done == settings.steps:
             validation, images = _validate(pipeline, validation_embeds, references, settings, done, device)
             validations.append(validation)
-            _save_checkpoint(
-                paths,
-                done,
-                transformer,
-                optimizer,
-                schedule,
-                generator,
-                losses,
-                validations,
-                settings,
-                dataset,
-                images,
-            )
+            state = _state(done, optimizer, schedule, generator, losses, validations, settings, dataset)
+            _save_checkpoint(paths.checkpoint(done), transformer, state, validation, images)
             _prune(paths, settings, validations)
             if on_checkpoint is not None:
                 on_checkpoint(validation)
-            transformer.train()
-    seconds_per_step = (time.perf_counter() - started) / (settings.steps - first_step)
-    peak = _peak_memory_mb(device)
     best = min(validations, key=Validation.rank)
     _publish(paths.checkpoint(best.step) / LORA_FILE, paths.lora)
-    record = _record(
-        location,
-        dataset,
-        settings,
-        paths,
-        device,
-        transformer,
-        optimizer_name,
-        losses,
-        validations,
-        best,
-        first_step or None,
-        seconds_per_step,
-        peak,
-        references,
+    result = TrainResult(
+        lora=paths.lora,
+        best=best,
+        validations=validations,
+        losses=losses,
+        resumed_from=first_step or None,
+        seconds_per_step=float(np.median(step_seconds)),
+        seconds_total=time.perf_counter() - started,
+        peak_memory_mb=_peak_memory_mb(device),
     )
-    _write_json(paths.record, record)
+    run = {
+        "location": location,
+        "device": device,
+        "dtype": str(transformer.dtype),
+        "optimizer": optimizer_name,
+    }
+    _write_json(paths.record, _record(result, run, dataset, settings, references))
     plot_training(losses, validations, best, paths.plot)
-    return TrainResult(
-        paths.lora, best, validations, losses, first_step or None, seconds_per_step, peak, record
-    )
+    return result
 
 
 def load_base(location: str, device: str | None = None) -> Any:
@@ -346,6 +328,7 @@ def _cache(
     import torch
 
     vae = pipeline.vae
+    shift, scale = vae.config.shift_factor or 0.0, vae.config.scaling_factor
     examples = []
     with torch.no_grad():
         for image in dataset.images:
@@ -353,7 +336,9 @@ def _cache(
             embeds, pooled, _ = pipeline.encode_prompt(
                 prompt=image.caption, prompt_2=None, device=device, max_sequence_length=PROMPT_TOKENS
             )
-            examples.append(_Example(latent.mean, latent.std, embeds, pooled, image.bucket))
+            # (sample - shift) · scale, with sample = mean + std · ε, is this mean and std.
+            mean, std = (latent.mean - shift) * scale, latent.std * scale
+            examples.append(_Example(mean, std, embeds, pooled, image.bucket))
         validation = [
             pipeline.encode_prompt(prompt=p, prompt_2=None, device=device, max_sequence_length=PROMPT_TOKENS)[
                 :2
@@ -408,26 +393,45 @@ def _optimizer(params: list[Any], settings: TrainSettings, device: str) -> tuple
     return torch.optim.AdamW(params, **options), "AdamW"
 
 
-def _step(
-    pipeline: Any,
+def train_step(
+    transformer: Any,
+    params: list[Any],
+    optimizer: Any,
+    schedule: Any,
     chosen: list[_Example],
     timetable: Any,
     generator: torch.Generator,
     settings: TrainSettings,
-    device: str,
+) -> float:
+    """One optimizer step on one batch; returns its loss."""
+    import torch
+
+    transformer.train()
+    loss = flow_matching_loss(transformer, chosen, timetable, generator, settings)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+    optimizer.step()
+    schedule.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(loss.detach())  # waits for the accelerator: the step's time is its real time
+
+
+def flow_matching_loss(
+    transformer: Any,
+    chosen: list[_Example],
+    timetable: Any,
+    generator: torch.Generator,
+    settings: TrainSettings,
 ) -> torch.Tensor:
     """The flow-matching loss of one batch (one bucket)."""
     import torch
     from diffusers import FluxPipeline
     from diffusers.training_utils import compute_density_for_timestep_sampling
 
-    transformer, vae = pipeline.transformer, pipeline.vae
-    dtype = transformer.dtype
+    dtype, device = transformer.dtype, transformer.device
     mean = torch.cat([e.latent_mean for e in chosen])
     std = torch.cat([e.latent_std for e in chosen])
-    sample = mean + std * torch.randn(mean.shape, generator=generator).to(mean.device, mean.dtype)
-    shift = vae.config.shift_factor or 0.0
-    x0 = ((sample - shift) * vae.config.scaling_factor).to(device, dtype)
+    x0 = (mean + std * torch.randn(mean.shape, generator=generator).to(mean.device, mean.dtype)).to(dtype)
     noise = torch.randn(x0.shape, generator=generator).to(device, dtype)
     size, channels, height, width = x0.shape
     u = compute_density_for_timestep_sampling("none", size, generator=generator)
@@ -548,10 +552,8 @@ def _read_state(checkpoint: Path) -> dict[str, Any]:
     return state
 
 
-def _save_checkpoint(
-    paths: Paths,
+def _state(
     step: int,
-    transformer: Any,
     optimizer: Any,
     schedule: Any,
     generator: torch.Generator,
@@ -559,18 +561,11 @@ def _save_checkpoint(
     validations: list[Validation],
     settings: TrainSettings,
     dataset: Dataset,
-    images: list[Image.Image],
-) -> None:
-    """Written under a temporary name and renamed: a run killed while saving leaves the
-    previous checkpoint as the latest, never half of this one."""
+) -> dict[str, Any]:
+    """Everything but the LoRA that a resumed run needs to continue exactly."""
     import torch
 
-    final = paths.checkpoint(step)
-    partial = final.with_name(final.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    _save_lora(transformer, partial / LORA_FILE)
-    state = {
+    return {
         "step": step,
         "optimizer": optimizer.state_dict(),
         "schedule": schedule.state_dict(),
@@ -581,11 +576,24 @@ def _save_checkpoint(
         "settings": asdict(settings),
         "dataset": fingerprint(dataset),
     }
+
+
+def _save_checkpoint(
+    folder: Path, transformer: Any, state: dict[str, Any], validation: Validation, images: list[Image.Image]
+) -> None:
+    """Written under a temporary name and renamed: a run killed while saving leaves the
+    previous checkpoint as the latest, never half of this one."""
+    import torch
+
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    _save_lora(transformer, partial / LORA_FILE)
     torch.save(state, partial / STATE_FILE)
-    for name, image in zip(validations[-1].images, images, strict=True):
+    for name, image in zip(validation.images, images, strict=True):
         image.save(partial / name)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(partial, final)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)
 
 
 def _save_lora(transformer: Any, path: Path) -> None:
@@ -647,29 +655,21 @@ def _peak_memory_mb(device: str) -> float:
 
 
 def _record(
-    location: str,
+    result: TrainResult,
+    run: dict[str, str],
     dataset: Dataset,
     settings: TrainSettings,
-    paths: Paths,
-    device: str,
-    transformer: Any,
-    optimizer_name: str,
-    losses: list[float],
-    validations: list[Validation],
-    best: Validation,
-    resumed_from: int | None,
-    seconds_per_step: float,
-    peak_memory_mb: float,
     references: References | None,
 ) -> dict[str, Any]:
+    """The JSON beside the LoRA: enough to know what it was trained on, how, and how it did."""
     from content.images.generate import model_fingerprint
 
     return {
-        "lora": str(paths.lora),
-        "model": {"location": location, "fingerprint": model_fingerprint(location)},
-        "device": device,
-        "dtype": str(transformer.dtype).removeprefix("torch."),
-        "optimizer": optimizer_name,
+        "lora": str(result.lora),
+        "model": {"location": run["location"], "fingerprint": model_fingerprint(run["location"])},
+        "device": run["device"],
+        "dtype": run["dtype"].removeprefix("torch."),
+        "optimizer": run["optimizer"],
         "objective": "flow matching (velocity noise - x0), sigma ~ U(0, 1)",
         "target_modules": TARGET_MODULES,
         "settings": asdict(settings),
@@ -686,12 +686,13 @@ def _record(
         ],
         "dropped_duplicates": [[dropped.name, kept.name] for dropped, kept in dataset.duplicates],
         "references": None if references is None else references.names,
-        "loss": [round(value, 6) for value in losses],
-        "checkpoints": [validation.as_record() for validation in validations],
-        "best_step": best.step,
-        "resumed_from": resumed_from,
-        "seconds_per_step": round(seconds_per_step, 4),
-        "peak_memory_mb": round(peak_memory_mb, 1),
+        "loss": [round(value, 6) for value in result.losses],
+        "checkpoints": [validation.as_record() for validation in result.validations],
+        "best_step": result.best.step,
+        "resumed_from": result.resumed_from,
+        "seconds_per_step": round(result.seconds_per_step, 4),
+        "seconds_total": round(result.seconds_total, 2),
+        "peak_memory_mb": round(result.peak_memory_mb, 1),
     }
 
 
