@@ -38,6 +38,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/reels.py --runs 1
 	$(BIN)/python benchmarks/web.py
 	$(BIN)/python benchmarks/identity.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/train.py
 
 install: $(INSTALLED)
 
