@@ -28,6 +28,7 @@ from bot.context import App
 from bot.log import configure_logging
 from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
+from content.images.loading import Quantize
 from storage.status import PostStatus
 
 if TYPE_CHECKING:
@@ -141,6 +142,10 @@ def persona_train(
     validation_steps: Annotated[
         int, typer.Option(min=1, max=100, help="sampling steps per validation image")
     ] = 20,
+    quantize: Annotated[
+        Quantize,
+        typer.Option(help="the frozen base in 8 bits (int8; fp8 needs an sm89+ GPU): half the memory"),
+    ] = "none",
     resume: Annotated[bool, typer.Option(help="continue from the latest checkpoint")] = False,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="the LoRA file (default: the persona's appearance.lora)")
@@ -155,7 +160,7 @@ def persona_train(
         raise UserError(f"--resolution {resolution}: use a multiple of 64 (512, 768, 1024)")
     settings = TrainSettings(
         steps=steps, rank=rank, alpha=alpha, lr=lr, warmup=warmup, resolution=resolution, batch=batch,
-        seed=seed, checkpoint_every=checkpoint_every, validation_steps=validation_steps,
+        seed=seed, checkpoint_every=checkpoint_every, validation_steps=validation_steps, quantize=quantize,
     )  # fmt: skip
     plan = plan_training(_app(), persona_id, images, settings, resume, out_file)
     for image in plan.dataset.face_problems:

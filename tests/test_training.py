@@ -298,3 +298,27 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not (home / "loras").exists()
+
+
+def test_an_int8_base_trains_a_lora_that_loads_on_the_full_precision_base(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    from content.images.lora import use_lora
+    from content.training.train import load_base, train_lora
+
+    home = training_home(tmp_path / "home", tiny_model)
+    dataset = load_dataset(home / "photos", TRIGGER, LOOK, resolution=64, check_faces=False)
+    settings = TrainSettings(steps=4, rank=4, lr=1e-2, warmup=0, resolution=64, checkpoint_every=4,
+                             validation_steps=2, quantize="int8")  # fmt: skip
+    pipeline = load_base(str(tiny_model), "cpu")
+    result = train_lora(pipeline, str(tiny_model), dataset, settings, Paths(tmp_path / "q.safetensors"),
+                        ["photo"], None, device="cpu")  # fmt: skip
+    assert type(pipeline.transformer.transformer_blocks[0].attn.to_q).__name__ == "TorchaoLoraLinear"
+    assert all(np.isfinite(result.losses)) and len(result.losses) == 4
+    weights = load_file(result.lora)
+    assert len(weights) == 14 and all(
+        w.dtype.is_floating_point and w.dtype.itemsize == 4 for w in weights.values()
+    )
+    use_lora(load_base(str(tiny_model), "cpu"), "tess", result.lora, 1.0)  # a plain float32 base takes it
