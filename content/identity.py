@@ -28,6 +28,8 @@ DEFAULT_MAX_DISTANCE = 0.6
 DETECT_LONG_SIDE = 800  # px: HOG finds faces down to ~80 px; larger only costs time
 SIMILAR_SIZE = 0.5  # a second face at least this share of the largest's area: "several faces"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+FACE_CROP = 160  # px, the side of a face crop on the post page
+CROP_MARGIN = 0.25  # of the face box's side, added on each side of a crop
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom in the image's own pixels
 
@@ -171,6 +173,22 @@ def find_faces(image: Image.Image) -> Faces:
         found.append(Face(box, vector))
     found.sort(key=lambda face: _area(face.box), reverse=True)
     return Faces(found)
+
+
+def face_crop(image: Image.Image, box: Box, size: int = FACE_CROP) -> Image.Image:
+    """A square around the face with some hair and chin, `size` px: what a reviewer compares."""
+    left, top, right, bottom = box
+    side = max(right - left, bottom - top) * (1 + 2 * CROP_MARGIN)
+    centre_x, centre_y = (left + right) / 2, (top + bottom) / 2
+    square = (round(centre_x - side / 2), round(centre_y - side / 2), round(centre_x + side / 2),
+              round(centre_y + side / 2))  # fmt: skip
+    return image.convert("RGB").crop(square).resize((size, size), Image.Resampling.LANCZOS)
+
+
+def closest_reference(folder: Path, references: References) -> Path:
+    """The reference photo nearest the persona's centroid: the most typical face."""
+    name = min(zip(references.distances, references.names, strict=True))[1]
+    return folder / name
 
 
 def distance(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:

@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
+from playwright.sync_api import Page, expect
 
 from bot.prepare import prepare_post
 from bot.review import get_post
@@ -29,7 +30,7 @@ from storage.status import PostStatus
 from tests.support.cli import cli_here
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import planned_post
-from tests.support.web import PASSWORD, REVIEWER, login, running
+from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, SHOTS, login, running
 
 FACES = Path(__file__).parent / "vendor" / "faces"
 
@@ -143,8 +144,10 @@ def guarded_app(tmp_path: Path, tiny_model: Path, references: Path, **identity: 
 
 
 @pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make test installs it)")
 def test_a_faceless_image_is_retried_then_reaches_review_flagged(
-    tmp_path: Path, tiny_model: Path, obama_references: Path
+    tmp_path: Path, tiny_model: Path, obama_references: Path, page: Page
 ) -> None:
     app, _ = guarded_app(tmp_path, tiny_model, obama_references, retries=2)
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3))
@@ -157,12 +160,41 @@ def test_a_faceless_image_is_retried_then_reaches_review_flagged(
     seeds = [attempt["seed"] for attempt in record["identity"]["attempts"]]
     assert len(seeds) == 3 and len(set(seeds)) == 3  # the tiny model draws no faces: 1 + 2 retries
     assert record["identity"]["distance"] is None and record["seed"] == seeds[-1]
+    (image,) = view.media
     add_user(app, REVIEWER, PASSWORD)
     with running(app, {"photo": post_id}) as site, httpx.Client(base_url=site.url) as client:
         login(client)
         card = client.get("/queue").text
-    assert "<b>Identity</b> no face" in card and "(limit 0.60)" in card
-    assert "⚑ identity: no face found (limit 0.60) after 3 image(s)" in card
+        assert "<b>Identity</b> no face" in card and "(limit 0.60)" in card
+        assert "⚑ identity: no face found (limit 0.60) after 3 image(s)" in card
+        # The post page: no face to crop in the image, the persona's reference face beside it.
+        assert client.get(f"/media/{image.id}/face").status_code == 404
+        reference = client.get("/personas/tess/face")
+        assert reference.status_code == 200 and reference.headers["content-type"] == "image/jpeg"
+        crop = Image.open(io.BytesIO(reference.content))
+        assert crop.size == (160, 160) and find_faces(crop).largest is not None
+        assert client.get("/personas/nobody/face").status_code == 404
+        # In a browser: the score, the flag and both crops (screenshot for the record).
+        page.goto(f"{site.url}/login?next=/posts/{post_id}")
+        page.get_by_label("Name").fill(REVIEWER)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.locator("dd", has_text="no face (limit 0.60)")).to_be_visible()
+        reference_img = page.get_by_alt_text("tess's reference face")
+        expect(reference_img).to_be_visible()
+        assert reference_img.evaluate("img => img.complete && img.naturalWidth") == 160
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        expect(
+            page.locator(".flag", has_text="identity: no face found (limit 0.60) after 3 image(s)")
+        ).to_be_visible()
+        page.screenshot(path=str(SHOTS / "post-identity.png"), full_page=True)
+        # A face in the post's image (the tiny model draws none: a real portrait stands in for
+        # its output) is cropped the same way. (The browser's log-in ended this client's session.)
+        login(client)
+        photo("obama2").resize((image.width, image.height)).save(app.media.path(image.path), "JPEG")
+        generated = client.get(f"/media/{image.id}/face")
+        assert generated.status_code == 200
+        assert score(Image.open(io.BytesIO(generated.content)), load_references(obama_references)).ok
 
 
 @pytest.mark.slow
@@ -193,3 +225,16 @@ def test_persona_faces_lists_each_reference_and_the_suggested_limit(
     assert sum("outlier" in line for line in lines) == 1
     assert any(line.startswith("suggested max_distance: 0.") for line in lines)
     np.testing.assert_equal(len([line for line in lines if line.endswith(".jpg") or ".jpg " in line]), 5)
+
+
+def test_the_review_summary_reads_photo_and_reel_records() -> None:
+    from bot.web.queries import IdentityView
+
+    still = {"identity": {"distance": 0.412, "limit": 0.6, "faces": 1, "box": [1, 2, 3, 4]}}
+    faceless = {"identity": {"distance": None, "limit": 0.6, "faces": 0, "box": None}}
+    frames = [{"second": s, "distance": d, "limit": 0.6} for s, d in enumerate([0.3, 0.7, None, 0.5])]
+    reel = {"kind": "reel", "identity": {"limit": 0.6, "frames": frames}}
+    view = IdentityView.from_records([still, faceless, reel, {"model": "tiny-flux"}])
+    assert view is not None and view.limit == 0.6 and view.stills == [0.412, None]
+    assert view.summary == "0.41, no face, 2 of 4 reel frames within"
+    assert IdentityView.from_records([{"model": "tiny-flux"}]) is None

@@ -5,7 +5,6 @@ $VIBOT_SCREENSHOTS (default test-artifacts/screenshots)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from bot.review import get_post
 from storage.status import PostStatus
-from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, Site
+from tests.support.web import CHROMIUM, PASSWORD, REVIEWER, SHOTS, Site
 
 pytestmark = [
     pytest.mark.browser,
@@ -22,7 +21,6 @@ pytestmark = [
 ]
 # Pages wait on disclosure read-backs (seconds for a reel on a busy 2-core machine).
 expect.set_options(timeout=20_000)
-SHOTS = Path(os.environ.get("VIBOT_SCREENSHOTS", "test-artifacts/screenshots"))
 
 
 SITE_FORMATS = ("photo", "carousel", "reel")

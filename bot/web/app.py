@@ -46,7 +46,7 @@ from bot.review import (
     settle,
     shown_path,
 )
-from bot.web import queries
+from bot.web import faces, queries
 from bot.web.auth import (
     DEVICE_COOKIE_S,
     LoginLimiter,
@@ -76,6 +76,7 @@ DEVICE_COOKIE = "vibot_device"  # a browser a reviewer logged in from (OWASP dev
 # Ids as the databases store them (signed 64-bit); a larger number names no row.
 MAX_ID = 2**63 - 1
 RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+NO_STORE = "private, no-store"
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2200, 12, 31)  # the calendar pages that exist
 SECURITY_HEADERS = {
     # No inline scripts or styles anywhere: all of it is in /static.
@@ -600,8 +601,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         found = queries.health(app)
         return page(request, "health.html", checks=found, ok=all(c.ok for c in found))
 
-    @ui.get("/media/{asset_id}")
-    def media(asset_id: RowId) -> FileResponse:
+    def media_file(asset_id: int) -> tuple[MediaAsset, Path]:
         """A media file by its id; the path comes from the database and must lie in the store."""
         with read_scope(app.engine) as session:
             asset = session.get(MediaAsset, asset_id)
@@ -613,8 +613,32 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
             raise HTTPException(404) from None
         if not path.is_relative_to(app.media.root.resolve()) or not path.is_file():
             raise HTTPException(404)
+        return asset, path
+
+    @ui.get("/media/{asset_id}")
+    def media(asset_id: RowId) -> FileResponse:
+        asset, path = media_file(asset_id)
         # no-store: a shared computer keeps no copy after the reviewer logs out.
-        return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": "private, no-store"})
+        return FileResponse(path, media_type=asset.mime, headers={"Cache-Control": NO_STORE})
+
+    @ui.get("/media/{asset_id}/face")
+    def media_face(asset_id: RowId) -> Response:
+        """The largest face in an image, cropped: what the identity score measured."""
+        asset, path = media_file(asset_id)
+        crop = faces.face_jpeg(path) if asset.mime.startswith("image/") else None
+        if crop is None:
+            raise HTTPException(404, "No face in this file.")
+        return Response(crop, media_type="image/jpeg", headers={"Cache-Control": NO_STORE})
+
+    @ui.get("/personas/{persona_id}/face")
+    def persona_face(persona_id: str) -> Response:
+        """The persona's reference face nearest its centroid, cropped."""
+        if persona_id not in app.personas:
+            raise HTTPException(404, "There is no such persona.")
+        crop = faces.reference_face_jpeg(app.persona(persona_id))
+        if crop is None:
+            raise HTTPException(404, "This persona has no reference face.")
+        return Response(crop, media_type="image/jpeg", headers={"Cache-Control": NO_STORE})
 
     web.include_router(public)
     web.include_router(ui)

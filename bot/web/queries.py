@@ -63,6 +63,41 @@ class Cursor:
         return Cursor(moment if moment.tzinfo else moment.replace(tzinfo=UTC), post_id)
 
 
+@dataclass(frozen=True)
+class IdentityView:
+    """What the face guard measured on a post: a distance per checked still (None: no face)
+    and, for an animated reel, how many of its sampled frames stayed within the limit."""
+
+    limit: float
+    stills: list[float | None]
+    frames_ok: int | None = None
+    frames: int | None = None
+
+    @property
+    def summary(self) -> str:
+        shown = ["no face" if d is None else f"{d:.2f}" for d in self.stills]
+        if self.frames is not None:
+            shown.append(f"{self.frames_ok} of {self.frames} reel frames within")
+        return ", ".join(shown)
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]]) -> IdentityView | None:
+        checked = [r["identity"] for r in records if isinstance(r.get("identity"), dict)]
+        if not checked:
+            return None
+        stills = [c.get("distance") for c in checked if "frames" not in c]
+        reel = next((c for c in checked if "frames" in c), None)
+        frames = reel["frames"] if reel else None
+        return cls(
+            limit=float(checked[0].get("limit", 0.6)),
+            stills=stills,
+            frames_ok=None
+            if frames is None
+            else sum(f.get("distance") is not None and f["distance"] <= f.get("limit", 0.6) for f in frames),
+            frames=None if frames is None else len(frames),
+        )
+
+
 @dataclass
 class Card:
     """One post as the review queue and the post page show it."""
@@ -78,6 +113,7 @@ class Card:
     records: list[dict[str, Any]]
     licence: str
     permalink: str | None = None
+    identity: IdentityView | None = None
 
     @property
     def video(self) -> MediaAsset | None:
@@ -126,6 +162,7 @@ def card_for(app: App, post: Post, media: list[MediaAsset], permalink: str | Non
         records=records,
         licence=info.licence if info else next((r.get("licence") for r in records if r.get("licence")), "?"),
         permalink=permalink,
+        identity=IdentityView.from_records(records),
     )
 
 

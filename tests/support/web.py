@@ -35,6 +35,8 @@ from tests.support.posts import ready_post
 
 REVIEWER, PASSWORD = "ada", "correct horse battery"
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots of the pages the browser tests visit, kept by CI as artifacts.
+SHOTS = Path(os.environ.get("VIBOT_SCREENSHOTS", "test-artifacts/screenshots"))
 
 
 @dataclass
