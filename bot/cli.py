@@ -106,15 +106,17 @@ def persona_check(files: Annotated[list[Path], typer.Argument(help="persona YAML
 @persona_app.command("faces")
 def persona_faces(persona_id: Annotated[str, typer.Argument(help="persona id")]) -> None:
     """Each reference photo's distance to the persona's face, outliers, and a suggested limit."""
+    from bot.prepare import reference_folder
     from content.identity import load_references
 
     persona = _app().persona(persona_id)
-    identity = persona.appearance.identity
-    if identity is None:
+    identity, folder = persona.appearance.identity, reference_folder(persona)
+    if identity is None or folder is None:
         raise UserError(
-            f"{persona_id} has no appearance.identity — add references: faces/ (see personas/README.md)"
+            f"{persona.source}: {persona_id} has no reference faces — set appearance.identity.references "
+            "to a folder of face photos, or train its LoRA (vibot persona train)"
         )
-    references = load_references(identity.references)
+    references = load_references(folder)
     outliers = set(references.outliers())
     for name, distance in zip(references.names, references.distances, strict=True):
         note = "  outlier: someone else, or a poor photo? remove it" if name in outliers else ""

@@ -3,6 +3,7 @@ and leave them in review — offline, on a fresh machine."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bot.context import App
 from bot.planning import plan_persona
 from bot.prepare import prepare_post, recover_interrupted
-from bot.review import count_by_status, list_posts
+from bot.review import count_by_status, get_post, list_posts
 from storage.locks import hold_lock
 from storage.status import PostStatus
 
@@ -52,6 +53,10 @@ def run_demo(app: App, console: Console) -> None:
                 progress.advance(task)
     counts = count_by_status(app)
     console.print(f"\nposts by status: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
+    for post_id in chosen:
+        flags = json.loads(get_post(app, post_id).post.review_flags or "[]")
+        for flag in flags:  # what the reviewer is asked to look at, e.g. the face guard's verdict
+            console.print(f"flagged post {post_id}: {flag}", markup=False)
     console.print(f"media files:     {app.settings.media_dir.resolve()}")
     console.print(f"database:        {app.settings.db_url}")
     console.print(f"done in {time.perf_counter() - started:.1f} s\n")

@@ -31,7 +31,7 @@ from bot.reeling import ClipJob, make_reel
 from content.disclosure import burn_label, watermark
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
-from content.identity import References, load_references, reference_images
+from content.identity import References, load_references, reference_images, references_in
 from content.identity import score as identity_score
 from content.images import (
     REEL_SIZE,
@@ -196,18 +196,34 @@ RETRY_SEED_STEP = 7919  # a retry's seed: far from the seeds of a carousel's oth
 
 
 @lru_cache(maxsize=8)
-def _references(folder: Path, signature: tuple[tuple[str, int, int], ...]) -> References:
-    """A persona's reference faces, embedded once per process and again when a file changes."""
-    return load_references(folder)
+def _references(folder: Path, strict: bool, signature: tuple[tuple[str, int, int], ...]) -> References | None:
+    """A persona's reference faces, embedded once per process and again when a file changes.
+    Strict (a folder of references): every photo must show a face. Otherwise (the LoRA's
+    training photos) the photos without one clear face are skipped."""
+    return load_references(folder) if strict else references_in(folder)
 
 
-def persona_references(persona: Persona) -> References:
+def reference_folder(persona: Persona) -> Path | None:
+    """Where the persona's reference faces are: appearance.identity.references, else the
+    photos its LoRA was trained on; None when there are neither."""
+    from content.training.train import trained_on
+
     identity = persona.appearance.identity
-    assert identity is not None
-    files = reference_images(identity.references)
-    return _references(
-        identity.references, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-    )
+    if identity is not None and identity.references is not None:
+        return identity.references
+    lora = persona.appearance.lora
+    return trained_on(lora) if lora is not None else None
+
+
+def persona_references(persona: Persona) -> References | None:
+    """The persona's reference faces, or None: the guard then checks only for a face."""
+    folder = reference_folder(persona)
+    if folder is None:
+        return None
+    identity = persona.appearance.identity
+    strict = identity is not None and identity.references == folder
+    files = reference_images(folder)
+    return _references(folder, strict, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
 def guarded_photo(

@@ -78,11 +78,9 @@ def plan_training(
     lora = lora_path(persona, out)
     look = persona.appearance
     dataset = load_dataset(images, look.trigger, look.base_prompt, settings.resolution)
-    references: References | None = None
-    if look.identity is not None:
+    references, source = dataset.references(), f"{images} (the training photos)"
+    if look.identity is not None and look.identity.references is not None:
         references, source = load_references(look.identity.references), str(look.identity.references)
-    else:
-        references, source = dataset.references(), f"{images} (the training photos)"
     checkpoint_to_resume(Paths(lora), settings, dataset, resume)
     location = ensure_model(persona.pipeline.image.model, app.settings.models_dir)
     pipeline = load_base(location, app.settings.device)

@@ -14,6 +14,7 @@ use. 0.6 is dlib's own threshold for "same person" on these embeddings (LFW: 99.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -85,18 +86,23 @@ class References:
 
 @dataclass(frozen=True)
 class IdentityScore:
-    distance: float | None  # None: no face
+    distance: float | None  # None: no face, or no references to compare it with
     limit: float
     faces: int
     box: Box | None
+    compared: bool = True  # False: the persona has no reference faces; only presence counts
 
     @property
     def ok(self) -> bool:
+        if not self.compared:
+            return self.faces > 0
         return self.distance is not None and self.distance <= self.limit
 
     def describe(self) -> str:
-        if self.distance is None:
+        if self.faces == 0:
             return f"identity: no face found (limit {self.limit:.2f})"
+        if self.distance is None:
+            return "identity: a face, no reference faces to compare it with"
         return f"identity {self.distance:.2f} (limit {self.limit:.2f})"
 
     def as_record(self) -> dict[str, Any]:
@@ -105,6 +111,7 @@ class IdentityScore:
             "limit": self.limit,
             "faces": self.faces,
             "box": list(self.box) if self.box else None,
+            "compared": self.compared,
         }
 
 
@@ -203,12 +210,17 @@ def references_from(faces: list[tuple[str, Face]]) -> References:
     return References(names, centroid, [distance(e, centroid) for e in embeddings])
 
 
-def score(image: Image.Image, references: References, limit: float = DEFAULT_MAX_DISTANCE) -> IdentityScore:
-    """How far the largest face in `image` is from the persona's face."""
+def score(
+    image: Image.Image, references: References | None, limit: float = DEFAULT_MAX_DISTANCE
+) -> IdentityScore:
+    """How far the largest face in `image` is from the persona's face (without references:
+    only whether there is a face)."""
     faces = find_faces(image)
     largest = faces.largest
     if largest is None:
-        return IdentityScore(None, limit, 0, None)
+        return IdentityScore(None, limit, 0, None, compared=references is not None)
+    if references is None:
+        return IdentityScore(None, limit, len(faces.found), largest.box, compared=False)
     return IdentityScore(
         distance(largest.embedding, references.centroid), limit, len(faces.found), largest.box
     )
@@ -236,13 +248,25 @@ def read_photo(path: Path, fix: str = "remove it or re-save it") -> Image.Image:
         raise ConfigError(f"{path}: not an image vibot can read — {fix}") from None
 
 
+def _faces_in(folder: Path) -> Iterator[tuple[Path, Faces]]:
+    for path in reference_images(folder):
+        yield path, find_faces(read_photo(path))
+
+
 def load_references(folder: Path) -> References:
     """The persona's references: one face from each photo in `folder`. A photo that cannot
     be read, or shows no face, stops with its name and the fix."""
     faces = []
-    for path in reference_images(folder):
-        found = find_faces(read_photo(path))
+    for path, found in _faces_in(folder):
         if found.largest is None:
             raise ConfigError(f"{path}: no face found — use a photo where the face is clear and frontal")
         faces.append((path.name, found.largest))
     return references_from(faces)
+
+
+def references_in(folder: Path) -> References | None:
+    """References from the photos in `folder` that show one clear face, skipping the rest:
+    for a LoRA's training photos, which may hold scenes without the persona."""
+    faces = [(path.name, found.largest) for path, found in _faces_in(folder) if not found.several]
+    clear = [(name, face) for name, face in faces if face is not None]
+    return references_from(clear) if clear else None

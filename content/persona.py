@@ -220,17 +220,19 @@ def _check_placeholders(template: str, what: str) -> None:
 class Identity(Strict):
     """The face guard: every generated image's largest face against the references."""
 
-    references: Path  # a folder of photos of the persona's face (relative to the persona file)
+    # A folder of photos of the persona's face (relative to the persona file). Default: the
+    # photos its LoRA was trained on, as `vibot persona train` records them beside the LoRA;
+    # with neither, the guard checks only that there is a face.
+    references: Path | None = None
     max_distance: float = Field(default=0.6, gt=0.0, le=1.5)  # dlib's "same person" is 0.6
     retries: int = Field(default=2, ge=0, le=10)  # new seeds before the post goes to review flagged
     expect_face: bool = True  # pillars may say otherwise (scenes without the persona)
 
     @field_validator("references")
     @classmethod
-    def _references_exist(cls, value: Path, info: ValidationInfo) -> Path:
+    def _references_exist(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         found = _existing_file(value, info, "reference folder")
-        assert found is not None
-        if not found.is_dir():
+        if found is not None and not found.is_dir():
             raise _custom("not_a_folder", f"'{value}' is a file — references are a folder of face photos")
         return found
 

@@ -133,6 +133,8 @@ def test_demo_runs_offline_and_leaves_posts_in_review(
     result = cli(tmp_path, "demo", "--home", str(home), personas=REPO / "personas", HF_HUB_OFFLINE="1")
     assert result.returncode == 0, result.stderr
     assert "Next:" in result.stdout and "vibot queue approve ID" in result.stdout
+    # The face guard runs on the example personas; the tiny model draws no faces.
+    assert "identity: no face found (limit 0.60) after 1 image(s)" in result.stdout
 
     def vibot(*args: str) -> subprocess.CompletedProcess[str]:  # what the user runs next
         return cli_here(monkeypatch, home, *args, VIBOT_PERSONAS_DIR=str(REPO / "personas"))

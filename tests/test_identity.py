@@ -232,9 +232,48 @@ def test_the_review_summary_reads_photo_and_reel_records() -> None:
 
     still = {"identity": {"distance": 0.412, "limit": 0.6, "faces": 1, "box": [1, 2, 3, 4]}}
     faceless = {"identity": {"distance": None, "limit": 0.6, "faces": 0, "box": None}}
-    frames = [{"second": s, "distance": d, "limit": 0.6} for s, d in enumerate([0.3, 0.7, None, 0.5])]
+    frames = [
+        {"second": s, "distance": d, "limit": 0.6, "faces": 0 if d is None else 1}
+        for s, d in enumerate([0.3, 0.7, None, 0.5])
+    ]
     reel = {"kind": "reel", "identity": {"limit": 0.6, "frames": frames}}
     view = IdentityView.from_records([still, faceless, reel, {"model": "tiny-flux"}])
-    assert view is not None and view.limit == 0.6 and view.stills == [0.412, None]
+    assert view is not None and view.limit == 0.6 and view.compared
+    assert [(s.distance, s.faces) for s in view.stills] == [(0.412, 1), (None, 0)]
     assert view.summary == "0.41, no face, 2 of 4 reel frames within"
+    unreferenced = {
+        "identity": {"distance": None, "limit": 0.6, "faces": 1, "box": [1, 2, 3, 4], "compared": False}
+    }
+    view = IdentityView.from_records([unreferenced])
+    assert view is not None and not view.compared and view.summary == "a face"
     assert IdentityView.from_records([{"model": "tiny-flux"}]) is None
+
+
+def test_without_references_only_a_face_counts() -> None:
+    from skimage import data
+
+    face, faceless = score(photo("obama2"), None), score(Image.fromarray(data.coffee()), None)
+    assert face.ok and face.faces == 1 and face.distance is None and not face.compared
+    assert face.describe() == "identity: a face, no reference faces to compare it with"
+    assert not faceless.ok and faceless.describe() == "identity: no face found (limit 0.60)"
+
+
+def test_the_references_default_to_the_photos_the_lora_was_trained_on(tmp_path: Path) -> None:
+    from bot.prepare import persona_references, reference_folder
+    from content.persona import load_personas
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(FACES / "obama.jpg", photos / "portrait.jpg")
+    Image.fromarray(np.full((600, 600, 3), 90, np.uint8)).save(photos / "a-wall.png")  # no face: skipped
+    (tmp_path / "tess.safetensors").write_bytes(b"")  # as `vibot persona train` leaves them:
+    (tmp_path / "tess.training.json").write_text(json.dumps({"images": str(photos)}))  # LoRA and record
+    look = {"trigger": "t3ss", "base_prompt": "photo", "lora": "tess.safetensors", "identity": {"retries": 0}}
+    persona = load_personas([write_persona(tmp_path, appearance=look)])[0]
+    assert reference_folder(persona) == photos
+    references = persona_references(persona)
+    assert references is not None and references.names == ["portrait.jpg"]
+    assert score(photo("obama2"), references).ok and not score(photo("biden"), references).ok
+    (tmp_path / "tess.training.json").unlink()  # a LoRA made elsewhere: presence only
+    persona = load_personas([write_persona(tmp_path, appearance=look)])[0]
+    assert reference_folder(persona) is None and persona_references(persona) is None

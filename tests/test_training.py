@@ -156,6 +156,7 @@ def test_training_lowers_the_loss_and_writes_the_lora_its_record_and_plot(traine
     assert record["best_step"] == 40  # no reference face: the last checkpoint is kept
     assert [image["file"] for image in record["dataset"]] == [f"{seed}.png" for seed in range(5)]
     assert record["dataset"][0]["caption"] == "t3ss woman photo of a woman"  # trigger + base look
+    assert record["images"] == str((home / "photos").resolve())  # the persona's default references
     assert record["optimizer"] == "AdamW" and record["dtype"] == "float32" and record["settings"]["rank"] == 4
     # The newest 3 checkpoints stay, each with its validation images.
     kept = sorted(p.name for p in (home / "loras" / "tess.checkpoints").iterdir())

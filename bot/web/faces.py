@@ -35,14 +35,14 @@ def face_jpeg(path: Path) -> bytes | None:
 
 def reference_face_jpeg(persona: Persona) -> bytes | None:
     """The persona's most typical reference face (nearest the centroid)."""
-    identity = persona.appearance.identity
-    if identity is None:
-        return None
-    from bot.prepare import persona_references
+    from bot.prepare import persona_references, reference_folder
     from content.identity import closest_reference
 
+    folder = reference_folder(persona)
     try:
         references = persona_references(persona)
     except (ImportError, ConfigError):
         return None
-    return face_jpeg(closest_reference(identity.references, references))
+    if folder is None or references is None:
+        return None
+    return face_jpeg(closest_reference(folder, references))

@@ -64,18 +64,31 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class StillCheck:
+    distance: float | None  # None: no face, or nothing to compare it with
+    faces: int
+
+    @property
+    def shown(self) -> str:
+        if self.faces == 0:
+            return "no face"
+        return "a face" if self.distance is None else f"{self.distance:.2f}"
+
+
+@dataclass(frozen=True)
 class IdentityView:
-    """What the face guard measured on a post: a distance per checked still (None: no face)
-    and, for an animated reel, how many of its sampled frames stayed within the limit."""
+    """What the face guard measured on a post: each checked still and, for an animated reel,
+    how many of its sampled frames stayed within the limit."""
 
     limit: float
-    stills: list[float | None]
+    stills: list[StillCheck]
     frames_ok: int | None = None
     frames: int | None = None
+    compared: bool = True  # False: the persona has no reference faces, only presence was checked
 
     @property
     def summary(self) -> str:
-        shown = ["no face" if d is None else f"{d:.2f}" for d in self.stills]
+        shown = [still.shown for still in self.stills]
         if self.frames is not None:
             shown.append(f"{self.frames_ok} of {self.frames} reel frames within")
         return ", ".join(shown)
@@ -85,17 +98,19 @@ class IdentityView:
         checked = [r["identity"] for r in records if isinstance(r.get("identity"), dict)]
         if not checked:
             return None
-        stills = [c.get("distance") for c in checked if "frames" not in c]
-        reel = next((c for c in checked if "frames" in c), None)
-        frames = reel["frames"] if reel else None
-        return cls(
-            limit=float(checked[0].get("limit", 0.6)),
-            stills=stills,
-            frames_ok=None
-            if frames is None
-            else sum(f.get("distance") is not None and f["distance"] <= f.get("limit", 0.6) for f in frames),
-            frames=None if frames is None else len(frames),
-        )
+        stills = [
+            StillCheck(c.get("distance"), int(c.get("faces") or 0)) for c in checked if "frames" not in c
+        ]
+        frames = next((c["frames"] for c in checked if isinstance(c.get("frames"), list)), None)
+        within = None
+        if frames is not None:
+            within = sum(
+                bool(f.get("faces")) and (f.get("distance") is None or f["distance"] <= f.get("limit", 0.6))
+                for f in frames
+            )
+        compared = any(c.get("compared", True) for c in checked)
+        limit = float(checked[0].get("limit", 0.6))
+        return cls(limit, stills, within, None if frames is None else len(frames), compared)
 
 
 @dataclass

@@ -39,6 +39,10 @@ class Dataset:
     duplicates: list[tuple[Path, Path]]  # (dropped, the image it repeats)
 
     @property
+    def folder(self) -> Path:
+        return self.images[0].path.parent
+
+    @property
     def face_problems(self) -> list[TrainingImage]:
         return [image for image in self.images if image.face in ("no face", "several faces")]
 

@@ -509,6 +509,16 @@ def _validate(
 # --- checkpoints ---------------------------------------------------------------------
 
 
+def trained_on(lora: Path) -> Path | None:
+    """The photo folder the LoRA was trained on, from the record `train_lora` wrote beside
+    it; None without one (a LoRA made elsewhere) or when the folder is gone."""
+    try:
+        folder = json.loads(Paths(lora).record.read_text(encoding="utf-8")).get("images")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return Path(folder) if isinstance(folder, str) and Path(folder).is_dir() else None
+
+
 def fingerprint(dataset: Dataset) -> list[str]:
     """The training photos (content and caption): a resumed run must train on the same."""
     return [f"{image.sha256} {image.caption}" for image in dataset.images]
@@ -693,6 +703,7 @@ def _record(
             }
             for image in dataset.images
         ],
+        "images": str(dataset.folder),  # the persona's default reference faces (appearance.identity)
         "dropped_duplicates": [[dropped.name, kept.name] for dropped, kept in dataset.duplicates],
         "references": None if references is None else references.names,
         "loss": [round(value, 6) for value in result.losses],
