@@ -11,7 +11,8 @@ are synthetic; the compute per step does not depend on what they show.
 --real-dims builds FLUX.1-dev's transformer, VAE and text encoders at their real sizes
 with random weights (benchmarks/images.py), so the step costs what the real model's
 does. The goal for a persona LoRA: 1,000 steps at 512 px and rank 16 in ≤ 15 min, with
-≤ 24 GB peak, on an H100-class GPU. --layers/--single-layers shrink it for a CPU check.
+≤ 24 GB peak, on an H100-class GPU; the bf16 weights alone are 23.8 GB, so measure
+--quantize int8 too. --layers/--single-layers shrink it for a CPU check.
 
 Reported: the median seconds of an optimizer step, the projected minutes for 1,000
 steps, and peak memory while training (CUDA: allocated by torch; CPU: process RSS).
@@ -55,6 +56,9 @@ def main() -> None:
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30, help="steps timed (the median is reported)")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument(
+        "--quantize", choices=["none", "int8", "fp8"], default="none", help="8-bit frozen base"
+    )
     args = parser.parse_args()
     quiet_hugging_face()
     device = pick_device(None)
@@ -76,13 +80,19 @@ def main() -> None:
             batch=args.batch,
             checkpoint_every=args.steps,
             validation_steps=4,
+            quantize=args.quantize,
         )
         result = train_lora(
             pipeline, name, dataset, settings, Paths(root / "out" / "bench.safetensors"),
             ["photo of t3ss woman, harbour at dawn"], None, device=device,
         )  # fmt: skip
+        base = (
+            args.quantize
+            if args.quantize != "none"
+            else str(pipeline.transformer.dtype).removeprefix("torch.")
+        )
         print(
-            f"{name} on {device}, {args.resolution} px, rank {args.rank}, batch {args.batch}, "
+            f"{name} on {device}, {args.resolution} px, rank {args.rank}, batch {args.batch}, base {base}, "
             f"{args.steps} steps:"
         )
         print(f"  {result.seconds_per_step:.3f} s/step (median)")
