@@ -703,7 +703,7 @@ def _record(
             }
             for image in dataset.images
         ],
-        "images": str(dataset.folder),  # the persona's default reference faces (appearance.identity)
+        "images": str(dataset.folder.resolve()),  # the persona's default reference faces
         "dropped_duplicates": [[dropped.name, kept.name] for dropped, kept in dataset.duplicates],
         "references": None if references is None else references.names,
         "loss": [round(value, 6) for value in result.losses],
