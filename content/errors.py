@@ -49,6 +49,8 @@ class Problem:
         # One line whatever the file holds: a value quoted in the message may hold line breaks,
         # separators or terminal escapes; each is written as an escape sequence instead.
         text = f"{self.file}:{self.line}:{self.column}: {self.field}: {self.message}"
+        if text.isprintable():
+            return text
         return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 

@@ -237,6 +237,17 @@ def test_the_trained_lora_changes_the_photo_through_appearance_lora_and_reloads_
     shutil.copy(earlier, lora)
     retrained = photo(True)
     assert np.abs(retrained - trained_once).mean() > 0.1
+    # Hot-swap (what a compiled pipeline uses): the trained LoRA goes into the one slot, and
+    # the retrained file replaces it in place.
+    from content.images.lora import use_lora
+    from content.training.train import load_base
+
+    pipeline = load_base(str(tiny_model), "cpu")
+    use_lora(pipeline, "tess", trained[0] / "loras" / "tess.safetensors", 1.0, hotswap_rank=8)
+    first = pipeline.transformer.transformer_blocks[0].attn.to_q.lora_A["persona"].weight.clone()
+    use_lora(pipeline, "tess", lora, 1.0, hotswap_rank=8)
+    swapped = pipeline.transformer.transformer_blocks[0].attn.to_q.lora_A["persona"].weight
+    assert first.shape == swapped.shape == (8, 32) and not bool((first == swapped).all())
 
 
 def test_the_checkpoint_kept_is_the_one_whose_faces_match_best(tmp_path: Path) -> None:
