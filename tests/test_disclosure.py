@@ -287,3 +287,26 @@ def test_the_batched_watermark_is_the_librarys_own_maths() -> None:
     marked = library(bits, wmLen=64).encode(bgr.copy())
     assert np.array_equal(batched(bits, wmLen=64).encode(bgr.copy()), marked)
     assert list(batched([], wmLen=64).decode(marked)) == list(library([], wmLen=64).decode(marked))
+
+
+# PyExifTool drops a dead exiftool's pipes without closing them (3 descriptors, once per death).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_xmp_goes_through_one_resident_exiftool_that_restarts_and_never_reads_a_name_as_options(
+    tmp_path: Path,
+) -> None:
+    image = tmp_path / "plain.jpg"
+    Image.new("RGB", (64, 64), "teal").save(image)
+    xmp_layer.write(image, "AI-generated: Tess")
+    assert xmp_layer.read(image).description == "AI-generated: Tess"
+    resident = xmp_layer._resident()
+    resident._process.kill()  # exiftool dies under the process (OOM killer, a stray kill)
+    resident._process.wait()
+    assert xmp_layer.read(image).digital_source_type == xmp_layer.TRAINED_ALGORITHMIC_MEDIA
+    assert xmp_layer._resident() is not resident  # a new one took over
+    # A line break in a name would start a new option in the resident exiftool's argument
+    # stream (here: -o, write a copy elsewhere); such a name goes to a one-off exiftool.
+    odd = tmp_path / "odd\n-o\ncopy.jpg"
+    shutil.copy(image, odd)
+    xmp_layer.write(odd, "AI-generated: odd")
+    assert xmp_layer.read(odd).description == "AI-generated: odd"
+    assert not (tmp_path / "copy.jpg").exists() and not Path("copy.jpg").exists()
