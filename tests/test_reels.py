@@ -37,7 +37,7 @@ from content.reels.motion import MOVES, move_filter
 from content.reels.spec import check_reel, ensure_reel_spec, moov_first, probe
 from content.tiny import build_tiny_ltx
 from storage.status import PostStatus
-from tests.support.cli import cli, cli_here
+from tests.support.cli import cli_here
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import planned_post
 from tests.support.shared import built_once
@@ -451,16 +451,27 @@ def test_a_local_backend_reel_reaches_review_with_every_disclosure_layer(
 
 
 @pytest.mark.slow
-def test_vibot_reel_makes_a_stamped_reel_from_stills(tmp_path: Path, stills: list[Path]) -> None:
+def test_vibot_reel_makes_a_stamped_reel_from_stills(
+    tmp_path: Path, stills: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     music = music_file(tmp_path / "bed.wav")
     out = tmp_path / "out.mp4"
-    done = cli(
-        tmp_path, "reel", *map(str, stills), "--out", str(out), "--seconds", "3", "--music", str(music)
+    done = cli_here(
+        monkeypatch,
+        tmp_path,
+        "reel",
+        *map(str, stills),
+        "--out",
+        str(out),
+        "--seconds",
+        "3",
+        "--music",
+        str(music),
     )
     assert done.returncode == 0, done.stderr
     assert f"{out}: 3 s from 2 still(s) by motion" in done.stdout
     assert check_reel(out).ok
-    verified = cli(tmp_path, "verify", str(out))
+    verified = cli_here(monkeypatch, tmp_path, "verify", str(out))
     assert verified.returncode == 0, verified.stdout
 
 
