@@ -143,6 +143,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Itera
     yield home, done.stdout
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_writes_the_lora_its_record_and_plot(trained: tuple[Path, str]) -> None:
     home, printed = trained
     lora = home / "loras" / "tess.safetensors"
@@ -208,6 +209,7 @@ def torch_equal(a: object, b: object) -> bool:
     return bool(torch.equal(a, b))
 
 
+@pytest.mark.slow
 def test_the_trained_lora_changes_the_photo_through_appearance_lora_and_reloads_when_retrained(
     trained: tuple[Path, str], tiny_model: Path, tmp_path: Path
 ) -> None:
@@ -312,6 +314,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(
     assert not (home / "loras").exists()
 
 
+@pytest.mark.slow
 def test_an_int8_base_trains_a_lora_that_loads_on_the_full_precision_base(
     tiny_model: Path, tmp_path: Path
 ) -> None:
