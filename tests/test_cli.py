@@ -152,14 +152,21 @@ def test_demo_runs_offline_and_leaves_posts_in_review(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     import c2pa
 
-    for path in paths:
-        source_type = subprocess.run(
-            ["exiftool", "-s3", "-XMP-iptcExt:DigitalSourceType", path],
+    read_by_exiftool = json.loads(
+        subprocess.run(
+            ["exiftool", "-j", "-XMP-iptcExt:DigitalSourceType", *paths],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
-        assert source_type == "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+        ).stdout
+    )  # one exiftool for every file
+    assert sorted(r["SourceFile"] for r in read_by_exiftool) == sorted(paths)
+    for found in read_by_exiftool:
+        assert (
+            found["DigitalSourceType"]
+            == "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+        )
+    for path in paths:
         assert c2pa.Reader(path).get_validation_state() == "Valid"
 
 
