@@ -3,6 +3,7 @@ and the gate that refuses media missing any of them."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import shutil
@@ -310,3 +311,22 @@ def test_xmp_goes_through_one_resident_exiftool_that_restarts_and_never_reads_a_
     xmp_layer.write(odd, "AI-generated: odd")
     assert xmp_layer.read(odd).description == "AI-generated: odd"
     assert not (tmp_path / "copy.jpg").exists() and not Path("copy.jpg").exists()
+
+
+def test_a_forked_child_starts_its_own_exiftool_and_leaves_the_parents_running(tmp_path: Path) -> None:
+    image = tmp_path / "plain.jpg"
+    Image.new("RGB", (32, 32), "teal").save(image)
+    xmp_layer.write(image, "AI-generated: parent")
+    parent = xmp_layer._resident()
+    child = os.fork()
+    if child == 0:  # the child: its own exiftool, then its exit handlers, as at a normal exit
+        ok = (
+            xmp_layer._resident() is not parent
+            and xmp_layer.read(image).description == "AI-generated: parent"
+        )
+        atexit._run_exitfuncs()
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert xmp_layer._resident() is parent and parent.running  # the child did not stop it
+    assert xmp_layer.read(image).description == "AI-generated: parent"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -53,6 +54,17 @@ def _resident() -> Any:
     helper.run()
     atexit.register(helper.terminate)
     return helper
+
+
+def _forget_in_child() -> None:
+    """A forked child must not talk to its parent's exiftool through the same pipes, nor stop
+    it at exit: it starts its own when it needs one."""
+    if _resident.cache_info().currsize:
+        atexit.unregister(_resident().terminate)
+    _resident.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _run(args: list[str]) -> tuple[int, str, str]:
