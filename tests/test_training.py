@@ -200,6 +200,11 @@ def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(
         assert torch_equal(weights, after_resume[key]), key  # bit for bit on CPU
     reference = json.loads((trained[0] / "loras" / "tess.training.json").read_text())
     assert record["loss"] == reference["loss"]
+    # Resuming a finished run is refused before the model loads, and changes nothing.
+    again = cli_here(monkeypatch, home, "persona", "train", "tess", "--images", "photos", *RUN,
+                     "--out", "loras/tess.safetensors", "--resume")  # fmt: skip
+    assert again.returncode == 2 and "the run already reached step 40 — give --steps above 40" in again.stderr
+    assert load_file(home / "loras" / "tess.safetensors").keys() == after_resume.keys()
 
 
 def torch_equal(a: object, b: object) -> bool:

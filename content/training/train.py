@@ -251,11 +251,6 @@ def train_lora(
         state = _restore(start_checkpoint, transformer, optimizer, schedule, generator)
         first_step, losses = state["step"], list(state["losses"])
         validations = [Validation(**v) for v in state["validations"]]
-    if first_step >= settings.steps:
-        raise ConfigError(
-            f"{start_checkpoint}: the run already reached step {first_step} — give --steps above "
-            f"{first_step} to train on, or start over in a new --out"
-        )
 
     from diffusers import FlowMatchEulerDiscreteScheduler
 
@@ -548,6 +543,11 @@ def checkpoint_to_resume(
         raise ConfigError(
             f"{latest}: made with {first}={getattr(saved, first)!r}, now {getattr(settings, first)!r} — "
             "resume with the same settings (only --steps may change), or start over in a new --out"
+        )
+    if state["step"] >= settings.steps:
+        raise ConfigError(
+            f"{latest}: the run already reached step {state['step']} — give --steps above "
+            f"{state['step']} to train on, or start over in a new --out"
         )
     if state["dataset"] != fingerprint(dataset):
         raise ConfigError(
