@@ -166,13 +166,18 @@ def load(args: argparse.Namespace, tiny_dir: Path, device: str) -> Any:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", type=Path, default=None, help="a local folder of Flux weights")
+def add_real_dims_arguments(parser: argparse.ArgumentParser) -> None:
+    """--real-dims and the block counts that shrink it for a CPU check (see real_dims_pipeline)."""
     parser.add_argument("--real-dims", action="store_true", help="FLUX.1-dev sizes, random weights")
     parser.add_argument("--layers", type=int, default=19)
     parser.add_argument("--single-layers", type=int, default=38)
     parser.add_argument("--t5-layers", type=int, default=24)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, default=None, help="a local folder of Flux weights")
+    add_real_dims_arguments(parser)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=28)
     parser.add_argument("--runs", type=int, default=3)

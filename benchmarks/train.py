@@ -30,7 +30,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from images import real_dims_pipeline
+from images import add_real_dims_arguments, real_dims_pipeline
 
 from content.images import pick_device, quiet_hugging_face
 from content.tiny import build_tiny_flux
@@ -48,10 +48,7 @@ def synthetic_photos(folder: Path, count: int, size: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--real-dims", action="store_true", help="FLUX.1-dev sizes, random weights")
-    parser.add_argument("--layers", type=int, default=19)
-    parser.add_argument("--single-layers", type=int, default=38)
-    parser.add_argument("--t5-layers", type=int, default=24)
+    add_real_dims_arguments(parser)
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30, help="steps timed (the median is reported)")
@@ -84,7 +81,7 @@ def main() -> None:
         )
         result = train_lora(
             pipeline, name, dataset, settings, Paths(root / "out" / "bench.safetensors"),
-            ["photo of t3ss woman, harbour at dawn"], None, device=device,
+            ["photo of t3ss woman, harbour at dawn"], None,
         )  # fmt: skip
         base = (
             args.quantize

@@ -197,21 +197,10 @@ def persona_train(
             progress.update(task, completed=done.step, loss=done.loss, rate=rate)
 
         def checked(validation: Validation) -> None:
-            mean, shown = validation.mean_distance, len(validation.images)
-            if not validation.scored:
-                score = f"{shown} validation image(s) saved"
-            elif mean is None:
-                score = f"no face in {shown} validation image(s)"
-            else:
-                score = f"identity {mean:.3f} ({validation.faces}/{shown} faces)"
-            progress.console.print(f"step {validation.step}: {score}")
+            progress.console.print(f"step {validation.step}: {validation.summary}")
 
-        result = run_training(plan, settings, resume, stepped, checked)
-    best = result.best
-    kept = "not scored" if not best.scored else "no face in the validation images"
-    if best.mean_distance is not None:
-        kept = f"identity {best.mean_distance:.3f}"
-    out.print(f"LoRA saved: {result.lora}  (kept step {best.step}: {kept})")
+        result = run_training(plan, settings, stepped, checked)
+    out.print(f"LoRA saved: {result.lora}  (kept step {result.best.step}: {result.best.summary})")
     out.print(f"record: {Paths(result.lora).record}  plot: {Paths(result.lora).plot}")
     out.print(f"{result.seconds_per_step:.3f} s/step, peak memory {result.peak_memory_mb:.0f} MB")
     out.print(f"in {plan.persona.source}:\n{persona_line(plan.persona, result.lora)}")

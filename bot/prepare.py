@@ -215,9 +215,10 @@ def reference_folder(persona: Persona) -> Path | None:
     return trained_on(lora) if lora is not None else None
 
 
-def persona_references(persona: Persona) -> References | None:
-    """The persona's reference faces, or None: the guard then checks only for a face."""
-    folder = reference_folder(persona)
+def persona_references(persona: Persona, folder: Path | None = None) -> References | None:
+    """The persona's reference faces (in `folder` when the caller has resolved it with
+    `reference_folder`), or None: the guard then checks only for a face."""
+    folder = folder or reference_folder(persona)
     if folder is None:
         return None
     identity = persona.appearance.identity

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from content.identity import References
     from content.persona import Persona
     from content.training.dataset import Dataset
-    from content.training.train import StepDone, TrainResult, TrainSettings, Validation
+    from content.training.train import Resume, StepDone, TrainResult, TrainSettings, Validation
 
 VALIDATION_PROMPTS = 4
 
@@ -38,7 +38,7 @@ class TrainingPlan:
     references_from: str  # where the face the run is scored against comes from
     validation_prompts: list[str]
     lora: Path
-    device: str | None
+    resume_from: Resume | None
     pipeline: Any  # the base model, loaded: a plan is made only when everything can run
 
 
@@ -81,19 +81,16 @@ def plan_training(
     references, source = dataset.references(), f"{images} (the training photos)"
     if look.identity is not None and look.identity.references is not None:
         references, source = load_references(look.identity.references), str(look.identity.references)
-    checkpoint_to_resume(Paths(lora), settings, dataset, resume)
+    resume_from = checkpoint_to_resume(Paths(lora), settings, dataset, resume)
     location = ensure_model(persona.pipeline.image.model, app.settings.models_dir)
     pipeline = load_base(location, app.settings.device)
     prompts = validation_prompts(persona)
-    return TrainingPlan(
-        persona, location, dataset, references, source, prompts, lora, app.settings.device, pipeline
-    )
+    return TrainingPlan(persona, location, dataset, references, source, prompts, lora, resume_from, pipeline)
 
 
 def run_training(
     plan: TrainingPlan,
     settings: TrainSettings,
-    resume: bool,
     on_step: Callable[[StepDone], None] | None = None,
     on_checkpoint: Callable[[Validation], None] | None = None,
 ) -> TrainResult:
@@ -107,8 +104,7 @@ def run_training(
         Paths(plan.lora),
         plan.validation_prompts,
         plan.references,
-        resume=resume,
-        device=plan.device,
+        resume_from=plan.resume_from,
         on_step=on_step,
         on_checkpoint=on_checkpoint,
     )

@@ -148,8 +148,9 @@ def _dlib() -> tuple[Any, Any, Any]:
 
 
 def as_rgb(image: Image.Image) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The image upright (EXIF orientation applied) as an H×W×3 uint8 array."""
-    return np.ascontiguousarray(np.asarray(ImageOps.exif_transpose(image).convert("RGB")))
+    """The image as an H×W×3 uint8 array. Files come upright from `read_photo`; generated
+    images have no orientation to apply."""
+    return np.ascontiguousarray(np.asarray(image if image.mode == "RGB" else image.convert("RGB")))
 
 
 def find_faces(image: Image.Image) -> Faces:

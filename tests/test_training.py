@@ -334,7 +334,7 @@ def test_an_int8_base_trains_a_lora_that_loads_on_the_full_precision_base(
                              validation_steps=2, quantize="int8")  # fmt: skip
     pipeline = load_base(str(tiny_model), "cpu")
     result = train_lora(pipeline, str(tiny_model), dataset, settings, Paths(tmp_path / "q.safetensors"),
-                        ["photo"], None, device="cpu")  # fmt: skip
+                        ["photo"], None)  # fmt: skip
     assert type(pipeline.transformer.transformer_blocks[0].attn.to_q).__name__ == "TorchaoLoraLinear"
     assert all(np.isfinite(result.losses)) and len(result.losses) == 4
     weights = load_file(result.lora)

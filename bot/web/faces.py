@@ -38,11 +38,11 @@ def reference_face_jpeg(persona: Persona) -> bytes | None:
     from bot.prepare import persona_references, reference_folder
     from content.identity import closest_reference
 
-    folder = reference_folder(persona)
+    folder = reference_folder(persona)  # reads the LoRA's training record: once
+    if folder is None:
+        return None
     try:
-        references = persona_references(persona)
+        references = persona_references(persona, folder)
     except (ImportError, ConfigError):
         return None
-    if folder is None or references is None:
-        return None
-    return face_jpeg(closest_reference(folder, references))
+    return None if references is None else face_jpeg(closest_reference(folder, references))

@@ -94,23 +94,23 @@ def quiet_hugging_face() -> None:
 def load_flux(location: str, device: str, memory: Memory = Memory(), speed: Speed = Speed()) -> Any:
     """Load a Flux pipeline once per process (per location, device and options);
     later calls reuse it."""
-    from diffusers import FluxPipeline
-
-    pipeline = load_pretrained(FluxPipeline, location, device, memory, "pipeline.image.model", "tiny-flux")
+    pipeline = load_pretrained("FluxPipeline", location, device, memory, "pipeline.image.model", "tiny-flux")
     dtype = pipeline.transformer.dtype
     log.info("image model loaded", location=location, device=device, dtype=str(dtype))
     return prepare_pipeline(pipeline, device, memory, speed)
 
 
-def load_pretrained(kind: Any, location: str, device: str, memory: Memory, setting: str, tiny: str) -> Any:
-    """`kind.from_pretrained` from a folder or the local cache only, in the device's dtype;
-    a load that fails names the persona setting to fix."""
+def load_pretrained(kind: str, location: str, device: str, memory: Memory, setting: str, tiny: str) -> Any:
+    """diffusers' `kind`.from_pretrained from a folder or the local cache only, in the device's
+    dtype; a load that fails names the persona setting to fix. diffusers is imported here,
+    after the libraries are quietened: torch and torchao print warnings while loading."""
+    quiet_hugging_face()
+    import diffusers
     import torch
 
-    quiet_hugging_face()
     dtype = getattr(torch, memory.dtype or default_dtype(device))
     try:
-        return kind.from_pretrained(location, dtype=dtype, local_files_only=True)
+        return getattr(diffusers, kind).from_pretrained(location, dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as err:
         raise GenerationError(
             f"cannot load the model from '{location}': {str(err).splitlines()[0]} — check {setting} "

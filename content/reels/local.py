@@ -51,9 +51,9 @@ class LocalVideo:
 
 @lru_cache(maxsize=1)
 def load_image_to_video(location: str, device: str, memory: Memory) -> Any:
-    from diffusers import DiffusionPipeline
-
-    pipeline = load_pretrained(DiffusionPipeline, location, device, memory, "pipeline.reel.model", "tiny-ltx")
+    pipeline = load_pretrained(
+        "DiffusionPipeline", location, device, memory, "pipeline.reel.model", "tiny-ltx"
+    )
     if type(pipeline).__name__ not in IMAGE_TO_VIDEO:
         raise GenerationError(
             f"'{location}' is a {type(pipeline).__name__}, not an image-to-video model — use "

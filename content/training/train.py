@@ -29,7 +29,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +134,16 @@ class Validation:
         found = [d for d in self.distances if d is not None]
         return float(np.mean(found)) if found else None
 
+    @property
+    def summary(self) -> str:
+        """One line for a person: what this checkpoint's validation images showed."""
+        shown, mean = len(self.images), self.mean_distance
+        if not self.scored:
+            return f"{shown} validation image(s), not scored (no reference face)"
+        if mean is None:
+            return f"no face in {shown} validation image(s)"
+        return f"identity {mean:.3f} ({self.faces}/{shown} faces)"
+
     def rank(self) -> tuple[int, float, int]:
         """Sort key, best first: more faces, then closer, then later."""
         mean = self.mean_distance
@@ -149,6 +159,14 @@ class Validation:
             "mean_distance": None if mean is None else round(mean, 4),
             "scored": self.scored,
         }
+
+
+@dataclass(frozen=True)
+class Resume:
+    """The checkpoint a run continues from, its state read (and checked) once."""
+
+    checkpoint: Path
+    state: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -206,8 +224,9 @@ def batches(buckets: list[tuple[int, int]], batch: int, seed: int) -> Iterator[l
         by_bucket: dict[tuple[int, int], list[int]] = {}
         for index in order:
             by_bucket.setdefault(buckets[index], []).append(index)
+        position = {index: place for place, index in enumerate(order)}
         chunks = [group[i : i + batch] for group in by_bucket.values() for i in range(0, len(group), batch)]
-        chunks.sort(key=lambda chunk: order.index(chunk[0]))
+        chunks.sort(key=lambda chunk: position[chunk[0]])
         yield from chunks
         epoch += 1
 
@@ -223,17 +242,16 @@ def train_lora(
     paths: Paths,
     validation_prompts: list[str],
     references: References | None,
-    resume: bool = False,
-    device: str | None = None,
+    resume_from: Resume | None = None,
     on_step: Callable[[StepDone], None] | None = None,
     on_checkpoint: Callable[[Validation], None] | None = None,
 ) -> TrainResult:
-    """Train `pipeline` (from `load_base`), checkpoint, validate; write the best checkpoint's
+    """Train `pipeline` (from `load_base`, on its device), from `resume_from` (from
+    `checkpoint_to_resume`) or from scratch; checkpoint, validate; write the best checkpoint's
     LoRA to `paths.lora` with its record and plot beside it. Returns what was measured."""
     import torch
 
-    device = pick_device(device)
-    start_checkpoint = checkpoint_to_resume(paths, settings, dataset, resume)
+    device = str(pipeline.transformer.device)
     examples, validation_embeds = _cache(pipeline, dataset, validation_prompts, device)
     transformer = pipeline.transformer
     if settings.quantize != "none":
@@ -247,8 +265,9 @@ def train_lora(
     losses: list[float] = []
     validations: list[Validation] = []
     first_step = 0
-    if start_checkpoint is not None:
-        state = _restore(start_checkpoint, transformer, optimizer, schedule, generator)
+    if resume_from is not None:
+        _restore(resume_from, transformer, optimizer, schedule, generator)
+        state = resume_from.state
         first_step, losses = state["step"], list(state["losses"])
         validations = [Validation(**v) for v in state["validations"]]
 
@@ -305,16 +324,12 @@ def train_lora(
 
 def load_base(location: str, device: str | None = None) -> Any:
     """The Flux pipeline to train on; a model that cannot load is the user's to fix."""
-    from diffusers import FluxPipeline
-
-    from content.images import quiet_hugging_face
     from content.images.loading import Memory
 
-    quiet_hugging_face()
     device = pick_device(device)
     try:
         pipeline = load_pretrained(
-            FluxPipeline, location, device, Memory(), "pipeline.image.model", TINY_FLUX
+            "FluxPipeline", location, device, Memory(), "pipeline.image.model", TINY_FLUX
         )
     except GenerationError as err:
         raise ConfigError(str(err)) from None
@@ -521,7 +536,9 @@ def fingerprint(dataset: Dataset) -> list[str]:
 
 def checkpoint_to_resume(
     paths: Paths, settings: TrainSettings, dataset: Dataset, resume: bool
-) -> Path | None:
+) -> Resume | None:
+    """The newest checkpoint when `resume`, checked against these settings and photos; a
+    fresh run refuses to overwrite an earlier run's checkpoints."""
     found = paths.finished_checkpoints()
     if not resume:
         if found:
@@ -554,7 +571,7 @@ def checkpoint_to_resume(
             f"{latest}: the training photos or captions changed since this checkpoint — put them back, "
             "or start over in a new --out"
         )
-    return latest
+    return Resume(latest, state)
 
 
 def _read_state(checkpoint: Path) -> dict[str, Any]:
@@ -627,22 +644,21 @@ def _save_lora(transformer: Any, path: Path) -> None:
 
 
 def _restore(
-    checkpoint: Path, transformer: Any, optimizer: Any, schedule: Any, generator: torch.Generator
-) -> dict[str, Any]:
+    resume: Resume, transformer: Any, optimizer: Any, schedule: Any, generator: torch.Generator
+) -> None:
     import torch
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    state = _read_state(checkpoint)
-    lora = {
-        key.removeprefix("transformer."): value for key, value in load_file(checkpoint / LORA_FILE).items()
-    }
-    set_peft_model_state_dict(transformer, lora)
+    saved = load_file(resume.checkpoint / LORA_FILE)
+    set_peft_model_state_dict(
+        transformer, {key.removeprefix("transformer."): value for key, value in saved.items()}
+    )
+    state = resume.state
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])
     generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
-    return state
 
 
 def _prune(paths: Paths, settings: TrainSettings, validations: list[Validation]) -> None:
