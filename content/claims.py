@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 _REAL = r"(?:real|actual|genuine|living|breathing|flesh[- ]and[- ]blood|ordinary|regular|normal|true)"
 _BEING = r"(?:person|human(?: being)?|woman|man|girl|guy|boy|lady|dude|individual|people|humans)"
@@ -67,7 +68,13 @@ _SPANISH = [
     r"\bde\s+carne\s+y\s+hueso\b",
     r"\b100\s?%\s+human[oa]\b",
 ]
-_CLAIMS = re.compile("|".join(f"(?:{rule})" for rule in (*_ENGLISH, *_GERMAN, *_SPANISH)))
+
+
+@cache
+def _claims() -> re.Pattern[str]:
+    # Compiled on first use, not at import: it takes ~0.15 s, and most commands that import
+    # the caption rules (`vibot publish`, every CLI start) never check a caption.
+    return re.compile("|".join(f"(?:{rule})" for rule in (*_ENGLISH, *_GERMAN, *_SPANISH)))
 
 
 def _normal(text: str) -> str:
@@ -79,5 +86,5 @@ def _normal(text: str) -> str:
 
 def claims_to_be_human(text: str) -> str | None:
     """The words of `text` that claim a real human is speaking, or None."""
-    found = _CLAIMS.search(_normal(text))
+    found = _claims().search(_normal(text))
     return found.group(0).strip() if found else None

@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,6 +33,7 @@ from content.reels.encode import (
     HEIGHT,
     REEL_SIZE,
     WIDTH,
+    FrameFeed,
     ffmpeg_exe,
     h264_reel_args,
     pipe_frames,
@@ -40,7 +41,7 @@ from content.reels.encode import (
     raw_output,
     run_ffmpeg,
 )
-from content.reels.motion import move_filter
+from content.reels.motion import check_move, move_frames
 
 LABEL_FULL_SECONDS = 2.0  # the full label at least this long, then the badge to the end
 BADGE_SCALE = 0.55
@@ -109,7 +110,7 @@ def render_reel(plan: ReelPlan, out: Path, progress: Callable[[float], None] | N
     with tempfile.TemporaryDirectory(prefix="vibot-reel-") as name:
         workdir = Path(name)
         audio = render_audio(plan, workdir / "audio.wav")
-        inputs, graph = _video_graph(plan, workdir)
+        inputs, graph, feeds = _video_graph(plan, workdir)
         source = [*inputs, "-filter_complex", graph, "-map", "[v]", *raw_output(frames)]
         sink = [
             *raw_input(REEL_SIZE, FPS), "-i", str(audio), "-map", "0:v", "-map", "1:a",
@@ -117,7 +118,7 @@ def render_reel(plan: ReelPlan, out: Path, progress: Callable[[float], None] | N
             *h264_reel_args(FPS, plan.crf), "-r", str(FPS), *AAC_ARGS, "-movflags", "+faststart", str(out),
         ]  # fmt: skip
         mark = video_marker(plan.watermark, REEL_SIZE) if plan.watermark is not None else None
-        pipe_frames(source, sink, REEL_SIZE, "render the reel", mark, frames, progress)
+        pipe_frames(source, sink, REEL_SIZE, "render the reel", mark, frames, progress, feeds)
     return out
 
 
@@ -142,37 +143,47 @@ def still_reel(still: Path, label: str, out: Path, seconds: float, move: str = "
     return render_reel(ReelPlan([Segment(still, "still", move)], seconds, label), out)
 
 
-def _video_graph(plan: ReelPlan, workdir: Path) -> tuple[list[str], str]:
-    """The inputs (as ffmpeg arguments) and the video half of the filtergraph, ending in [v]."""
+def _video_graph(plan: ReelPlan, workdir: Path) -> tuple[list[str], str, list[FrameFeed]]:
+    """The inputs (as ffmpeg arguments), the video half of the filtergraph, ending in [v],
+    and the camera moves, made in Python, that some of those inputs read."""
     seconds_each = segment_seconds(plan.seconds, len(plan.segments), plan.transition, plan.transition_s)
     frames_each = round(seconds_each * FPS)
-    inputs: list[str] = []
+    sources: list[Iterator[bytes] | Path] = []
     chains = []
     grade = _grade_chain(plan.look, workdir)
     for index, segment in enumerate(plan.segments):
         if segment.kind == "still":
             # A still is graded once, not in every frame of its move: the same colours for
             # a fraction of the work (lut3d costs ~40 ms a frame at 1080×1920).
-            source = (
-                grade_still(segment.path, grade, workdir / f"graded-{index}.ppm") if grade else segment.path
-            )
-            shape = move_filter(segment.move, frames_each)
+            graded = workdir / f"graded-{index}.ppm"
+            still = grade_still(segment.path, grade, graded) if grade else segment.path
+            check_move(segment.move)  # here, not later in the feed's thread
+            sources.append(move_frames(still, segment.move, frames_each))
+            shape = "null"
         else:
-            source = segment.path
+            sources.append(segment.path)
             shape = (
                 f"scale={WIDTH}:{HEIGHT}:force_original_aspect_ratio=increase,crop={WIDTH}:{HEIGHT},"
                 f"fps={FPS},tpad=stop_mode=clone:stop_duration={seconds_each:.3f},"
                 f"trim=end_frame={frames_each}" + (f",{grade}" if grade else "")
             )
-        inputs += ["-i", str(source)]
         chains.append(f"[{index}:v]{shape},setsar=1,format=yuv420p,settb=AVTB,setpts=PTS-STARTPTS[s{index}]")
     joined = _join(plan, seconds_each)
     look = _grain_chain(plan.look)
     overlays, overlay_inputs = _overlays(plan, workdir, first_input=len(plan.segments))
+    graph = ";".join([*chains, joined + f"[joined];[joined]{look}[graded]", overlays])
+    # The feeds' pipes last, once nothing else here can fail and leave them open.
+    inputs: list[str] = []
+    feeds = []
+    for source in sources:
+        if isinstance(source, Path):
+            inputs += ["-i", str(source)]
+        else:
+            feeds.append(FrameFeed(source, REEL_SIZE, FPS))
+            inputs += feeds[-1].input_args()
     for png in overlay_inputs:
         inputs += ["-i", str(png)]
-    graph = ";".join([*chains, joined + f"[joined];[joined]{look}[graded]", overlays])
-    return inputs, graph
+    return inputs, graph, feeds
 
 
 def _join(plan: ReelPlan, seconds_each: float) -> str:

@@ -11,6 +11,7 @@ import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -33,7 +34,7 @@ from content.post import (
 )
 from content.reels.encode import FPS, ffmpeg_exe
 from content.reels.local import LocalVideo, animate_local, frame_count, upscale_frames
-from content.reels.motion import MOVES, move_filter
+from content.reels.motion import MOVES, move_frames
 from content.reels.spec import check_reel, ensure_reel_spec, moov_first, probe
 from content.tiny import build_tiny_ltx
 from storage.status import PostStatus
@@ -243,17 +244,20 @@ def test_transitions_crossfade_slide_and_cut(tmp_path: Path, stills: list[Path])
     assert segment_seconds(4.0, 2, "crossfade", 1.0) == 2.5 and segment_seconds(4.0, 2, "cut", 1.0) == 2.0
 
 
-def motion_per_frame(source: Path, move_filter_chain: str = "") -> np.ndarray:  # type: ignore[type-arg]
+def motion_per_frame(source: Path | list[bytes]) -> np.ndarray:  # type: ignore[type-arg]
     """Mean absolute change between consecutive frames (grey, quarter size, above the label)
-    of a video, or of a still through a camera-move filter chain."""
-    # yuv420p as render_reel has it: left to pick, ffmpeg runs zoompan in RGB, 3× slower.
-    chain = f"{move_filter_chain},setsar=1,format=yuv420p," if move_filter_chain else ""
-    raw = subprocess.run(
-        [ffmpeg_exe(), "-v", "error", "-i", str(source), "-vf", f"{chain}crop=1080:1500:0:0,scale=270:375",
-         "-f", "rawvideo", "-pix_fmt", "gray", "-"],
-        capture_output=True, check=True,
-    ).stdout  # fmt: skip
-    frames = np.frombuffer(raw, np.uint8).reshape(-1, 375, 270).astype(np.float32)
+    of a video, or of raw yuv420p 1080×1920 frames."""
+    if isinstance(source, Path):
+        raw = subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-i", str(source), "-vf", "crop=1080:1500:0:0,scale=270:375",
+             "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        frames = np.frombuffer(raw, np.uint8).reshape(-1, 375, 270).astype(np.float32)
+    else:
+        lumas = [np.frombuffer(f, np.uint8, 1080 * 1920).reshape(1920, 1080)[:1500] for f in source]
+        frames = np.stack([cv2.resize(luma, (270, 375), interpolation=cv2.INTER_AREA) for luma in lumas])
+        frames = frames.astype(np.float32)
     return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2))  # type: ignore[no-any-return]
 
 
@@ -271,8 +275,8 @@ def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, detailed_stil
     if move == "parallax":  # once through the whole path: render_reel, encoded, decoded back
         reel = render_reel(plan, tmp_path / "a.mp4")
         motion = motion_per_frame(reel)
-    else:  # the others as the same camera-move filter render_reel runs, without the encode
-        motion = motion_per_frame(still, move_filter(move, 90))
+    else:  # the others as the same camera-move frames render_reel feeds ffmpeg, unencoded
+        motion = motion_per_frame(list(move_frames(still, move, 90)))
     assert len(motion) == 89 and motion.mean() > 0.3  # the camera moves
     # Smooth: in the middle third every frame moves about as much as the fastest one. A
     # whole-pixel stutter shows as frames that do not move at all next to double jumps.
@@ -281,7 +285,29 @@ def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, detailed_stil
     if move == "parallax":
         again = render_reel(plan, tmp_path / "b.mp4")
         assert np.array_equal(np.asarray(frame_at(reel, 1.5)), np.asarray(frame_at(again, 1.5)))
-    assert "zoompan" in move_filter(move, 90)
+
+
+def test_a_camera_move_starts_and_ends_on_the_still_as_a_still_reel_frames_it(tmp_path: Path) -> None:
+    """Zoom 1 shows exactly the still scaled to cover 1080×1920 and centred, the rest cropped:
+    the frame ffmpeg's own scale+crop makes, within a bilinear-vs-bicubic difference."""
+    wide = textured_still(tmp_path / "wide.png", seed=3, size=(1350, 1920), detail=12)
+    big = textured_still(tmp_path / "big.png", seed=4, size=(2160, 3840), detail=12)
+    for still in (wide, big):
+        first = np.frombuffer(next(move_frames(still, "zoom-in", 30)), np.uint8, 1080 * 1920)
+        reference = subprocess.run(
+            [ffmpeg_exe(), "-v", "error", "-i", str(still), "-vf",
+             "scale=1080:1920:force_original_aspect_ratio=increase,crop=1080:1920",
+             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+            capture_output=True, check=True,
+        ).stdout  # fmt: skip
+        expected = np.frombuffer(reference, np.uint8, 1080 * 1920)  # the Y plane, as ours
+        assert np.abs(first.astype(np.float32) - expected).mean() < 1.0
+    *_, last = move_frames(wide, "zoom-out", 30)
+    assert np.abs(np.frombuffer(last, np.uint8, 1080 * 1920).astype(np.float32) - np.frombuffer(
+        next(move_frames(wide, "zoom-in", 30)), np.uint8, 1080 * 1920
+    )).mean() < 0.01  # fmt: skip
+    with pytest.raises(ValueError, match="unknown camera move 'spin'"):
+        next(move_frames(wide, "spin", 30))
 
 
 @pytest.mark.slow

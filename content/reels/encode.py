@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from PIL import Image
@@ -77,6 +79,52 @@ def run_ffmpeg(
 FrameEdit = Callable[[int, bytes], bytes]
 
 
+class FrameFeed:
+    """Raw yuv420p frames made in Python that the source ffmpeg reads as an input.
+
+    They go through an OS pipe that the ffmpeg inherits (`pipe:N`), written by a thread
+    of their own: ffmpeg pulls each input as its filtergraph needs it, so every feed must
+    be able to wait on its own. The thread overlaps making frames with ffmpeg's work (the
+    frame maths is in numpy and OpenCV, which let go of the GIL)."""
+
+    def __init__(self, frames: Iterable[bytes], size: tuple[int, int], fps: float) -> None:
+        self.frames, self.size, self.fps = frames, size, fps
+        self.read_fd, self.write_fd = os.pipe()
+        self.failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, daemon=True)
+
+    def input_args(self) -> list[str]:
+        return [*raw_input(self.size, self.fps)[:-1], f"pipe:{self.read_fd}"]
+
+    def start(self) -> None:
+        """Once the ffmpeg holds its copy of the read end: ours is closed, so that the writer
+        sees a broken pipe, not a stall, when that ffmpeg stops reading."""
+        os.close(self.read_fd)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            with open(self.write_fd, "wb", buffering=0) as pipe:
+                for frame in self.frames:
+                    pipe.write(frame)
+        except BrokenPipeError:
+            pass  # the ffmpeg stopped reading: its own exit says why
+        except BaseException as failure:  # raised again in the caller's thread
+            self.failure = failure
+
+    def finish(self) -> None:
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+    def close(self) -> None:
+        """Unused pipe ends, when the ffmpeg never started."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            for fd in (self.read_fd, self.write_fd):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
 def pipe_frames(
     source: list[str],
     sink: list[str],
@@ -85,10 +133,12 @@ def pipe_frames(
     edit: FrameEdit | None = None,
     total_frames: int | None = None,
     progress: Callable[[float], None] | None = None,
+    feeds: Sequence[FrameFeed] = (),
 ) -> int:
     """Run two ffmpegs joined through Python: `source` writes raw yuv420p frames of `size`
     to its stdout (`raw_output`), `sink` reads them from its stdin (`raw_input`).
-    `edit(index, frame)` may replace a frame on the way. Returns how many frames passed.
+    `edit(index, frame)` may replace a frame on the way. `feeds` are inputs of `source`
+    made in Python (their `input_args` are in `source`). Returns how many frames passed.
 
     One encode, whatever happens in between: the frames are never written as H.264 and
     decoded again, which would cost a second encode and a generation of quality. yuv420p
@@ -99,7 +149,19 @@ def pipe_frames(
     index, sink_stopped = 0, False
     # stderr to files: a chatty ffmpeg cannot fill a pipe nobody reads and stall both.
     with tempfile.TemporaryFile() as source_errors, tempfile.TemporaryFile() as sink_errors:
-        reader = subprocess.Popen([*command, *source], stdout=subprocess.PIPE, stderr=source_errors)
+        try:
+            reader = subprocess.Popen(
+                [*command, *source],
+                stdout=subprocess.PIPE,
+                stderr=source_errors,
+                pass_fds=[feed.read_fd for feed in feeds],
+            )
+        except BaseException:
+            for feed in feeds:
+                feed.close()
+            raise
+        for feed in feeds:
+            feed.start()
         writer = subprocess.Popen([*command, *sink], stdin=subprocess.PIPE, stderr=sink_errors)
         with reader, writer:  # closes both pipes and waits, whatever happens
             assert reader.stdout is not None and writer.stdin is not None
@@ -115,6 +177,8 @@ def pipe_frames(
                 reader.stdout.close()
                 with contextlib.suppress(BrokenPipeError):  # the sink already gone
                     writer.stdin.close()
+        for feed in feeds:  # the source has exited: every feed's pipe is broken or done
+            feed.finish()
         order = ((reader, source_errors), (writer, sink_errors))
         for process, errors in reversed(order) if sink_stopped else order:
             if process.returncode != 0:
