@@ -45,7 +45,6 @@ from content.errors import (
     RateLimitedError,
     VibotError,
 )
-from content.instagram import post_problems
 from storage.db import session_scope
 from storage.lifecycle import due_posts, transition
 from storage.locks import hold_lock
@@ -263,9 +262,12 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
     try:
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
-        problems = post_problems(post.format, [app.media.path(a.path) for a in assets])
+        platform = app.persona(post.persona_id).platform
+        problems = platform.post_problems(post.format, [app.media.path(a.path) for a in assets])
         if problems:
-            raise ApprovalMismatchError(f"post {post.id} breaks Instagram's spec: {'; '.join(problems)}")
+            raise ApprovalMismatchError(
+                f"post {post.id} breaks {platform.title}'s spec: {'; '.join(problems)}"
+            )
     except ApprovalMismatchError as err:
         _move(
             app,

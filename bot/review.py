@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, func, select
 
 from bot.context import App
-from content.captions import CAPTION_LIMIT, HASHTAG_LIMIT, caption_disclosure, hashtags_in
+from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
+from content.platforms import PlatformSpec
 from storage.db import read_scope, session_scope
 from storage.lifecycle import record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
@@ -186,8 +187,9 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
         raise UserError("the new caption is empty — pass --caption TEXT")
     with session_scope(app.engine) as session:
         post = _load(session, post_id)
-        caption = lock_disclosure(text, caption_disclosure(app.persona(post.persona_id)))
-        check_caption_limits(post_id, caption)
+        persona = app.persona(post.persona_id)
+        caption = lock_disclosure(text, caption_disclosure(persona))
+        check_caption_limits(post_id, caption, persona.platform)
         if post.status == PostStatus.IN_REVIEW:
             set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)
         elif post.status == PostStatus.APPROVED:
@@ -207,19 +209,11 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
     return caption
 
 
-def check_caption_limits(post_id: int, caption: str) -> None:
-    """Instagram refuses a caption over 2,200 characters or 30 hashtags (disclosure included)."""
-    if len(caption) > CAPTION_LIMIT:
-        raise UserError(
-            f"post {post_id}: the caption is {len(caption)} characters with its disclosure line; "
-            f"Instagram allows {CAPTION_LIMIT} — shorten it by {len(caption) - CAPTION_LIMIT}"
-        )
-    tags = hashtags_in(caption)
-    if len(tags) > HASHTAG_LIMIT:
-        raise UserError(
-            f"post {post_id}: the caption has {len(tags)} hashtags; Instagram allows {HASHTAG_LIMIT} — "
-            f"remove {len(tags) - HASHTAG_LIMIT}"
-        )
+def check_caption_limits(post_id: int, caption: str, platform: PlatformSpec) -> None:
+    """Refuse a caption (disclosure line included) the platform would refuse."""
+    problems = platform.caption_problems(caption, len(hashtags_in(caption)))
+    if problems:
+        raise UserError(f"post {post_id}: {problems[0]}")
 
 
 def regenerate_media(app: App, post_id: int, by: str) -> None:

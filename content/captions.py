@@ -31,8 +31,6 @@ from content.disclosure import CaptionDisclosure, lock_disclosure
 from content.errors import GenerationError
 from content.persona import Persona
 
-CAPTION_LIMIT = 2200  # Instagram's caption limit, disclosure line included
-HASHTAG_LIMIT = 30  # Instagram's hashtag limit
 ALT_TEXT_LIMIT = 1000
 RECENT_CAPTIONS = 20  # how many recent captions the writer sees and is compared with
 SIMILARITY_MAX = 0.5
@@ -213,18 +211,19 @@ def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig)
     persona = request.persona
     reasons = []
     full = compose(persona, draft.caption, draft.hashtags, request.sponsored)
-    if len(full) > CAPTION_LIMIT:
+    platform = persona.platform
+    if len(full) > platform.caption_limit:
         reasons.append(
             f"the caption is {len(full)} characters with the disclosure line and hashtags; "
-            f"Instagram allows {CAPTION_LIMIT} — shorten it"
+            f"{platform.title} allows {platform.caption_limit} — shorten it"
         )
     bad_tags = [tag for tag in draft.hashtags if not _HASHTAG.fullmatch(tag)]
     if bad_tags:
         reasons.append(f"these are not hashtags: {', '.join(bad_tags)} — write them like #travel")
     if len(draft.hashtags) > persona.voice.hashtags.max:
         reasons.append(f"{len(draft.hashtags)} hashtags given; at most {persona.voice.hashtags.max}")
-    if len(hashtags_in(full)) > HASHTAG_LIMIT:
-        reasons.append(f"more than {HASHTAG_LIMIT} hashtags in all")
+    if platform.hashtag_limit is not None and len(hashtags_in(full)) > platform.hashtag_limit:
+        reasons.append(f"more than {platform.hashtag_limit} hashtags in all")
     text = " ".join([draft.caption, *draft.hashtags, draft.alt_text]).lower()
     banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
     if banned:
@@ -260,19 +259,25 @@ class _Refused(GenerationError):
 _EMOJI = {"none": "Use no emoji.", "few": "Use at most two emoji.", "many": "Emoji are welcome."}
 
 
+def _body_budget(caption_limit: int) -> int:
+    """What the model may write: the limit less room for the disclosure line and hashtags."""
+    return caption_limit - min(300, caption_limit // 3)
+
+
 def _messages(request: CaptionRequest) -> list[dict[str, str]]:
     persona = request.persona
-    voice = persona.voice
+    voice, platform = persona.voice, persona.platform
     system = (
-        f"You write Instagram captions for {persona.name}, a virtual influencer who is openly AI-made. "
-        f"Bio: {persona.bio or '-'}. Language: {voice.language}. Tone: {voice.tone or 'natural'}. "
+        f"You write {platform.title} captions for {persona.name}, a virtual influencer who is openly "
+        f"AI-made. Bio: {persona.bio or '-'}. Language: {voice.language}. Tone: {voice.tone or 'natural'}. "
         f"{_EMOJI[voice.emoji]} Never claim to be a real human. "
         f"Never use these words: {', '.join(voice.banned_words) or '-'}. "
         f"Give at most {voice.hashtags.max} hashtags of your own (the account adds "
         f"{' '.join(hashtags_for(persona, request.sponsored))} itself). Keep the caption under "
-        f"{CAPTION_LIMIT - 300} characters. Reply with one JSON object with the keys caption, hashtags "
-        "(list), alt_text (a plain description of the photo for blind readers), image_brief (scene, outfit, "
-        "mood, camera) and motion_brief (one sentence on how the photo should move in a reel)."
+        f"{_body_budget(platform.caption_limit)} characters. Reply with one JSON object with the keys "
+        "caption, hashtags (list), alt_text (a plain description of the photo for blind readers), "
+        "image_brief (scene, outfit, mood, camera) and motion_brief (one sentence on how the photo "
+        "should move in a reel)."
     )
     recent = "\n".join(f"- {text.strip()[:200]}" for text in request.recent_captions[:RECENT_CAPTIONS])
     user = (

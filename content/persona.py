@@ -15,14 +15,13 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
@@ -30,29 +29,20 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
-from content.timing import Window, format_duration, parse_duration, parse_window
+from content.platforms import AccountBase, PlatformSpec, account_models, publisher_names
+from content.platforms.instagram import OutboxAccount
+from content.schema import Duration, Strict, custom_error
+from content.timing import Window, parse_window
 
-SUPPORTED_PUBLISHERS = ("outbox", "graph", "instagrapi")
 FEED_ASPECT_MIN, FEED_ASPECT_MAX = 4 / 5, 1.91  # Instagram's feed limits (width / height)
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
-def _custom(kind: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(kind, message)
-
-
-def _to_duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return parse_duration(str(value))
-    except ValueError as err:
-        raise _custom("duration", str(err)) from None
+_custom = custom_error
 
 
 def _to_window(value: Any) -> Window:
@@ -66,9 +56,6 @@ def _to_window(value: Any) -> Window:
         raise _custom("window", str(err)) from None
 
 
-Duration = Annotated[
-    timedelta, BeforeValidator(_to_duration), PlainSerializer(format_duration, return_type=str)
-]
 PostingWindow = Annotated[
     Window,
     BeforeValidator(_to_window),
@@ -78,13 +65,6 @@ PostingWindow = Annotated[
     ),
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
-EnvName = Annotated[str | None, Field(default=None)]
-
-
-class Strict(BaseModel):
-    """Every persona section forbids unknown keys."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path | None:
@@ -102,41 +82,24 @@ def _existing_file(value: Path | None, info: ValidationInfo, what: str) -> Path 
     return resolved
 
 
-class Account(Strict):
-    publisher: str = "outbox"
-    username_env: EnvName = None
-    password_env: EnvName = None
-    # The graph publisher: the Instagram user id and a long-lived access token, by env var name.
-    user_id_env: EnvName = None
-    token_env: EnvName = None
-    # The instagrapi publisher: a TOTP seed for two-factor logins and a proxy URL, by env var name.
-    totp_seed_env: EnvName = None
-    proxy_env: EnvName = None
-    # Account health: at most this many posts a day, and this far apart (late posts after
-    # downtime would otherwise go out in a burst).
-    daily_cap: int = Field(default=10, ge=1, le=50)
-    min_spacing: Duration = timedelta(minutes=30)
+def _default_publisher(value: Any) -> Any:
+    # An account section without a publisher is the local outbox, as it always was.
+    if isinstance(value, dict) and "publisher" not in value:
+        return {**value, "publisher": "outbox"}
+    return value
 
-    @field_validator("publisher")
-    @classmethod
-    def _known_publisher(cls, value: str) -> str:
-        if value not in SUPPORTED_PUBLISHERS:
-            raise _custom(
-                "publisher",
-                f"unsupported publisher '{value}' — use one of: {', '.join(SUPPORTED_PUBLISHERS)}",
-            )
-        return value
 
-    @field_validator("username_env", "password_env", "user_id_env", "token_env", "totp_seed_env", "proxy_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise _custom(
-                "env_name",
-                "this must be the NAME of an environment variable (like MARA_IG_PASSWORD), "
-                "not the secret itself — put the secret in the environment and name it here",
-            )
-        return value
+if TYPE_CHECKING:
+    Account = AccountBase
+else:
+    # One model per publisher, chosen by `publisher:`: a Graph field on an instagrapi account
+    # is an unknown key there, not a silently ignored one. The models come from
+    # content/platforms, so a new publisher needs no edit here.
+    Account = Annotated[
+        Union[tuple(account_models().values())],  # noqa: UP007 (a union built from a tuple)
+        Field(discriminator="publisher"),
+        BeforeValidator(_default_publisher),
+    ]
 
 
 class Disclosure(Strict):
@@ -419,7 +382,7 @@ class Persona(Strict):
     timezone: str
     bio: str = ""
     commercial: bool = False
-    account: Account = Field(default_factory=Account)
+    account: Account = Field(default_factory=OutboxAccount)
     disclosure: Disclosure
     voice: Voice = Field(default_factory=Voice)
     appearance: Appearance
@@ -427,6 +390,11 @@ class Persona(Strict):
     schedule: Schedule
     pipeline: Pipeline = Field(default_factory=Pipeline)
     source: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def platform(self) -> PlatformSpec:
+        """What the platform this persona publishes to takes (caption length, media, AI flag)."""
+        return self.account.spec()
 
     def expects_face(self, pillar: str) -> bool:
         """Whether the face guard checks a post of `pillar`."""
@@ -550,10 +518,12 @@ def _field_path(loc: Sequence[int | str]) -> str:
 _TYPE_NAMES = {"int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
-def _describe(error: ErrorDetails, model_fields: Iterable[str]) -> str:
+def _describe(error: ErrorDetails, model_fields: Iterable[str], loc: Sequence[int | str]) -> str:
     """A pydantic error as 'what is wrong — how to fix it'."""
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
-    loc = error["loc"]
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tag = ctx.get("tag", "")
+        return f"unsupported publisher '{tag}' — use one of: {', '.join(publisher_names())}"
     if kind == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), list(model_fields), n=1)
         hint = f"did you mean '{close[0]}'?" if close else "remove it"
@@ -590,34 +560,59 @@ def _describe(error: ErrorDetails, model_fields: Iterable[str]) -> str:
     return message if " — " in message else f"{message} — see the example personas in personas/"
 
 
-def _allowed_fields(loc: Sequence[int | str]) -> list[str]:
+def _in_file(loc: Sequence[int | str]) -> tuple[tuple[int | str, ...], Any]:
+    """A pydantic error location as the keys in the file, and the model holding its last key.
+
+    A section chosen by a key (`account`, by `publisher`) has the choice in pydantic's
+    location ('account', 'graph', 'token_env'); the file has no 'graph' key, so it goes."""
     model: Any = Persona
-    for part in loc[:-1]:
-        if isinstance(part, int):
+    keys: list[int | str] = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        keys.append(part)
+        if isinstance(part, int) or not parts:
             continue
         field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
         if field is None:
-            return []
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [annotation, *args]
+            model = None
+            continue
+        if field.discriminator is not None:  # the next part is the chosen model's name
+            model = account_models().get(str(parts.pop(0))) if parts else None
+            continue
+        args = getattr(field.annotation, "__args__", ())
+        candidates = [field.annotation, *args]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if model is None:
-            return []
+    return tuple(keys), model
+
+
+def _allowed_fields(loc: Sequence[int | str]) -> list[str]:
+    _, model = _in_file(loc)
     return list(model.model_fields) if hasattr(model, "model_fields") else []
 
 
 def _problem_from_error(file: str, root: yaml.Node, error: ErrorDetails) -> Problem:
-    loc = error["loc"]
+    loc, _ = _in_file(error["loc"])
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, str((error.get("ctx") or {}).get("discriminator", "")).strip("'"))
     if error["type"] == "extra_forbidden":
         node = _key_node(root, loc) or _node_at(root, loc)[0]
-        fields = _allowed_fields(loc)
-        fields = [name for name in fields if name != "source"]
+        _, model = _in_file(error["loc"])
+        if isinstance(model, type) and issubclass(model, AccountBase):
+            owners = [name for name, other in account_models().items() if loc[-1] in other.model_fields]
+            if owners:
+                message = (
+                    f"'{loc[-1]}' belongs to a {' or '.join(owners)} account, not {model.publisher_name()} — "
+                    f"remove it, or set publisher: {owners[0]}"
+                )
+                mark = node.start_mark
+                return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), message)
+        fields = [name for name in _allowed_fields(error["loc"]) if name != "source"]
     else:
         node, _ = _node_at(root, loc)
         fields = []
     mark = node.start_mark
-    return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), _describe(error, fields))
+    return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), _describe(error, fields, loc))
 
 
 def _decode(path: Path, raw: bytes) -> str | Problem:

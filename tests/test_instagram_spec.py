@@ -6,7 +6,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from content.instagram import image_problems, post_problems
+from content.platforms.instagram import SPEC
+
+image_problems, post_problems = SPEC.image_problems, SPEC.post_problems
 
 
 def image(path: Path, size: tuple[int, int], mode: str = "RGB", fmt: str = "JPEG") -> Path:

@@ -173,14 +173,26 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         pytest.param(
             lambda t: t + "account:\n  publisher: myspace\n",
             "16:14: account.publisher: unsupported publisher 'myspace' — "
-            "use one of: outbox, graph, instagrapi",
+            "use one of: graph, instagrapi, outbox",
             id="unsupported-publisher",
         ),
         pytest.param(
-            lambda t: t + "account:\n  password_env: hunter2!\n",
-            "16:17: account.password_env: this must be the NAME of an environment variable (like "
+            lambda t: t + "account:\n  publisher: instagrapi\n  password_env: hunter2!\n",
+            "17:17: account.password_env: this must be the NAME of an environment variable (like "
             "MARA_IG_PASSWORD), not the secret itself — put the secret in the environment and name it here",
             id="secret-in-file",
+        ),
+        pytest.param(
+            lambda t: t + "account:\n  publisher: instagrapi\n  token_env: TESS_TOKEN\n",
+            "17:3: account.token_env: 'token_env' belongs to a graph account, not instagrapi — remove it, "
+            "or set publisher: graph",
+            id="graph-field-on-an-instagrapi-account",
+        ),
+        pytest.param(
+            lambda t: t + "account:\n  publisher: graph\n  tokn_env: TESS_TOKEN\n",
+            "17:3: account.tokn_env: unknown key 'tokn_env' — did you mean 'token_env'? (allowed: daily_cap, "
+            "min_spacing, publisher, token_env, user_id_env)",
+            id="typo-in-a-graph-account",
         ),
         pytest.param(
             lambda t: t + "commercial: true\npipeline:\n  image:\n    model: black-forest-labs/FLUX.1-dev\n",

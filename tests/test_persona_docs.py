@@ -21,14 +21,13 @@ def schema_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
             continue
         annotation = field.annotation
         inner = typing.get_args(annotation)
-        section = next(
-            (a for a in (annotation, *inner) if isinstance(a, type) and issubclass(a, BaseModel)), None
-        )
+        # A section may be one of several models (`account`, chosen by its publisher): all count.
+        sections = [a for a in (annotation, *inner) if isinstance(a, type) and issubclass(a, BaseModel)]
         path = f"{prefix}{name}"
-        if section is None or section is ImageSize:
+        if not sections or sections == [ImageSize]:
             keys.add(path)
-        else:
-            listed = typing.get_origin(annotation) is list
+        listed = typing.get_origin(annotation) is list
+        for section in sections if sections != [ImageSize] else []:
             keys |= schema_keys(section, f"{path}[]." if listed else f"{path}.")
     return keys
 

@@ -11,16 +11,20 @@ one that another post has already claimed.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.settings import Settings
 from content.errors import ConfigError
 from content.persona import Persona
+from content.platforms import AccountBase, account_models
 
 
 @dataclass(frozen=True)
@@ -88,43 +92,49 @@ def first_unclaimed(candidates: list[RemoteMedia], in_flight: InFlight) -> Remot
     return min(matching, key=lambda media: media.published_at, default=None)
 
 
-def publisher_for(persona: Persona, settings: Settings, url_for: Callable[[int, str], str]) -> Publisher:
+UrlFor = Callable[[int, str], str]  # (post id, sha256) → a public URL of that media file
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A publisher module's entry in the registry: the account section it reads (whose
+    `publisher:` Literal is the publisher's name) and how to build it from that section."""
+
+    account: type[AccountBase]
+    build: Callable[[Any, Persona, Settings, UrlFor], Publisher]
+
+    @property
+    def name(self) -> str:
+        return self.account.publisher_name()
+
+
+@cache
+def registry() -> dict[str, Registration]:
+    """Every publisher, by name: each module of this package that defines REGISTRATION.
+    A new publisher is a new module; nothing here lists them."""
+    found: dict[str, Registration] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        registration = getattr(module, "REGISTRATION", None)
+        if isinstance(registration, Registration):
+            found[registration.name] = registration
+    missing = set(account_models()) - set(found)
+    if missing:
+        raise RuntimeError(f"content/platforms describes publishers with no module here: {sorted(missing)}")
+    return dict(sorted(found.items()))
+
+
+def publisher_for(persona: Persona, settings: Settings, url_for: UrlFor) -> Publisher:
     """The persona's publisher; `url_for(post_id, sha256)` gives a public URL for a media file."""
-    if persona.account.publisher == "outbox":
-        from bot.publishers.outbox import OutboxPublisher
-
-        return OutboxPublisher(settings.outbox_dir)
-    if persona.account.publisher == "graph":
-        from bot.publishers.graph import GraphConfig, GraphPublisher
-
-        account = persona.account
-        return GraphPublisher(
-            GraphConfig(
-                base_url=settings.graph_api_url,
-                version=settings.graph_api_version,
-                ig_user_id=_from_env(persona, "user_id_env", account.user_id_env),
-                access_token=_from_env(persona, "token_env", account.token_env),
-                request_timeout_s=settings.graph_request_timeout_s,
-            ),
-            url_for,
-        )
-    if persona.account.publisher == "instagrapi":
-        from bot.publishers.private import PrivateConfig, PrivatePublisher
-
-        account = persona.account
-        return PrivatePublisher(
-            PrivateConfig(
-                username=_from_env(persona, "username_env", account.username_env),
-                password=_from_env(persona, "password_env", account.password_env),
-                settings_path=settings.home / "sessions" / f"{persona.id}.json",
-                totp_seed=os.environ.get(account.totp_seed_env) if account.totp_seed_env else None,
-                proxy=os.environ.get(account.proxy_env) if account.proxy_env else None,
-            )
-        )
-    raise ConfigError(f"publisher '{persona.account.publisher}' is not available in this version")
+    account = persona.account
+    registration = registry().get(account.publisher)
+    if registration is None:
+        raise ConfigError(f"publisher '{account.publisher}' is not available in this version")
+    return registration.build(account, persona, settings, url_for)
 
 
-def _from_env(persona: Persona, key: str, name: str | None) -> str:
+def from_env(persona: Persona, key: str, name: str | None) -> str:
+    """The secret in the environment variable `name`, which account.`key` names."""
     if name is None:
         raise ConfigError(
             f"persona {persona.id} publishes with {persona.account.publisher} — set account.{key} in its file"

@@ -22,8 +22,21 @@ from typing import Any
 
 import httpx
 
-from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, first_unclaimed, no_progress
+from bot.publishers import (
+    InFlight,
+    Progress,
+    PublishRequest,
+    Registration,
+    RemoteMedia,
+    UrlFor,
+    first_unclaimed,
+    from_env,
+    no_progress,
+)
+from bot.settings import Settings
 from content.errors import AccountHeldError, PublishError, PublishRejectedError, RateLimitedError
+from content.persona import Persona
+from content.platforms.instagram import GraphAccount
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}  # app, user, page and custom-level throttling
 PUBLISHING_LIMIT_SUBCODE = 2207042
@@ -225,3 +238,17 @@ def _retry_after(response: httpx.Response) -> float:
         return max(60.0, float(response.headers.get("Retry-After", "")))
     except ValueError:
         return 900.0  # Meta rarely says; a quarter of an hour is its usual window
+
+
+def build(account: GraphAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> GraphPublisher:
+    config = GraphConfig(
+        base_url=settings.graph_api_url,
+        version=settings.graph_api_version,
+        ig_user_id=from_env(persona, "user_id_env", account.user_id_env),
+        access_token=from_env(persona, "token_env", account.token_env),
+        request_timeout_s=settings.graph_request_timeout_s,
+    )
+    return GraphPublisher(config, url_for)
+
+
+REGISTRATION = Registration(GraphAccount, build)

@@ -13,8 +13,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, no_progress
+from bot.publishers import InFlight, Progress, PublishRequest, Registration, RemoteMedia, UrlFor, no_progress
+from bot.settings import Settings
 from content.errors import PublishError
+from content.persona import Persona
+from content.platforms.instagram import OutboxAccount
 
 
 class OutboxPublisher:
@@ -82,3 +85,10 @@ class OutboxPublisher:
                     RemoteMedia(record["remote_id"], record.get("marker"), record["caption"], published_at)
                 )
         return found
+
+
+def build(account: OutboxAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> OutboxPublisher:
+    return OutboxPublisher(settings.outbox_dir)
+
+
+REGISTRATION = Registration(OutboxAccount, build)

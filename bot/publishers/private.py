@@ -28,8 +28,21 @@ from typing import Any
 import structlog
 from PIL import Image
 
-from bot.publishers import InFlight, Progress, PublishRequest, RemoteMedia, first_unclaimed, no_progress
+from bot.publishers import (
+    InFlight,
+    Progress,
+    PublishRequest,
+    Registration,
+    RemoteMedia,
+    UrlFor,
+    first_unclaimed,
+    from_env,
+    no_progress,
+)
+from bot.settings import Settings
 from content.errors import AccountHeldError, PublishError, RateLimitedError
+from content.persona import Persona
+from content.platforms.instagram import InstagrapiAccount
 
 log = structlog.get_logger(__name__)
 
@@ -200,3 +213,19 @@ def _mapped_errors(doing: str) -> Iterator[None]:
         ) from None
     except ig.ClientError as error:
         raise PublishError(f"Instagram error while {doing}: {type(error).__name__}") from None
+
+
+def build(
+    account: InstagrapiAccount, persona: Persona, settings: Settings, url_for: UrlFor
+) -> PrivatePublisher:
+    config = PrivateConfig(
+        username=from_env(persona, "username_env", account.username_env),
+        password=from_env(persona, "password_env", account.password_env),
+        settings_path=settings.home / "sessions" / f"{persona.id}.json",
+        totp_seed=os.environ.get(account.totp_seed_env) if account.totp_seed_env else None,
+        proxy=os.environ.get(account.proxy_env) if account.proxy_env else None,
+    )
+    return PrivatePublisher(config)
+
+
+REGISTRATION = Registration(InstagrapiAccount, build)

@@ -61,7 +61,6 @@ from bot.web.auth import (
     start_session,
 )
 from bot.web.body import BodyLimit
-from content.captions import CAPTION_LIMIT
 from content.errors import NotFoundError, PostNotFoundError, UserError, VibotError
 from content.plan import PostFormat
 from storage.db import read_scope
@@ -141,7 +140,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
     """The whole web server: the UI, its static files and the public media URLs."""
     web = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(statuses=STATUS_NAMES, caption_limit=CAPTION_LIMIT)
+    templates.env.globals.update(statuses=STATUS_NAMES)
     templates.env.filters["fromjson"] = json.loads
     templates.env.filters["shown_path"] = lambda text: shown_path(text, app.settings.personas_dir)
 

@@ -24,6 +24,8 @@ from bot.signing import b64, unb64
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.models import KNOWN_MODELS
+from content.platforms import PlatformSpec
+from content.platforms.instagram import OutboxAccount
 from storage.db import read_scope
 from storage.models import Event, MediaAsset, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
@@ -127,6 +129,7 @@ class Card:
     hashtags: list[str]
     records: list[dict[str, Any]]
     licence: str
+    platform: PlatformSpec = field(default_factory=OutboxAccount.spec)  # its limits, for the counters
     permalink: str | None = None
     identity: IdentityView | None = None
 
@@ -174,6 +177,7 @@ def card_for(app: App, post: Post, media: list[MediaAsset], permalink: str | Non
         disclosure_hashtag=disclosure.hashtag if disclosure else "",
         caption_ok=disclosure is not None and has_disclosure(caption, disclosure),
         hashtags=hashtags_in(caption),
+        platform=persona.platform if persona else OutboxAccount.spec(),
         records=records,
         licence=info.licence if info else next((r.get("licence") for r in records if r.get("licence")), "?"),
         permalink=permalink,

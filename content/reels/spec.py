@@ -1,4 +1,5 @@
-"""Instagram's Reels spec, checked with ffprobe before a reel enters review.
+"""A platform's video spec (Instagram's Reels by default), checked with ffprobe before a
+reel enters review.
 
 MP4/MOV with the moov atom first; H.264 (or HEVC) progressive 4:2:0, closed GOP,
 23–60 fps, width ≤ 1920, 9:16; AAC ≤ 48 kHz, at most stereo; 3 s to 15 min; ≤ 1 GB.
@@ -17,13 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from content.errors import GenerationError
+from content.platforms import VideoSpec
+from content.platforms.instagram import REEL as REELS
 from content.reels.encode import AAC_ARGS, FPS, ffprobe_exe, h264_reel_args, run_ffmpeg
-
-MIN_SECONDS, MAX_SECONDS = 3.0, 900.0
-MIN_FPS, MAX_FPS = 23.0, 60.0
-MAX_WIDTH = 1920
-MAX_BYTES = 1 << 30
-ASPECT = 9 / 16
 
 
 @dataclass
@@ -64,8 +61,11 @@ def moov_first(path: Path) -> bool:
     return False
 
 
-def check_reel(path: Path) -> SpecReport:
+def check_reel(path: Path, spec: VideoSpec = REELS, platform: str = "Instagram") -> SpecReport:
+    """What `spec` (Instagram's by default) would refuse about the video at `path`, split
+    into what a re-encode fixes and what it cannot."""
     report = SpecReport()
+    (min_seconds, max_seconds), (min_fps, max_fps) = spec.seconds, spec.fps
     info = probe(path)
     streams = info.get("streams", [])
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
@@ -75,13 +75,15 @@ def check_reel(path: Path) -> SpecReport:
         report.refused.append("no video stream")
         return report
     duration = float(fmt.get("duration") or video.get("duration") or 0)
-    if not MIN_SECONDS <= duration <= MAX_SECONDS:
-        report.refused.append(f"{duration:.1f} s long; reels must be {MIN_SECONDS:g} s to 15 min")
+    if not min_seconds <= duration <= max_seconds:
+        report.refused.append(
+            f"{duration:.1f} s long; {platform} reels must be {min_seconds:g} s to {max_seconds / 60:g} min"
+        )
     width, height = int(video.get("width", 0)), int(video.get("height", 0))
-    if height == 0 or abs(width / height - ASPECT) > 0.01:
+    if height == 0 or abs(width / height - spec.aspect) > 0.01:
         report.refused.append(f"{width}×{height} is not 9:16 — make it 1080×1920")
-    if int(fmt.get("size", 0)) > MAX_BYTES:
-        report.fixable.append("larger than 1 GB")
+    if int(fmt.get("size", 0)) > spec.max_bytes:
+        report.fixable.append(f"larger than {spec.max_bytes / 2**30:g} GB")
     if "mp4" not in fmt.get("format_name", "") and "mov" not in fmt.get("format_name", ""):
         report.fixable.append(f"container {fmt.get('format_name')}, not MP4")
     if video.get("codec_name") not in ("h264", "hevc"):
@@ -97,10 +99,10 @@ def check_reel(path: Path) -> SpecReport:
     if video.get("field_order") not in (None, "progressive", "unknown"):
         report.fixable.append(f"interlaced ({video.get('field_order')})")
     fps = float(Fraction(video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1") or 0)
-    if not MIN_FPS <= fps <= MAX_FPS:
-        report.fixable.append(f"{fps:.2f} fps; reels need 23–60")
-    if width > MAX_WIDTH:
-        report.fixable.append(f"{width} px wide; at most {MAX_WIDTH}")
+    if not min_fps <= fps <= max_fps:
+        report.fixable.append(f"{fps:.2f} fps; reels need {min_fps:g}–{max_fps:g}")
+    if width > spec.max_width:
+        report.fixable.append(f"{width} px wide; at most {spec.max_width}")
     if audio is not None:
         if audio.get("codec_name") != "aac":
             report.fixable.append(f"audio codec {audio.get('codec_name')}, not AAC")
