@@ -29,6 +29,7 @@ from bot.log import configure_logging
 from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
 from content.images.loading import Quantize
+from content.reels.kinds import ReelBackend, Transition, names
 from storage.status import PostStatus
 
 if TYPE_CHECKING:
@@ -539,9 +540,9 @@ def reel(
     music: Annotated[
         Path | None, typer.Option(help="a music file or folder (normalised to -14 LUFS)")
     ] = None,
-    backend: Annotated[str, typer.Option(help="motion, local or kling")] = "motion",
+    backend: Annotated[str, typer.Option(help=", ".join(names(ReelBackend)))] = ReelBackend.MOTION.value,
     lut: Annotated[Path | None, typer.Option(help="a .cube colour LUT")] = None,
-    transition: Annotated[str, typer.Option(help="crossfade, slide or cut")] = "crossfade",
+    transition: Annotated[str, typer.Option(help=", ".join(names(Transition)))] = Transition.CROSSFADE.value,
     text: Annotated[str | None, typer.Option(help="a text overlay")] = None,
     label: Annotated[str, typer.Option(help="the visible AI label")] = "AI-generated",
     upscaler: Annotated[
@@ -601,10 +602,7 @@ def _reel_request(
         raise UserError(f"--out {out_file}: the folder {out_file.parent} does not exist — create it first")
     if not 3 <= seconds <= 90:
         raise UserError(f"--seconds {seconds:g}: reels are 3-90 s here — pick a length in that range")
-    choices = {
-        "backend": (backend, ("motion", "local", "kling")),
-        "transition": (transition, ("crossfade", "slide", "cut")),
-    }
+    choices = {"backend": (backend, names(ReelBackend)), "transition": (transition, names(Transition))}
     for option, (value, allowed) in choices.items():
         if value not in allowed:
             raise UserError(f"--{option} {value}: use one of {', '.join(allowed)}")
@@ -617,7 +615,18 @@ def _reel_request(
         raise UserError("--label: the AI label cannot be empty — AI disclosure is mandatory")
     from bot.reeling import ReelRequest
 
-    return ReelRequest(stills, out_file, seconds, music, backend, lut, transition, text, label, upscaler)  # type: ignore[arg-type]
+    return ReelRequest(
+        stills,
+        out_file,
+        seconds,
+        music,
+        ReelBackend(backend),
+        lut,
+        Transition(transition),
+        text,
+        label,
+        upscaler,
+    )
 
 
 @account_app.command("list")

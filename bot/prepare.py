@@ -47,6 +47,7 @@ from content.persona import Persona
 from content.post import Look, ReelPlan
 from content.reels import FPS
 from content.reels.encode import read_frames
+from content.reels.kinds import ReelBackend
 from content.reels.local import LocalVideo
 from content.tiny import ensure_model
 from storage.db import session_scope
@@ -130,7 +131,7 @@ def _reel(
         stills.append(save_lossless(generated.image, workdir / f"still-{index}.png"))
     upscaler = _upscaler(app, persona)
     local = None
-    if reel.backend == "local":
+    if reel.backend == ReelBackend.LOCAL:
         local = LocalVideo(
             location=ensure_model(reel.model, settings.models_dir),
             width=reel.size.width,
@@ -171,7 +172,7 @@ def _reel(
     video = workdir / "reel.mp4"
     record = make_reel(settings, stills, job, plan, video, workdir)
     frames = round(reel.seconds * FPS)
-    if reel.backend != "motion" and persona.expects_face(post.pillar):
+    if reel.backend != ReelBackend.MOTION and persona.expects_face(post.pillar):
         record["identity"] = _check_reel_frames(persona, video, frames, flags)
     records.append(record)
     log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import structlog
 from PIL import Image
@@ -23,7 +23,8 @@ from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError
 from content.images import file_sha256, pick_device
 from content.images.upscale import Upscaler
-from content.post import Look, ReelPlan, Segment, Transition, pick_music, render_reel, segment_seconds
+from content.post import Look, ReelPlan, Segment, pick_music, render_reel, segment_seconds
+from content.reels.kinds import ReelBackend, Transition
 from content.reels.kling import KlingConfig, animate
 from content.reels.local import LocalVideo, animate_local
 from content.reels.motion import pick_move
@@ -32,7 +33,6 @@ from content.tiny import ensure_model
 
 log = structlog.get_logger(__name__)
 
-Backend = Literal["motion", "local", "kling"]
 STANDALONE_POST_ID = 0  # the watermark payload of a reel that belongs to no post
 
 
@@ -40,7 +40,7 @@ STANDALONE_POST_ID = 0  # the watermark payload of a reel that belongs to no pos
 class ClipJob:
     """How to turn stills into the reel's segments."""
 
-    backend: Backend
+    backend: ReelBackend
     prompt: str  # what should move: the motion brief or the scene
     seed: int
     task_prefix: str  # Kling's external_task_id stem: the same post always finds its tasks
@@ -56,7 +56,7 @@ class ReelRequest:
     out: Path
     seconds: float
     music: Path | None
-    backend: Backend
+    backend: ReelBackend
     lut: Path | None
     transition: Transition
     text: str | None
@@ -70,7 +70,7 @@ def make_standalone_reel(
     """A reel from stills, with every disclosure layer (watermark payload of post 0: no post)."""
     settings = app.settings
     local = None
-    if request.backend == "local":
+    if request.backend == ReelBackend.LOCAL:
         local = LocalVideo(
             location=ensure_model(video_model, settings.models_dir),
             device=settings.device,
@@ -102,7 +102,7 @@ def make_standalone_reel(
             post_id=STANDALONE_POST_ID,
             visible_label=request.label,
             description=f"AI-generated reel. {request.label}.",
-            models=[request.backend if request.backend != "local" else video_model],
+            models=[video_model if request.backend == ReelBackend.LOCAL else request.backend.value],
             title=f"vibot reel {request.out.name}",
         )
         disclose(made, job_disclosure, app.signing)
@@ -122,28 +122,60 @@ def kling_config(settings: Settings, who: str) -> KlingConfig:
     )
 
 
-def segments_for(
-    settings: Settings, stills: list[Path], job: ClipJob, plan: ReelPlan, workdir: Path
+class Animate(Protocol):
+    """A reel backend: the stills as the reel's segments (clips written into `workdir`)."""
+
+    def __call__(
+        self, settings: Settings, stills: list[Path], job: ClipJob, seconds_each: float, workdir: Path
+    ) -> list[Segment]: ...
+
+
+def _camera_moves(
+    settings: Settings, stills: list[Path], job: ClipJob, seconds_each: float, workdir: Path
 ) -> list[Segment]:
-    if job.backend == "motion":
-        return [Segment(still, "still", pick_move(job.seed, index)) for index, still in enumerate(stills)]
-    seconds_each = segment_seconds(plan.seconds, len(stills), plan.transition, plan.transition_s)
+    return [Segment(still, "still", pick_move(job.seed, index)) for index, still in enumerate(stills)]
+
+
+def _local_clips(
+    settings: Settings, stills: list[Path], job: ClipJob, seconds_each: float, workdir: Path
+) -> list[Segment]:
+    assert job.local is not None
     segments = []
     for index, still in enumerate(stills):
         clip = workdir / f"clip-{index}.mp4"
-        if job.backend == "local":
-            assert job.local is not None
-            with Image.open(still) as image:
-                animate_local(
-                    image, job.prompt, seconds_each, job.seed + index, job.local, job.upscaler, clip
-                )
-        else:
-            # The first clip keeps the id the spine used, so an interrupted post still finds it.
-            task_id = job.task_prefix if index == 0 else f"{job.task_prefix}-{index}"
-            kling_seconds = 5 if seconds_each <= 5 else 10
-            animate(still, job.prompt, kling_seconds, task_id, clip, kling_config(settings, "this persona"))
+        with Image.open(still) as image:
+            animate_local(image, job.prompt, seconds_each, job.seed + index, job.local, job.upscaler, clip)
         segments.append(Segment(clip, "clip"))
     return segments
+
+
+def _kling_clips(
+    settings: Settings, stills: list[Path], job: ClipJob, seconds_each: float, workdir: Path
+) -> list[Segment]:
+    config = kling_config(settings, "this persona")
+    segments = []
+    for index, still in enumerate(stills):
+        clip = workdir / f"clip-{index}.mp4"
+        # The first clip keeps the id the spine used, so an interrupted post still finds it.
+        task_id = job.task_prefix if index == 0 else f"{job.task_prefix}-{index}"
+        animate(still, job.prompt, 5 if seconds_each <= 5 else 10, task_id, clip, config)
+        segments.append(Segment(clip, "clip"))
+    return segments
+
+
+BACKENDS: dict[ReelBackend, Animate] = {
+    ReelBackend.MOTION: _camera_moves,
+    ReelBackend.LOCAL: _local_clips,
+    ReelBackend.KLING: _kling_clips,
+}
+assert set(BACKENDS) == set(ReelBackend), "every reel backend needs its entry here"
+
+
+def segments_for(
+    settings: Settings, stills: list[Path], job: ClipJob, plan: ReelPlan, workdir: Path
+) -> list[Segment]:
+    seconds_each = segment_seconds(plan.seconds, len(stills), plan.transition, plan.transition_s)
+    return BACKENDS[job.backend](settings, stills, job, seconds_each, workdir)
 
 
 def make_reel(
@@ -176,6 +208,6 @@ def make_reel(
         "clip_seconds": round(clips_s, 2),
         "render_seconds": round(time.perf_counter() - started - clips_s, 2),
     }
-    if job.backend == "local" and job.local is not None:
+    if job.backend == ReelBackend.LOCAL and job.local is not None:
         record["video_model"] = job.local.location
     return record

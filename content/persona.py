@@ -35,6 +35,7 @@ from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
 from content.platforms import AccountBase, PlatformSpec, account_models, publisher_names
 from content.platforms.instagram import OutboxAccount
+from content.reels.kinds import ReelBackend, Transition
 from content.schema import Duration, Strict, custom_error
 from content.timing import Window, parse_window
 
@@ -312,7 +313,7 @@ class ImageStage(Strict):
 
 
 class ReelStage(Strict):
-    backend: Literal["motion", "local", "kling"] = "motion"
+    backend: ReelBackend = ReelBackend.MOTION
     seconds: float = Field(default=5.0, ge=3.0, le=90.0)
     stills: int = Field(default=1, ge=1, le=4)  # stills (each animated) joined by transitions
     # The local backend: an image-to-video model through diffusers.
@@ -338,7 +339,7 @@ class UpscaleStage(Strict):
 class PostStage(Strict):
     lut: Path | None = None
     music: Path | None = None
-    transition: Literal["crossfade", "slide", "cut"] = "crossfade"
+    transition: Transition = Transition.CROSSFADE
     transition_seconds: float = Field(default=0.6, ge=0.1, le=2.0)
     brightness: float = Field(default=0.0, ge=-1.0, le=1.0)
     contrast: float = Field(default=1.0, ge=0.0, le=3.0)
@@ -554,7 +555,7 @@ def _describe(error: ErrorDetails, model_fields: Iterable[str], loc: Sequence[in
         return f"has too many items — at most {ctx.get('max_length')}"
     if kind == "string_too_short":
         return "must not be empty — write the text"
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"{value!r} is not allowed — use one of {ctx.get('expected')}"
     message = str(error["msg"])
     return message if " — " in message else f"{message} — see the example personas in personas/"
@@ -744,7 +745,7 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
     """Rules that span sections, reported at the key they concern."""
     problems = []
     reel = persona.pipeline.reel
-    if reel.backend == "kling" and reel.seconds not in (5, 10):
+    if reel.backend == ReelBackend.KLING and reel.seconds not in (5, 10):
         node, _ = _node_at(root, ("pipeline", "reel", "seconds"))
         problems.append(
             Problem(
@@ -768,7 +769,7 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
                 "RealESRGAN_x4plus (BSD-3-Clause), lanczos",
             ),
         ]
-        if reel.backend == "local":
+        if reel.backend == ReelBackend.LOCAL:
             checks.append(
                 (("pipeline", "reel", "model"), model_info(reel.model), "a Wan 2.x I2V model (Apache-2.0)")
             )

@@ -41,13 +41,13 @@ from content.reels.encode import (
     raw_output,
     run_ffmpeg,
 )
+from content.reels.kinds import Transition
 from content.reels.motion import check_move, move_frames
 
 LABEL_FULL_SECONDS = 2.0  # the full label at least this long, then the badge to the end
 BADGE_SCALE = 0.55
 MUSIC_FADE_IN_S, MUSIC_FADE_OUT_S = 1.0, 1.5
 MUSIC_SUFFIXES = (".mp3", ".m4a", ".aac", ".wav", ".flac", ".ogg", ".opus")
-Transition = Literal["crossfade", "slide", "cut"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class ReelPlan:
     segments: list[Segment]
     seconds: float
     label: str
-    transition: Transition = "crossfade"
+    transition: Transition = Transition.CROSSFADE
     transition_s: float = 0.6
     look: Look = field(default_factory=Look)
     text: str | None = None
@@ -84,7 +84,7 @@ class ReelPlan:
 
 def segment_seconds(seconds: float, count: int, transition: Transition, transition_s: float) -> float:
     """Each segment's length: together, minus the overlaps, exactly `seconds`."""
-    overlap = transition_s if transition != "cut" and count > 1 else 0.0
+    overlap = transition_s if transition != Transition.CUT and count > 1 else 0.0
     return (seconds + (count - 1) * overlap) / count
 
 
@@ -190,9 +190,9 @@ def _join(plan: ReelPlan, seconds_each: float) -> str:
     count = len(plan.segments)
     if count == 1:
         return "[s0]null"
-    if plan.transition == "cut":
+    if plan.transition == Transition.CUT:
         return "".join(f"[s{i}]" for i in range(count)) + f"concat=n={count}:v=1:a=0"
-    kind = "fade" if plan.transition == "crossfade" else "slideleft"
+    kind = {Transition.CROSSFADE: "fade", Transition.SLIDE: "slideleft"}[plan.transition]
     steps, previous = [], "[s0]"
     for index in range(1, count):
         offset = index * (seconds_each - plan.transition_s)

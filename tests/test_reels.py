@@ -364,7 +364,7 @@ def test_what_it_cannot_fix_is_refused_with_the_reason(tmp_path: Path) -> None:
     short = encode(
         tmp_path / "short.mp4", "testsrc2=size=540x960:rate=30:duration=2", ["-pix_fmt", "yuv420p"]
     )
-    with pytest.raises(GenerationError, match=r"2.0 s long; reels must be 3 s to 15 min"):
+    with pytest.raises(GenerationError, match=r"2.0 s long; Instagram reels must be 3 s to 15 min"):
         ensure_reel_spec(short)
 
 

@@ -18,7 +18,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from PIL import Image, UnidentifiedImageError
 from pydantic import Field
 
 from content.schema import Duration, Strict
@@ -88,6 +87,8 @@ class PlatformSpec:
         return problems
 
     def image_problems(self, path: Path) -> list[str]:
+        from PIL import Image, UnidentifiedImageError  # only here: persona loading stays light
+
         spec = self.image
         if spec is None:
             return [f"{self.title} takes no images"]
