@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v22.0"
     graph_request_timeout_s: float = Field(default=30.0, gt=0)
+    # Publishing YouTube Shorts through the YouTube Data API v3 (uploads and their status).
+    youtube_api_url: str = "https://www.googleapis.com"
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")
     web_port: int = Field(default=8080, ge=0, le=65535, description="0: any free port")
     web_enabled: bool = Field(default=True, description="the daemon serves the web UI")

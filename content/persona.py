@@ -756,6 +756,19 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
                 f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10",
             )
         )
+    platform = persona.platform
+    if "photo" not in platform.formats and persona.schedule.reel_share < 1:
+        node, _ = _node_at(root, ("schedule", "reel_share"))
+        problems.append(
+            Problem(
+                file,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+                "schedule.reel_share",
+                f"{platform.title} takes only {' and '.join(platform.formats)} posts, so every post must "
+                "be a reel — set schedule.reel_share: 1",
+            )
+        )
     if persona.commercial:
         checks = [
             (

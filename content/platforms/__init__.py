@@ -125,6 +125,8 @@ class PlatformSpec:
             assert self.reel is not None
             report = check_reel(media[0], self.reel, self.title)
             problems = [f"{media[0].name}: {p}" for p in report.refused + report.fixable]
+            if self.image is None:  # no image posts, so no custom cover either: the cover stays home
+                return problems
             covers = [p for cover in media[1:] for p in self.image_problems(cover) if "aspect" not in p]
             return problems + covers
         if fmt == "carousel" and self.carousel_items is not None:
