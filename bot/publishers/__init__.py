@@ -82,12 +82,15 @@ class Publisher(Protocol):
 def first_unclaimed(candidates: list[RemoteMedia], in_flight: InFlight) -> RemoteMedia | None:
     """Of the account's media with this attempt's caption since it started, the earliest that
     no other post owns (the attempt's own media is the first one after its start)."""
+    # Platforms give whole seconds (Instagram: 2026-11-30T15:12:07+0000): a post made in the
+    # second the attempt began must still count, so the start is cut to its second too.
+    since = in_flight.started_at.replace(microsecond=0)
     matching = [
         media
         for media in candidates
         if media.caption == in_flight.caption
         and media.remote_id not in in_flight.claimed
-        and media.published_at >= in_flight.started_at
+        and media.published_at >= since
     ]
     return min(matching, key=lambda media: media.published_at, default=None)
 

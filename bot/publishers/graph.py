@@ -224,7 +224,7 @@ class GraphPublisher:
         found = []
         for item in body.get("data", []):
             published = datetime.strptime(item["timestamp"], "%Y-%m-%dT%H:%M:%S%z")
-            if published >= since:
+            if published >= since.replace(microsecond=0):  # Meta's timestamps are whole seconds
                 found.append(
                     RemoteMedia(
                         str(item["id"]), None, item.get("caption") or "", published, item.get("permalink")

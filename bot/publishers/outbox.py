@@ -37,6 +37,7 @@ class OutboxPublisher:
             "format": request.format,
             "marker": request.marker,
             "caption": request.caption,
+            "is_ai_generated": True,  # the flag the platform it stands in for (Instagram) is sent
             "media_sha256": request.media_sha256,
             "published_at": published_at.isoformat(),
         }

@@ -134,7 +134,7 @@ class PrivatePublisher:
         return [
             RemoteMedia(str(m.pk), None, m.caption_text or "", m.taken_at, _permalink(m))
             for m in medias
-            if m.taken_at >= since
+            if m.taken_at >= since.replace(microsecond=0)  # Instagram gives whole seconds
         ]
 
 
