@@ -34,7 +34,7 @@ from bot.notify import notify
 from bot.public_media import public_url
 from bot.publishers import InFlight, Publisher, PublishRequest, publisher_for
 from bot.review import media_problems
-from content.captions import caption_disclosure
+from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.errors import (
     AccountHeldError,
@@ -263,7 +263,9 @@ def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) 
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
         platform = app.persona(post.persona_id).platform
-        problems = platform.post_problems(post.format, [app.media.path(a.path) for a in assets])
+        caption = post.caption or ""
+        problems = platform.caption_problems(caption, len(hashtags_in(caption)))
+        problems += platform.post_problems(post.format, [app.media.path(a.path) for a in assets])
         if problems:
             raise ApprovalMismatchError(
                 f"post {post.id} breaks {platform.title}'s spec: {'; '.join(problems)}"

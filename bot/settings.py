@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v22.0"
     graph_request_timeout_s: float = Field(default=30.0, gt=0)
+    # Publishing to Threads through the Threads API (Meta's container protocol).
+    threads_api_url: str = "https://graph.threads.net"
+    threads_api_version: str = "v1.0"
     # Publishing YouTube Shorts through the YouTube Data API v3 (uploads and their status).
     youtube_api_url: str = "https://www.googleapis.com"
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")

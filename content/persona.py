@@ -602,8 +602,9 @@ def _problem_from_error(file: str, root: yaml.Node, error: ErrorDetails) -> Prob
         if isinstance(model, type) and issubclass(model, AccountBase):
             owners = [name for name, other in account_models().items() if loc[-1] in other.model_fields]
             if owners:
+                named = " or ".join([", ".join(owners[:-1]), owners[-1]] if len(owners) > 1 else owners)
                 message = (
-                    f"'{loc[-1]}' belongs to a {' or '.join(owners)} account, not {model.publisher_name()} — "
+                    f"'{loc[-1]}' belongs to a {named} account, not {model.publisher_name()} — "
                     f"remove it, or set publisher: {owners[0]}"
                 )
                 mark = node.start_mark

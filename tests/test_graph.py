@@ -8,14 +8,11 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -23,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from pydantic import SecretStr
 from sqlmodel import col, select
@@ -36,7 +32,6 @@ from bot.publishers import PublishRequest
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
 from bot.review import approve, edit_caption, get_post
-from bot.web import create_web_app
 from content.errors import PublishRejectedError, RateLimitedError
 from storage.db import session_scope
 from storage.lifecycle import add_planned
@@ -46,13 +41,8 @@ from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import ready_post
+from tests.support.serving import free_port, serving
 from tests.support.web import SiteBuilder, SiteTemplate, copy_of
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -120,23 +110,6 @@ def served_posts(
     with serving(app, port):
         yield app, template.posts
     app.engine.dispose()
-
-
-@contextmanager
-def serving(app: App, port: int) -> Iterator[None]:
-    """vibot's web server (the public media URLs Meta fetches) on 127.0.0.1:port."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_web_app(app), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
 
 
 def approved(app: App, fmt: str = "photo") -> int:

@@ -24,13 +24,15 @@ from bot.publishers import InFlight, Publisher, PublishRequest, registry
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishers.outbox import OutboxPublisher
 from bot.publishers.private import PrivateConfig, PrivatePublisher
+from bot.publishers.threads import ThreadsPublisher
 from bot.publishers.youtube import YouTubeConfig, YouTubePublisher
 from bot.review import get_post
 from content.errors import AccountHeldError, RateLimitedError
 from tests.fakes import serve
-from tests.fakes.graph_server import VERSION, fake_graph
+from tests.fakes.graph_server import THREADS, VERSION, fake_graph
 from tests.fakes.youtube_server import fake_youtube
 from tests.support.instagrapi import BoundaryClient
+from tests.support.personas import BASE_PERSONA
 from tests.support.web import SiteBuilder, copy_of
 
 Received = tuple[str, bool]  # (caption, whether the platform's AI flag came with it)
@@ -109,6 +111,28 @@ def graph_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
 
 
 @contextmanager
+def threads_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
+    with fake_graph(names=THREADS, polls_in_progress=0) as threads, media_server(reel.files) as media:
+        config = GraphConfig(threads.url, THREADS.version, threads.ig_user_id, threads.token)
+        publisher = ThreadsPublisher(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
+        disclosure = BASE_PERSONA["disclosure"]["caption_line"]
+
+        def received() -> list[Received]:
+            # Threads has no AI field: the disclosure line opening the text is the flag it gets.
+            texts = [threads.containers[p["container"]].params["text"] for p in threads.published]
+            return [(text, text.startswith(disclosure)) for text in texts]
+
+        def refuse_login() -> None:
+            threads.token_expired = True
+
+        def rate_limit() -> None:
+            threads.fail_next["POST threads"] = [429]
+
+        yield Harness(publisher, received, refuse_login, rate_limit, threads.token)
+        publisher.close()
+
+
+@contextmanager
 def youtube_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
     with fake_youtube() as youtube:
         config = YouTubeConfig(youtube.url, youtube.token, "public", 10_000, tmp_path / "quota.json", "p")
@@ -161,6 +185,7 @@ HARNESSES: dict[str, HarnessFactory] = {
     "graph": graph_harness,
     "youtube": youtube_harness,
     "instagrapi": instagrapi_harness,
+    "threads": threads_harness,
 }
 PUBLISHERS = sorted(HARNESSES)
 WITH_ACCOUNTS = [name for name in PUBLISHERS if name != "outbox"]  # the outbox has no login or limits

@@ -38,6 +38,26 @@ from content.errors import AccountHeldError, PublishError, PublishRejectedError,
 from content.persona import Persona
 from content.platforms.instagram import GraphAccount
 
+
+@dataclass(frozen=True)
+class ContainerFlow:
+    """Meta's container protocol as one platform names it: Instagram's Graph API and the
+    Threads API share the steps (create, poll, publish, list) under different names."""
+
+    platform: str  # for messages
+    create_edge: str
+    publish_edge: str
+    limit_edge: str
+    status_field: str
+    caption_param: str
+    list_fields: str
+
+
+INSTAGRAM_FLOW = ContainerFlow(
+    "Instagram", "media", "media_publish", "content_publishing_limit", "status_code", "caption",
+    "id,caption,timestamp,permalink",
+)  # fmt: skip
+
 RATE_LIMIT_CODES = {4, 17, 32, 613}  # app, user, page and custom-level throttling
 PUBLISHING_LIMIT_SUBCODE = 2207042
 TOKEN_CODES = {190, 102}
@@ -58,6 +78,7 @@ class GraphConfig:
 
 class GraphPublisher:
     name = "graph"
+    flow = INSTAGRAM_FLOW
 
     def __init__(
         self,
@@ -87,7 +108,9 @@ class GraphPublisher:
                     response = self.http.post(path, data=params)
             except httpx.TransportError as err:
                 if not retry or attempt == self.config.retries:
-                    raise PublishError(f"Instagram Graph API unreachable: {type(err).__name__}") from None
+                    raise PublishError(
+                        f"{self.flow.platform} API unreachable: {type(err).__name__}"
+                    ) from None
                 self.sleep(delay)
                 delay *= 2
                 continue
@@ -109,24 +132,25 @@ class GraphPublisher:
         error = error or {}
         code, subcode = error.get("code"), error.get("error_subcode")
         message = error.get("error_user_msg") or error.get("message") or f"HTTP {response.status_code}"
+        platform = self.flow.platform
         if code in TOKEN_CODES:
             raise AccountHeldError(
-                f"the Instagram access token was refused ({message}) — renew it and update the "
+                f"the {platform} access token was refused ({message}) — renew it and update the "
                 "persona's token variable; the account is held until then"
             )
         if response.status_code == 429 or code in RATE_LIMIT_CODES or subcode == PUBLISHING_LIMIT_SUBCODE:
-            raise RateLimitedError(f"Instagram rate limit: {message}", retry_after_s=_retry_after(response))
+            raise RateLimitedError(f"{platform} rate limit: {message}", retry_after_s=_retry_after(response))
         if isinstance(subcode, int) and 2207000 <= subcode < 2208000:
-            raise PublishRejectedError(f"Instagram refused the media ({subcode}): {message}")
+            raise PublishRejectedError(f"{platform} refused the media ({subcode}): {message}")
         if response.status_code >= 500:
-            raise PublishError(f"Instagram Graph API error {response.status_code}: {message}")
-        raise PublishRejectedError(f"Instagram Graph API refused the request ({code}/{subcode}): {message}")
+            raise PublishError(f"{platform} API error {response.status_code}: {message}")
+        raise PublishRejectedError(f"{platform} API refused the request ({code}/{subcode}): {message}")
 
     # --- publishing ------------------------------------------------------------------
 
     def quota_left(self) -> int:
         body = self._call(
-            "GET", f"/{self.config.ig_user_id}/content_publishing_limit", {"fields": "quota_usage,config"}
+            "GET", f"/{self.config.ig_user_id}/{self.flow.limit_edge}", {"fields": "quota_usage,config"}
         )
         entry = (body.get("data") or [{}])[0]
         total = int((entry.get("config") or {}).get("quota_total", 0))
@@ -143,12 +167,17 @@ class GraphPublisher:
             # Not retried: a second media_publish could publish twice. An unclear answer
             # leaves the post in `publishing`, and reconciliation looks for it.
             published = self._call(
-                "POST", f"/{self.config.ig_user_id}/media_publish", {"creation_id": container}, retry=False
+                "POST",
+                f"/{self.config.ig_user_id}/{self.flow.publish_edge}",
+                {"creation_id": container},
+                retry=False,
             )
         except (RateLimitedError, AccountHeldError, PublishRejectedError):
             raise
         except PublishError as err:
-            raise PublishError(f"media_publish was sent but not answered ({err}); reconciling") from None
+            raise PublishError(
+                f"{self.flow.publish_edge} was sent but not answered ({err}); reconciling"
+            ) from None
         media_id = str(published["id"])
         permalink = self._call("GET", f"/{media_id}", {"fields": "permalink"}).get("permalink")
         return RemoteMedia(media_id, request.marker, request.caption, started, permalink)
@@ -182,16 +211,18 @@ class GraphPublisher:
         deadline = self.clock() + self.config.container_timeout_s
         interval = self.config.poll_first_s
         while True:
-            body = self._call("GET", f"/{container}", {"fields": "status_code,status"})
-            status = body.get("status_code")
+            fields = (
+                "status_code,status" if self.flow.status_field == "status_code" else "status,error_message"
+            )
+            body = self._call("GET", f"/{container}", {"fields": fields})
+            status = body.get(self.flow.status_field)
             if status == "FINISHED":
                 return
             if status == "PUBLISHED":
                 raise PublishRejectedError(f"the media container {container} was already published")
             if status in ("ERROR", "EXPIRED"):
-                raise PublishRejectedError(
-                    f"Instagram could not process the media: {body.get('status') or status}"
-                )
+                detail = body.get("error_message") or body.get("status") or status
+                raise PublishRejectedError(f"{self.flow.platform} could not process the media: {detail}")
             if self.clock() + interval > deadline:
                 raise PublishError(f"the media container {container} was still {status} after the limit")
             self.sleep(interval)
@@ -202,7 +233,8 @@ class GraphPublisher:
     def find(self, in_flight: InFlight) -> RemoteMedia | None:
         if in_flight.handle is None:
             return None  # died before its container was ready: media_publish was never sent
-        status = self._call("GET", f"/{in_flight.handle}", {"fields": "status_code"}).get("status_code")
+        field = self.flow.status_field
+        status = self._call("GET", f"/{in_flight.handle}", {"fields": field}).get(field)
         if status in ("FINISHED", "EXPIRED", "ERROR", "IN_PROGRESS"):
             return None  # the container exists but was never published
         if status != "PUBLISHED":
@@ -218,18 +250,15 @@ class GraphPublisher:
     def recent_media(self, since: datetime) -> list[RemoteMedia]:
         body = self._call(
             "GET",
-            f"/{self.config.ig_user_id}/media",
-            {"fields": "id,caption,timestamp,permalink", "limit": 50},
+            f"/{self.config.ig_user_id}/{self.flow.create_edge}",
+            {"fields": self.flow.list_fields, "limit": 50},
         )
         found = []
         for item in body.get("data", []):
             published = datetime.strptime(item["timestamp"], "%Y-%m-%dT%H:%M:%S%z")
             if published >= since.replace(microsecond=0):  # Meta's timestamps are whole seconds
-                found.append(
-                    RemoteMedia(
-                        str(item["id"]), None, item.get("caption") or "", published, item.get("permalink")
-                    )
-                )
+                text = item.get(self.flow.caption_param) or ""
+                found.append(RemoteMedia(str(item["id"]), None, text, published, item.get("permalink")))
         return found
 
 

@@ -42,8 +42,28 @@ class Container:
     outcome: str = "FINISHED"  # or an error status
 
 
+@dataclass(frozen=True)
+class Names:
+    """What Meta calls each step on one platform (the Threads API renames the Graph API's)."""
+
+    version: str
+    create: str
+    publish: str
+    limit: str
+    status: str  # the container's status field
+    caption: str
+    permalink: str
+
+
+INSTAGRAM = Names(VERSION, "media", "media_publish", "content_publishing_limit", "status_code", "caption",
+                  "https://www.instagram.com/p/FAKE{}/")  # fmt: skip
+THREADS = Names("v1.0", "threads", "threads_publish", "threads_publishing_limit", "status", "text",
+                "https://www.threads.net/@tess/post/FAKE{}")  # fmt: skip
+
+
 @dataclass
 class FakeGraph:
+    names: Names = INSTAGRAM
     ig_user_id: str = "17841400000000001"
     token: str = "EAAtest-token"
     url: str = ""
@@ -136,7 +156,7 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
         def _route(self) -> None:
             params = self._params()
             parts = urlparse(self.path).path.strip("/").split("/")
-            if parts[0] != VERSION:
+            if parts[0] != fake.names.version:
                 self._send(400, _error(2635, f"unknown version {parts[0]}"))
                 return
             if params.get("access_token") != fake.token or fake.token_expired:
@@ -164,10 +184,11 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     self._send(200, {"id": media["id"], "permalink": media["permalink"]})
 
         def _user_edge(self, edge: str, params: dict[str, str]) -> None:
-            if edge == "content_publishing_limit":
+            names = fake.names
+            if edge == names.limit:
                 config = {"quota_total": fake.quota_total, "quota_duration": 86400}
                 self._send(200, {"data": [{"quota_usage": fake.quota_usage, "config": config}]})
-            elif edge == "media" and self.command == "POST":
+            elif edge == names.create and self.command == "POST":
                 urls = [params[k] for k in ("image_url", "video_url", "cover_url") if k in params]
                 container = Container(
                     id=f"c{len(fake.containers) + 1}",
@@ -178,15 +199,15 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 )
                 fake.containers[container.id] = container
                 self._send(200, {"id": container.id})
-            elif edge == "media_publish":
+            elif edge == names.publish:
                 container = fake.containers[params["creation_id"]]
                 media_id = f"1790000000000{len(fake.published) + 1:04d}"
                 fake.published.append(
                     {
                         "id": media_id,
-                        "caption": container.params.get("caption", ""),
+                        "caption": container.params.get(names.caption, ""),
                         "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
-                        "permalink": f"https://www.instagram.com/p/FAKE{media_id[-4:]}/",
+                        "permalink": names.permalink.format(media_id[-4:]),
                         "container": container.id,
                     }
                 )
@@ -195,28 +216,39 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 if fake.hang_after_publish_s:
                     time.sleep(fake.hang_after_publish_s)
                 self._send(200, {"id": media_id})
-            elif edge == "media":
+            elif edge == names.create:
                 items = [
-                    {k: m[k] for k in ("id", "caption", "timestamp", "permalink")} for m in fake.published
+                    {
+                        "id": m["id"],
+                        names.caption: m["caption"],
+                        "timestamp": m["timestamp"],
+                        "permalink": m["permalink"],
+                    }
+                    for m in fake.published
                 ]
                 self._send(200, {"data": list(reversed(items))})
             else:
                 self._send(400, _error(100, f"unknown edge {edge}"))
 
         def _container(self, container: Container) -> None:
+            threads = fake.names.status == "status"  # Threads: `status` is the code, `error_message` why
             if container.polls_left > 0:
                 container.polls_left -= 1
-                self._send(200, {"status_code": "IN_PROGRESS", "status": "In Progress", "id": container.id})
+                body = (
+                    {"status": "IN_PROGRESS"}
+                    if threads
+                    else {"status_code": "IN_PROGRESS", "status": "In Progress"}
+                )
+                self._send(200, {**body, "id": container.id})
                 return
             if container.outcome in ("FINISHED", "PUBLISHED"):
-                status = {
-                    "status_code": container.outcome,
-                    "status": container.outcome.title(),
-                    "id": container.id,
-                }
-                self._send(200, status)
+                code = container.outcome
+                body = {"status": code} if threads else {"status_code": code, "status": code.title()}
+            elif threads:
+                body = {"status": "ERROR", "error_message": container.outcome}
             else:
-                self._send(200, {"status_code": "ERROR", "status": container.outcome, "id": container.id})
+                body = {"status_code": "ERROR", "status": container.outcome}
+            self._send(200, {**body, "id": container.id})
 
     return Handler
 
