@@ -8,6 +8,7 @@ adds its harness here, with its fake."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -211,6 +212,19 @@ def reel(site_templates: SiteBuilder, tmp_path_factory: pytest.TempPathFactory) 
     return Reel(request, {m.sha256: path for m, path in zip(view.media, paths, strict=True)})
 
 
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory: pytest.TempPathFactory) -> Reel:
+    """A post whose files are only bytes: enough for what happens before a platform looks at
+    them (a refused login, a rate limit), without generating a reel for the fast suite."""
+    folder = tmp_path_factory.mktemp("stand-in")
+    video, cover = folder / "reel.mp4", folder / "cover.jpg"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42 stand-in")
+    cover.write_bytes(b"\xff\xd8\xff stand-in")
+    files = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in (video, cover)}
+    caption = f"{BASE_PERSONA['disclosure']['caption_line']}\n\nHarbour at dawn #test"
+    return Reel(PublishRequest(1, "tess", "reel", caption, [video, cover], list(files), "m-1"), files)
+
+
 @pytest.fixture(params=PUBLISHERS)
 def harness(request: pytest.FixtureRequest, tmp_path: Path, reel: Reel) -> Iterator[Harness]:
     with HARNESSES[request.param](tmp_path, reel) as made:
@@ -218,8 +232,8 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path, reel: Reel) -> Itera
 
 
 @pytest.fixture(params=WITH_ACCOUNTS)
-def account(request: pytest.FixtureRequest, tmp_path: Path, reel: Reel) -> Iterator[Harness]:
-    with HARNESSES[request.param](tmp_path, reel) as made:
+def account(request: pytest.FixtureRequest, tmp_path: Path, stand_in: Reel) -> Iterator[Harness]:
+    with HARNESSES[request.param](tmp_path, stand_in) as made:
         assert made.refuse_login is not None and made.rate_limit is not None
         yield made
 
@@ -270,18 +284,22 @@ def test_a_crash_before_the_irreversible_step_leaves_nothing_to_find(harness: Ha
         assert harness.publisher.find(other) is None
 
 
-def test_a_refused_login_holds_the_account_without_showing_the_secret(account: Harness, reel: Reel) -> None:
+def test_a_refused_login_holds_the_account_without_showing_the_secret(
+    account: Harness, stand_in: Reel
+) -> None:
     assert account.refuse_login is not None
     account.refuse_login()
     with pytest.raises(AccountHeldError) as held:
-        account.publisher.publish(reel.request)
+        account.publisher.publish(stand_in.request)
     assert account.secret not in str(held.value) and account.received() == []
 
 
-def test_a_rate_limit_cools_the_account_down_without_showing_the_secret(account: Harness, reel: Reel) -> None:
+def test_a_rate_limit_cools_the_account_down_without_showing_the_secret(
+    account: Harness, stand_in: Reel
+) -> None:
     assert account.rate_limit is not None
     account.rate_limit()
     with pytest.raises(RateLimitedError) as waited:
-        account.publisher.publish(reel.request)
+        account.publisher.publish(stand_in.request)
     assert waited.value.retry_after_s > 0 and account.secret not in str(waited.value)
     assert account.received() == []
