@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # Publishing to Threads through the Threads API (Meta's container protocol).
     threads_api_url: str = "https://graph.threads.net"
     threads_api_version: str = "v1.0"
+    # Publishing to TikTok through the Content Posting API v2 (Direct Post).
+    tiktok_api_url: str = "https://open.tiktokapis.com"
     # Publishing YouTube Shorts through the YouTube Data API v3 (uploads and their status).
     youtube_api_url: str = "https://www.googleapis.com"
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")

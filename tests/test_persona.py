@@ -173,7 +173,7 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         pytest.param(
             lambda t: t + "account:\n  publisher: myspace\n",
             "16:14: account.publisher: unsupported publisher 'myspace' — "
-            "use one of: graph, instagrapi, outbox, threads, youtube",
+            "use one of: graph, instagrapi, outbox, threads, tiktok, youtube",
             id="unsupported-publisher",
         ),
         pytest.param(
@@ -184,7 +184,7 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         ),
         pytest.param(
             lambda t: t + "account:\n  publisher: instagrapi\n  token_env: TESS_TOKEN\n",
-            "17:3: account.token_env: 'token_env' belongs to a graph, threads or youtube account, "
+            "17:3: account.token_env: 'token_env' belongs to a graph, threads, tiktok or youtube account, "
             "not instagrapi — remove it, or set publisher: graph",
             id="graph-field-on-an-instagrapi-account",
         ),

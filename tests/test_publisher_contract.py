@@ -26,11 +26,13 @@ from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishers.outbox import OutboxPublisher
 from bot.publishers.private import PrivateConfig, PrivatePublisher
 from bot.publishers.threads import ThreadsPublisher
+from bot.publishers.tiktok import TikTokConfig, TikTokPublisher
 from bot.publishers.youtube import YouTubeConfig, YouTubePublisher
 from bot.review import get_post
 from content.errors import AccountHeldError, RateLimitedError
 from tests.fakes import serve
 from tests.fakes.graph_server import THREADS, VERSION, fake_graph
+from tests.fakes.tiktok_server import fake_tiktok
 from tests.fakes.youtube_server import fake_youtube
 from tests.support.instagrapi import BoundaryClient
 from tests.support.personas import BASE_PERSONA
@@ -134,6 +136,25 @@ def threads_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
 
 
 @contextmanager
+def tiktok_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
+    with fake_tiktok() as tiktok, media_server(reel.files) as media:
+        config = TikTokConfig(tiktok.url, tiktok.token, "PUBLIC_TO_EVERYONE")
+        publisher = TikTokPublisher(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
+
+        def received() -> list[Received]:
+            return [(p.post_info["title"], p.post_info.get("is_aigc") is True) for p in tiktok.published()]
+
+        def refuse_login() -> None:
+            tiktok.token = "act.rotated-elsewhere"
+
+        def rate_limit() -> None:
+            tiktok.spam_next = True
+
+        yield Harness(publisher, received, refuse_login, rate_limit, tiktok.token)
+        publisher.close()
+
+
+@contextmanager
 def youtube_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
     with fake_youtube() as youtube:
         config = YouTubeConfig(youtube.url, youtube.token, "public", 10_000, tmp_path / "quota.json", "p")
@@ -187,6 +208,7 @@ HARNESSES: dict[str, HarnessFactory] = {
     "youtube": youtube_harness,
     "instagrapi": instagrapi_harness,
     "threads": threads_harness,
+    "tiktok": tiktok_harness,
 }
 PUBLISHERS = sorted(HARNESSES)
 WITH_ACCOUNTS = [name for name in PUBLISHERS if name != "outbox"]  # the outbox has no login or limits
