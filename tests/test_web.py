@@ -550,3 +550,23 @@ def test_vibot_web_serves_until_stopped(site: Site) -> None:
     # uvicorn shuts down gracefully, then re-raises SIGTERM: the status a service manager expects.
     assert running.process.returncode in (0, -15)
     assert "Traceback" not in running.stderr
+
+
+def test_each_router_runs_on_its_own(sqlite_app: App) -> None:
+    """The routers are module-level: a FastAPI with one of them and the state runs it."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from bot.web.routes import pages, public
+    from bot.web.state import NotLoggedInError, WebState
+
+    alone = FastAPI()
+    alone.state.vibot = WebState.for_app(sqlite_app)
+    alone.include_router(public.router)
+    alone.include_router(pages.router)
+    with TestClient(alone, raise_server_exceptions=False) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.get("/public/media/not-a-token").status_code == 404
+        with TestClient(alone) as strict, pytest.raises(NotLoggedInError):
+            strict.get("/health")  # the page router's guard, without the app's handler
+        assert client.get("/queue").status_code == 404  # the review router is not part of it

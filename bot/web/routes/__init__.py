@@ -1,0 +1,1 @@
+"""The web UI's routers, one module per part: auth, public, review, pages."""
