@@ -64,11 +64,11 @@ def seconds_to_next_quota_day(now: datetime) -> float:
     return max(60.0, (midnight - local).total_seconds())
 
 
-def title_of(caption: str, disclosure_first: bool = True) -> str:
+def title_of(caption: str) -> str:
     """The Short's title: the caption's first line after the disclosure line, or the
     disclosure line itself; YouTube refuses '<' and '>' and more than 100 characters."""
     lines = [line.strip() for line in caption.splitlines() if line.strip()]
-    body = lines[1:] if disclosure_first and len(lines) > 1 else lines
+    body = lines[1:] if len(lines) > 1 else lines
     title = (body[0] if body else "vibot short").replace("<", "").replace(">", "")
     return title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1].rstrip() + "…"
 
