@@ -177,6 +177,9 @@ def template_result(
             "every caption template repeats a recent caption of this persona — write a new one "
             "(or add templates to voice.templates)"
         )
+    # A template is the persona's own words: too long for its platform (Threads: 500), it is
+    # shown to the reviewer to shorten rather than cut here.
+    flags += persona.platform.caption_problems(caption, len(hashtags_in(caption)))
     alt_text = f"AI-generated photo: {persona.appearance.base_prompt}, {request.scene}."
     return CaptionResult(caption, alt_text, None, "", "template", flags, usage or [])
 

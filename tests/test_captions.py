@@ -394,3 +394,14 @@ def test_without_a_key_or_a_server_templates_are_used(sqlite_app: App, persona: 
     )
     config = llm_config(local, overridden)
     assert config is not None and (config.model, config.temperature) == ("llama3", 0.2)
+
+
+def test_a_template_too_long_for_the_platform_is_flagged_for_the_reviewer(tmp_path: Path) -> None:
+    long_template = "Morning light over the {scene}, " + "and the long story of the day " * 20
+    account = {"publisher": "threads", "user_id_env": "TESS_TH_ID", "token_env": "TESS_TH"}
+    threads = load_persona(write_persona(tmp_path, account=account, voice={"templates": [long_template]}))
+    result = write_caption(request(threads, recent_captions=()), None)
+    assert len(result.caption) > 500
+    assert any("Threads allows 500 — shorten it by" in flag for flag in result.flags)
+    outbox = load_persona(write_persona(tmp_path, "outbox.yaml", voice={"templates": [long_template]}))
+    assert write_caption(request(outbox, recent_captions=()), None).flags == []  # fits Instagram's 2,200
