@@ -33,13 +33,12 @@ from pydantic_core import ErrorDetails
 
 from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
-from content.platforms import AccountBase, PlatformSpec, account_models, publisher_names
+from content.platforms import AccountBase, PlatformSpec, account_models, publisher_names, ratio_name
 from content.platforms.instagram import OutboxAccount
 from content.reels.kinds import ReelBackend, Transition
 from content.schema import Duration, Strict, custom_error
 from content.timing import Window, parse_window
 
-FEED_ASPECT_MIN, FEED_ASPECT_MAX = 4 / 5, 1.91  # Instagram's feed limits (width / height)
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -265,20 +264,11 @@ def _to_size(value: Any) -> Any:
 
 
 def _feed_size(size: ImageSize) -> ImageSize:
-    if size.height < 1:
-        raise _custom("size", f"height {size.height} is not a size — use 1080x1350 or 1080x1080")
-    if not 320 <= size.width <= 1440:
-        raise _custom(
-            "size",
-            f"width {size.width} is outside Instagram's 320..1440 — use 1080x1350 or 1080x1080",
-        )
-    aspect = size.width / size.height
-    if not FEED_ASPECT_MIN - 1e-3 <= aspect <= FEED_ASPECT_MAX + 1e-3:
-        raise _custom(
-            "size",
-            f"{size} has aspect {aspect:.2f}, outside Instagram's 4:5..1.91:1 — "
-            "use 1080x1350 (4:5), 1080x1080 (1:1) or 1080x566 (1.91:1)",
-        )
+    # Only what no platform takes here; the platform's own width and aspect are checked
+    # against its spec once the account is known (_cross_checks).
+    for side, value in (("width", size.width), ("height", size.height)):
+        if value < 1:
+            raise _custom("size", f"{side} {value} is not a size — use 1080x1350 or 1080x1080")
     return size
 
 
@@ -742,6 +732,30 @@ def load_persona(path: Path) -> Persona:
     return persona.model_copy(update={"source": path})
 
 
+def _feed_size_problems(file: str, root: yaml.Node, size: ImageSize, platform: PlatformSpec) -> list[Problem]:
+    """The photo size against what the persona's platform takes (none for a reels-only one)."""
+    spec = platform.image
+    if spec is None:
+        return []
+    (least, most), (low, high) = spec.width, spec.aspect
+    aspect = size.width / size.height
+    if not least <= size.width <= most:
+        message = (
+            f"width {size.width} is outside {platform.title}'s {least}..{most} — use 1080x1350 or 1080x1080"
+        )
+    elif not low - 1e-3 <= aspect <= high + 1e-3:
+        allowed = f"{ratio_name(low)}..{ratio_name(high)}"
+        message = (
+            f"{size} has aspect {aspect:.2f}, outside {platform.title}'s {allowed} — "
+            "use 1080x1350 (4:5), 1080x1080 (1:1) or 1080x566 (1.91:1)"
+        )
+    else:
+        return []
+    node, _ = _node_at(root, ("pipeline", "image", "size"))
+    mark = node.start_mark
+    return [Problem(file, mark.line + 1, mark.column + 1, "pipeline.image.size", message)]
+
+
 def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
     """Rules that span sections, reported at the key they concern."""
     problems = []
@@ -758,6 +772,7 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
             )
         )
     platform = persona.platform
+    problems += _feed_size_problems(file, root, persona.pipeline.image.size, platform)
     if "photo" not in platform.formats and persona.schedule.reel_share < 1:
         node, _ = _node_at(root, ("schedule", "reel_share"))
         problems.append(

@@ -110,7 +110,7 @@ class PlatformSpec:
             problems.append(f"{path.name} is {width} px wide; {self.title} takes {least}–{most}")
         low, high = spec.aspect
         if not low - 0.005 <= width / height <= high + 0.005:
-            allowed = f"{_ratio(low)} to {_ratio(high)}"
+            allowed = f"{ratio_name(low)} to {ratio_name(high)}"
             problems.append(f"{path.name} has aspect {width / height:.2f}; {self.title} takes {allowed}")
         return problems
 
@@ -136,7 +136,7 @@ class PlatformSpec:
         return [problem for path in media for problem in self.image_problems(path)]
 
 
-def _ratio(aspect: float) -> str:
+def ratio_name(aspect: float) -> str:
     named = {0.8: "4:5", 1.0: "1:1", 0.5625: "9:16", 1.91: "1.91:1"}
     return named.get(round(aspect, 4), f"{aspect:.2f}:1")
 
