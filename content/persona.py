@@ -751,9 +751,7 @@ def _feed_size_problems(file: str, root: yaml.Node, size: ImageSize, platform: P
         )
     else:
         return []
-    node, _ = _node_at(root, ("pipeline", "image", "size"))
-    mark = node.start_mark
-    return [Problem(file, mark.line + 1, mark.column + 1, "pipeline.image.size", message)]
+    return [_problem_at(file, root, ("pipeline", "image", "size"), message)]
 
 
 def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
@@ -761,30 +759,16 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
     problems = []
     reel = persona.pipeline.reel
     if reel.backend == ReelBackend.KLING and reel.seconds not in (5, 10):
-        node, _ = _node_at(root, ("pipeline", "reel", "seconds"))
-        problems.append(
-            Problem(
-                file,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                "pipeline.reel.seconds",
-                f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10",
-            )
-        )
+        message = f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10"
+        problems.append(_problem_at(file, root, ("pipeline", "reel", "seconds"), message))
     platform = persona.platform
     problems += _feed_size_problems(file, root, persona.pipeline.image.size, platform)
     if "photo" not in platform.formats and persona.schedule.reel_share < 1:
-        node, _ = _node_at(root, ("schedule", "reel_share"))
-        problems.append(
-            Problem(
-                file,
-                node.start_mark.line + 1,
-                node.start_mark.column + 1,
-                "schedule.reel_share",
-                f"{platform.title} takes only {' and '.join(platform.formats)} posts, so every post must "
-                "be a reel — set schedule.reel_share: 1",
-            )
+        message = (
+            f"{platform.title} takes only {' and '.join(platform.formats)} posts, so every post must "
+            "be a reel — set schedule.reel_share: 1"
         )
+        problems.append(_problem_at(file, root, ("schedule", "reel_share"), message))
     if persona.commercial:
         checks = [
             (
@@ -811,16 +795,20 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
 def _licence_problem(
     file: str, root: yaml.Node, loc: tuple[str, ...], info: ModelInfo, alternative: str
 ) -> Problem:
-    node, _ = _node_at(root, loc)
     what = "the upscaler " if loc[1] == "upscale" else ""
-    return Problem(
+    return _problem_at(
         file,
-        node.start_mark.line + 1,
-        node.start_mark.column + 1,
-        _field_path(loc),
+        root,
+        loc,
         f"{what}'{info.name}' is licensed under {info.licence}, which forbids commercial use, "
         f"but this persona is commercial: true — use {alternative}, or set commercial: false",
     )
+
+
+def _problem_at(file: str, root: yaml.Node, loc: tuple[str, ...], message: str) -> Problem:
+    """A problem reported at the key `loc` names in the file."""
+    mark = _node_at(root, loc)[0].start_mark
+    return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), message)
 
 
 def load_personas(paths: Iterable[Path]) -> list[Persona]:

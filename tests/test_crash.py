@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -22,6 +21,7 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned
 from storage.models import Post
 from storage.status import PostStatus
+from tests.support.posts import outbox_lines
 
 POSTS = 30
 KILLS = 40
@@ -96,8 +96,7 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(sqlite_app: App
             break
     final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
-    lines = (app.settings.outbox_dir / "published.jsonl").read_text().splitlines()
-    published = Counter(json.loads(line)["post_id"] for line in lines)
+    published = Counter(line["post_id"] for line in outbox_lines(app))
     assert sorted(published) == sorted(ids), "every approved post is on the platform"
     assert set(published.values()) == {1}, f"published more than once: {published.most_common(3)}"
     assert statuses(app) == {str(PostStatus.PUBLISHED): POSTS}

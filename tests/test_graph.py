@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from pydantic import SecretStr
 from sqlmodel import col, select
 
@@ -28,7 +27,6 @@ from bot.accounts import resume, state_of
 from bot.context import App
 from bot.prepare import prepare_post
 from bot.public_media import make_token, public_url, read_token, signing_key
-from bot.publishers import PublishRequest
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
 from bot.review import approve, edit_caption, get_post
@@ -40,9 +38,9 @@ from storage.status import PostStatus
 from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.personas import make_app, write_persona
-from tests.support.posts import ready_post
+from tests.support.posts import publish_request, ready_post
 from tests.support.serving import free_port, serving
-from tests.support.web import SiteBuilder, SiteTemplate, copy_of
+from tests.support.web import SiteBuilder, SiteTemplate, copy_with_persona, home_app
 
 
 @pytest.fixture
@@ -58,13 +56,9 @@ def served_app(home: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch, po
     """The app of `home` publishing to the fake Graph API, its media served on `port`."""
     monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
     monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
-    base = make_app(home, f"sqlite:///{home / 'vibot.db'}")
-    update = {
-        "public_base_url": f"http://127.0.0.1:{port}",
-        "graph_api_url": graph.url,
-        "graph_api_version": VERSION,
-    }
-    return App(base.settings.model_copy(update=update))
+    return home_app(
+        home, public_base_url=f"http://127.0.0.1:{port}", graph_api_url=graph.url, graph_api_version=VERSION
+    )
 
 
 @pytest.fixture
@@ -90,12 +84,7 @@ PHOTO_POOL: dict[Path, list[int]] = {}  # home → photo posts in review not yet
 
 def graph_home(template: SiteTemplate, home: Path) -> Path:
     """A copy of a generated home whose persona publishes through the Graph API."""
-    copy_of(template, home).engine.dispose()
-    persona = home / "personas" / "tess.yaml"
-    data = yaml.safe_load(persona.read_text())
-    data["account"] = {**data["account"], **GRAPH_ACCOUNT}  # keeps the test persona's pacing (off)
-    persona.write_text(yaml.safe_dump(data))
-    return home
+    return copy_with_persona(template, home, account=GRAPH_ACCOUNT)
 
 
 @pytest.fixture
@@ -134,19 +123,6 @@ def publisher(
     )
 
 
-def request_for(app: App, post_id: int) -> PublishRequest:
-    view = get_post(app, post_id)
-    return PublishRequest(
-        post_id=post_id,
-        persona_id="tess",
-        format=view.post.format,
-        caption=view.post.caption or "",
-        media=[app.media.path(m.path) for m in view.media],
-        media_sha256=[m.sha256 for m in view.media],
-        marker="attempt-1",
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["photo", "carousel", "reel"])
 def test_each_format_goes_out_with_the_exact_signed_bytes(
@@ -181,7 +157,7 @@ def test_each_format_goes_out_with_the_exact_signed_bytes(
 def test_the_container_is_polled_with_growing_intervals(served: App, graph: FakeGraph) -> None:
     graph.polls_in_progress = 4
     sleeps: list[float] = []
-    remote = publisher(served, graph, sleeps).publish(request_for(served, approved(served)))
+    remote = publisher(served, graph, sleeps).publish(publish_request(served, approved(served)))
     assert sleeps == [2.0, 3.0, 4.5, 6.75]
     assert remote.permalink and remote.permalink.startswith("https://www.instagram.com/p/")
 
@@ -198,7 +174,7 @@ def test_a_spec_error_fails_the_post_with_the_reason(served: App, graph: FakeGra
 def test_a_container_that_errors_is_refused(served: App, graph: FakeGraph) -> None:
     graph.container_outcome = "Error: The aspect ratio is not supported (2207009)"
     with pytest.raises(PublishRejectedError, match="2207009"):
-        publisher(served, graph).publish(request_for(served, approved(served)))
+        publisher(served, graph).publish(publish_request(served, approved(served)))
 
 
 def test_a_rate_limit_pauses_the_account_without_publishing(served: App, graph: FakeGraph) -> None:
@@ -210,21 +186,21 @@ def test_a_rate_limit_pauses_the_account_without_publishing(served: App, graph: 
     assert graph.calls.count("POST media") == 1  # the second post was not tried in this pass
     with pytest.raises(RateLimitedError) as caught:
         graph.fail_next["POST media"] = [429]
-        publisher(served, graph).publish(request_for(served, first))
+        publisher(served, graph).publish(publish_request(served, first))
     assert caught.value.retry_after_s == 120
 
 
 def test_a_server_error_is_retried(served: App, graph: FakeGraph) -> None:
     graph.fail_next["POST media"] = [500, 503]
     sleeps: list[float] = []
-    publisher(served, graph, sleeps, poll_first_s=0.5).publish(request_for(served, approved(served)))
+    publisher(served, graph, sleeps, poll_first_s=0.5).publish(publish_request(served, approved(served)))
     assert len(graph.published) == 1 and sleeps[:2] == [1.0, 2.0]
 
 
 def test_quota_used_up_publishes_nothing(served: App, graph: FakeGraph) -> None:
     graph.quota_usage = graph.quota_total
     with pytest.raises(RateLimitedError, match="quota is used up"):
-        publisher(served, graph).publish(request_for(served, approved(served)))
+        publisher(served, graph).publish(publish_request(served, approved(served)))
     assert graph.calls == ["GET content_publishing_limit"]
 
 

@@ -13,7 +13,7 @@ from instagrapi import Client
 from instagrapi import exceptions as ig
 
 from bot.context import App
-from bot.publishers import InFlight, PublishRequest
+from bot.publishers import InFlight
 from bot.publishers.private import PrivateConfig, PrivatePublisher
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
@@ -21,7 +21,7 @@ from content.errors import AccountHeldError, RateLimitedError
 from storage.status import PostStatus
 from tests.support.instagrapi import BoundaryClient
 from tests.support.personas import make_app, write_persona
-from tests.support.posts import ready_post
+from tests.support.posts import publish_request, ready_post
 from tests.support.web import SiteBuilder, copy_of
 
 SEED = "JBSWY3DPEHPK3PXP"
@@ -37,14 +37,6 @@ def publisher_for_test(tmp_path: Path, client: BoundaryClient | None = None) -> 
     return PrivatePublisher(config, client or BoundaryClient())
 
 
-def request(app: App, post_id: int) -> PublishRequest:
-    view = get_post(app, post_id)
-    return PublishRequest(
-        post_id, "tess", view.post.format, view.post.caption or "",
-        [app.media.path(m.path) for m in view.media], [m.sha256 for m in view.media], "m",
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("fmt", ["photo", "carousel", pytest.param("reel", marks=pytest.mark.slow)])
 def test_the_exact_signed_bytes_go_up(site_templates: SiteBuilder, tmp_path: Path, fmt: str) -> None:
     # Generated once per run, and shared: the web tests' photo and carousel, the reel's site.
@@ -52,7 +44,7 @@ def test_the_exact_signed_bytes_go_up(site_templates: SiteBuilder, tmp_path: Pat
     app = copy_of(template, tmp_path / "home")
     post_id = template.posts[fmt]
     client = BoundaryClient()
-    sent = request(app, post_id)
+    sent = publish_request(app, post_id)
     remote = publisher_for_test(tmp_path, client).publish(sent)
     files = [path.read_bytes() for path in sent.media]
     names = [name for name, _ in client.calls]
@@ -71,7 +63,7 @@ def test_the_session_is_saved_private_and_reused(sqlite_app: App, tmp_path: Path
     app = sqlite_app  # what goes up does not depend on the database
     post_id = ready_post(app)
     first = BoundaryClient()
-    publisher_for_test(tmp_path, first).publish(request(app, post_id))
+    publisher_for_test(tmp_path, first).publish(publish_request(app, post_id))
     saved = tmp_path / "sessions" / "tess.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     second = BoundaryClient()
@@ -91,7 +83,7 @@ def test_please_wait_cools_the_account_down(sqlite_app: App, tmp_path: Path) -> 
     app = sqlite_app  # what goes up does not depend on the database
     BoundaryClient.fail = {"photo_configure": ig.PleaseWaitFewMinutes()}
     with pytest.raises(RateLimitedError, match="PleaseWaitFewMinutes") as caught:
-        publisher_for_test(tmp_path).publish(request(app, ready_post(app)))
+        publisher_for_test(tmp_path).publish(publish_request(app, ready_post(app)))
     assert caught.value.retry_after_s == 1800
 
 
@@ -122,7 +114,7 @@ def test_reconciliation_starts_from_the_handle_and_never_takes_another_posts_med
 ) -> None:
     app = sqlite_app  # what goes up does not depend on the database
     """Two posts with one caption: the second's dead attempt is never given the first's media."""
-    sent = request(app, ready_post(app))
+    sent = publish_request(app, ready_post(app))
     client = BoundaryClient()
     publisher = publisher_for_test(tmp_path, client)
     handles: list[str] = []

@@ -28,14 +28,14 @@ from bot.publishers.private import PrivateConfig, PrivatePublisher
 from bot.publishers.threads import ThreadsPublisher
 from bot.publishers.tiktok import TikTokConfig, TikTokPublisher
 from bot.publishers.youtube import YouTubeConfig, YouTubePublisher
-from bot.review import get_post
 from content.errors import AccountHeldError, RateLimitedError
 from tests.fakes import serve
-from tests.fakes.graph_server import THREADS, VERSION, fake_graph
+from tests.fakes.graph_server import INSTAGRAM, THREADS, Names, fake_graph
 from tests.fakes.tiktok_server import fake_tiktok
 from tests.fakes.youtube_server import fake_youtube
 from tests.support.instagrapi import BoundaryClient
 from tests.support.personas import BASE_PERSONA
+from tests.support.posts import publish_request
 from tests.support.web import SiteBuilder, copy_of
 
 Received = tuple[str, bool]  # (caption, whether the platform's AI flag came with it)
@@ -92,47 +92,35 @@ def media_server(files: dict[str, Path]) -> Iterator[str]:
 
 
 @contextmanager
-def graph_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
-    with fake_graph(polls_in_progress=0) as graph, media_server(reel.files) as media:
-        config = GraphConfig(
-            base_url=graph.url, version=VERSION, ig_user_id=graph.ig_user_id, access_token=graph.token
-        )
-        publisher = GraphPublisher(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
-
-        def received() -> list[Received]:
-            containers = [graph.containers[p["container"]].params for p in graph.published]
-            return [(c["caption"], c.get("is_ai_generated") == "true") for c in containers]
-
-        def refuse_login() -> None:
-            graph.token_expired = True
-
-        def rate_limit() -> None:
-            graph.fail_next["POST media"] = [429]
-
-        yield Harness(publisher, received, refuse_login, rate_limit, graph.token)
-        publisher.close()
-
-
-@contextmanager
-def threads_harness(tmp_path: Path, reel: Reel) -> Iterator[Harness]:
-    with fake_graph(names=THREADS, polls_in_progress=0) as threads, media_server(reel.files) as media:
-        config = GraphConfig(threads.url, THREADS.version, threads.ig_user_id, threads.token)
-        publisher = ThreadsPublisher(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
+def meta_harness(names: Names, publisher_class: type[GraphPublisher], reel: Reel) -> Iterator[Harness]:
+    """Meta's container protocol, as Instagram's Graph API or as Threads names it."""
+    with fake_graph(names=names, polls_in_progress=0) as meta, media_server(reel.files) as media:
+        config = GraphConfig(meta.url, names.version, meta.ig_user_id, meta.token)
+        publisher = publisher_class(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
         disclosure = BASE_PERSONA["disclosure"]["caption_line"]
 
         def received() -> list[Received]:
-            # Threads has no AI field: the disclosure line opening the text is the flag it gets.
-            texts = [threads.containers[p["container"]].params["text"] for p in threads.published]
-            return [(text, text.startswith(disclosure)) for text in texts]
+            containers = [meta.containers[p["container"]].params for p in meta.published]
+            if names is THREADS:  # no AI field: the disclosure line opening the text is its flag
+                return [(c["text"], c["text"].startswith(disclosure)) for c in containers]
+            return [(c["caption"], c.get("is_ai_generated") == "true") for c in containers]
 
         def refuse_login() -> None:
-            threads.token_expired = True
+            meta.token_expired = True
 
         def rate_limit() -> None:
-            threads.fail_next["POST threads"] = [429]
+            meta.fail_next[f"POST {names.create}"] = [429]
 
-        yield Harness(publisher, received, refuse_login, rate_limit, threads.token)
+        yield Harness(publisher, received, refuse_login, rate_limit, meta.token)
         publisher.close()
+
+
+def graph_harness(tmp_path: Path, reel: Reel) -> Any:
+    return meta_harness(INSTAGRAM, GraphPublisher, reel)
+
+
+def threads_harness(tmp_path: Path, reel: Reel) -> Any:
+    return meta_harness(THREADS, ThreadsPublisher, reel)
 
 
 @contextmanager
@@ -219,19 +207,9 @@ def reel(site_templates: SiteBuilder, tmp_path_factory: pytest.TempPathFactory) 
     """A generated, disclosed reel in review (the site template the Graph tests share)."""
     template = site_templates(("photo", "carousel", "reel"))
     app = copy_of(template, tmp_path_factory.mktemp("contract") / "home")
-    view = get_post(app, template.posts["reel"])
-    paths = [app.media.path(m.path) for m in view.media]
-    request = PublishRequest(
-        view.post.id or 0,
-        "tess",
-        "reel",
-        view.post.caption or "",
-        paths,
-        [m.sha256 for m in view.media],
-        "m-1",
-    )
+    request = publish_request(app, template.posts["reel"], marker="m-1")
     app.engine.dispose()
-    return Reel(request, {m.sha256: path for m, path in zip(view.media, paths, strict=True)})
+    return Reel(request, dict(zip(request.media_sha256, request.media, strict=True)))
 
 
 @pytest.fixture(scope="module")

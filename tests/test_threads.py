@@ -16,9 +16,9 @@ from bot.review import approve, edit_caption, get_post
 from content.errors import UserError
 from storage.status import PostStatus
 from tests.fakes.graph_server import THREADS, FakeGraph, fake_graph
-from tests.support.personas import BASE_PERSONA, make_app
+from tests.support.personas import BASE_PERSONA
 from tests.support.serving import free_port, serving
-from tests.support.web import SiteBuilder, copy_of
+from tests.support.web import SiteBuilder, copy_with_persona, home_app
 
 
 @pytest.fixture
@@ -34,26 +34,17 @@ def profile(
     """A generated home (a photo, a carousel and a reel in review) whose persona posts to
     Threads, with vibot's public media server running."""
     template = site_templates(("photo", "carousel", "reel"))
-    home = tmp_path / "home"
-    copy_of(template, home).engine.dispose()
-    persona = home / "personas" / "tess.yaml"
-    data = yaml.safe_load(persona.read_text())
-    data["account"] = {
-        **data["account"],
-        "publisher": "threads",
-        "user_id_env": "TESS_TH_ID",
-        "token_env": "TESS_TH",
-    }
-    persona.write_text(yaml.safe_dump(data))
+    account = {"publisher": "threads", "user_id_env": "TESS_TH_ID", "token_env": "TESS_TH"}
+    home = copy_with_persona(template, tmp_path / "home", account=account)
     monkeypatch.setenv("TESS_TH_ID", threads.ig_user_id)
     monkeypatch.setenv("TESS_TH", threads.token)
     port = free_port()
-    update = {
-        "public_base_url": f"http://127.0.0.1:{port}",
-        "threads_api_url": threads.url,
-        "threads_api_version": THREADS.version,
-    }
-    app = App(make_app(home, f"sqlite:///{home / 'vibot.db'}").settings.model_copy(update=update))
+    app = home_app(
+        home,
+        public_base_url=f"http://127.0.0.1:{port}",
+        threads_api_url=threads.url,
+        threads_api_version=THREADS.version,
+    )
     with serving(app, port):
         yield app, template.posts
     app.engine.dispose()

@@ -19,9 +19,8 @@ from bot.review import approve, get_post
 from content.errors import PublishError, PublishRejectedError, RateLimitedError
 from storage.status import PostStatus
 from tests.fakes.tiktok_server import FakeTikTok, fake_tiktok
-from tests.support.personas import make_app
 from tests.support.serving import free_port, serving
-from tests.support.web import SiteBuilder, copy_of
+from tests.support.web import SiteBuilder, copy_with_persona, home_app
 
 
 @pytest.fixture
@@ -35,21 +34,11 @@ def creator(
     tmp_path: Path, site_templates: SiteBuilder, tiktok: FakeTikTok, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[App, dict[str, int]]]:
     template = site_templates(("photo", "carousel", "reel"))
-    home = tmp_path / "home"
-    copy_of(template, home).engine.dispose()
-    persona = home / "personas" / "tess.yaml"
-    data = yaml.safe_load(persona.read_text())
-    data["account"] = {
-        **data["account"],
-        "publisher": "tiktok",
-        "token_env": "TESS_TT",
-        "privacy": "SELF_ONLY",
-    }
-    persona.write_text(yaml.safe_dump(data))
+    account = {"publisher": "tiktok", "token_env": "TESS_TT", "privacy": "SELF_ONLY"}
+    home = copy_with_persona(template, tmp_path / "home", account=account)
     monkeypatch.setenv("TESS_TT", tiktok.token)
     port = free_port()
-    update = {"public_base_url": f"http://127.0.0.1:{port}", "tiktok_api_url": tiktok.url}
-    app = App(make_app(home, f"sqlite:///{home / 'vibot.db'}").settings.model_copy(update=update))
+    app = home_app(home, public_base_url=f"http://127.0.0.1:{port}", tiktok_api_url=tiktok.url)
     with serving(app, port):
         yield app, template.posts
     app.engine.dispose()

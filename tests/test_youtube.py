@@ -20,8 +20,9 @@ from content.errors import AccountHeldError, PersonaError, PublishError, RateLim
 from content.persona import load_persona
 from storage.status import PostStatus
 from tests.fakes.youtube_server import FakeYouTube, fake_youtube
-from tests.support.personas import make_app, persona_data
-from tests.support.web import SiteBuilder, copy_of
+from tests.support.personas import persona_data
+from tests.support.posts import publish_request
+from tests.support.web import SiteBuilder, copy_with_persona, home_app
 
 FORMATS = ("photo", "carousel", "reel")  # the template the Graph tests share
 
@@ -39,21 +40,10 @@ def channel(
     """A copy of a generated home (a photo, a carousel, a reel in review) whose persona posts
     Shorts to the fake YouTube."""
     template = site_templates(FORMATS)
-    home = tmp_path / "home"
-    copy_of(template, home).engine.dispose()
-    persona = home / "personas" / "tess.yaml"
-    data = yaml.safe_load(persona.read_text())
-    data["account"] = {
-        **data["account"],
-        "publisher": "youtube",
-        "token_env": "TESS_YT_TOKEN",
-        "privacy": "unlisted",
-    }
-    data["schedule"]["reel_share"] = 1.0
-    persona.write_text(yaml.safe_dump(data))
+    account = {"publisher": "youtube", "token_env": "TESS_YT_TOKEN", "privacy": "unlisted"}
+    home = copy_with_persona(template, tmp_path / "home", account=account, schedule={"reel_share": 1.0})
     monkeypatch.setenv("TESS_YT_TOKEN", youtube.token)
-    base = make_app(home, f"sqlite:///{home / 'vibot.db'}")
-    return App(base.settings.model_copy(update={"youtube_api_url": youtube.url})), template.posts
+    return home_app(home, youtube_api_url=youtube.url), template.posts
 
 
 def publisher(app: App, youtube: FakeYouTube, **changes: object) -> YouTubePublisher:
@@ -67,19 +57,6 @@ def publisher(app: App, youtube: FakeYouTube, **changes: object) -> YouTubePubli
         **changes,
     }
     return YouTubePublisher(YouTubeConfig(**settings))  # type: ignore[arg-type]
-
-
-def request_for(app: App, post_id: int, marker: str = "attempt-1") -> PublishRequest:
-    view = get_post(app, post_id)
-    return PublishRequest(
-        post_id=post_id,
-        persona_id="tess",
-        format=view.post.format,
-        caption=view.post.caption or "",
-        media=[app.media.path(m.path) for m in view.media],
-        media_sha256=[m.sha256 for m in view.media],
-        marker=marker,
-    )
 
 
 def in_flight(request: PublishRequest, handle: str | None) -> InFlight:
@@ -128,7 +105,7 @@ def test_a_crash_at_each_step_publishes_exactly_once(
 ) -> None:
     app, posts = channel
     client = publisher(app, youtube)
-    request = request_for(app, posts["reel"])
+    request = publish_request(app, posts["reel"])
     # Killed before the session existed: nothing to find.
     assert client.find(in_flight(request, None)) is None
     # Killed after the session URL was stored, before the bytes: YouTube has nothing (308).
@@ -162,7 +139,7 @@ def test_quota_and_a_refused_token_pause_the_account_and_never_show_the_token(
     channel: tuple[App, dict[str, int]], youtube: FakeYouTube
 ) -> None:
     app, posts = channel
-    request = request_for(app, posts["reel"])
+    request = publish_request(app, posts["reel"])
     client = publisher(app, youtube, quota_per_day=100)
     client.publish(request)
     with pytest.raises(RateLimitedError) as waited:  # counted here: no call spent to learn it

@@ -37,6 +37,7 @@ from bot.settings import Settings
 from content.errors import AccountHeldError, PublishError, PublishRejectedError, RateLimitedError
 from content.persona import Persona
 from content.platforms.instagram import GraphAccount
+from content.platforms.threads import ThreadsAccount
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,15 @@ class ContainerFlow:
     create_edge: str
     publish_edge: str
     limit_edge: str
-    status_field: str
+    status_field: str  # the container's status code
+    poll_fields: str  # what a poll asks for: the code and the reason when it failed
     caption_param: str
     list_fields: str
 
 
 INSTAGRAM_FLOW = ContainerFlow(
-    "Instagram", "media", "media_publish", "content_publishing_limit", "status_code", "caption",
-    "id,caption,timestamp,permalink",
+    "Instagram", "media", "media_publish", "content_publishing_limit", "status_code", "status_code,status",
+    "caption", "id,caption,timestamp,permalink",
 )  # fmt: skip
 
 RATE_LIMIT_CODES = {4, 17, 32, 613}  # app, user, page and custom-level throttling
@@ -211,10 +213,7 @@ class GraphPublisher:
         deadline = self.clock() + self.config.container_timeout_s
         interval = self.config.poll_first_s
         while True:
-            fields = (
-                "status_code,status" if self.flow.status_field == "status_code" else "status,error_message"
-            )
-            body = self._call("GET", f"/{container}", {"fields": fields})
+            body = self._call("GET", f"/{container}", {"fields": self.flow.poll_fields})
             status = body.get(self.flow.status_field)
             if status == "FINISHED":
                 return
@@ -269,14 +268,21 @@ def _retry_after(response: httpx.Response) -> float:
         return 900.0  # Meta rarely says; a quarter of an hour is its usual window
 
 
-def build(account: GraphAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> GraphPublisher:
-    config = GraphConfig(
-        base_url=settings.graph_api_url,
-        version=settings.graph_api_version,
+def container_config(
+    base_url: str, version: str, account: GraphAccount | ThreadsAccount, persona: Persona, settings: Settings
+) -> GraphConfig:
+    """A Meta account's config: the user id and token from the environment variables it names."""
+    return GraphConfig(
+        base_url=base_url,
+        version=version,
         ig_user_id=from_env(persona, "user_id_env", account.user_id_env),
         access_token=from_env(persona, "token_env", account.token_env),
         request_timeout_s=settings.graph_request_timeout_s,
     )
+
+
+def build(account: GraphAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> GraphPublisher:
+    config = container_config(settings.graph_api_url, settings.graph_api_version, account, persona, settings)
     return GraphPublisher(config, url_for)
 
 

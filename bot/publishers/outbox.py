@@ -1,8 +1,11 @@
 """The outbox publisher: a local stand-in for a platform.
 
 Each publish appends one JSON line to `outbox/published.jsonl` with a new
-remote id — in a single `write` on an O_APPEND file, then fsync — so a
-line is either wholly there or not at all, whenever the process dies.
+remote id, in a single `write` on an O_APPEND file, then fsync. A SIGKILL
+can still cut that write where it crosses a page of the file (Linux stops a
+write between pages for a fatal signal), so a torn last line is possible: it
+is not a publication (readers skip it, and the post is sent again), and the
+next write starts on a fresh line.
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ no AI-label field (FACTS), so the caption's disclosure line and the visible labe
 
 from __future__ import annotations
 
-from bot.publishers import PublishRequest, Registration, UrlFor, from_env
-from bot.publishers.graph import ContainerFlow, GraphConfig, GraphPublisher
+from bot.publishers import PublishRequest, Registration, UrlFor
+from bot.publishers.graph import ContainerFlow, GraphPublisher, container_config
 from bot.settings import Settings
 from content.persona import Persona
 from content.platforms.threads import ThreadsAccount
 
 THREADS_FLOW = ContainerFlow(
-    "Threads", "threads", "threads_publish", "threads_publishing_limit", "status", "text",
-    "id,text,timestamp,permalink",
+    "Threads", "threads", "threads_publish", "threads_publishing_limit", "status", "status,error_message",
+    "text", "id,text,timestamp,permalink",
 )  # fmt: skip
 
 
@@ -53,12 +53,8 @@ class ThreadsPublisher(GraphPublisher):
 
 
 def build(account: ThreadsAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> ThreadsPublisher:
-    config = GraphConfig(
-        base_url=settings.threads_api_url,
-        version=settings.threads_api_version,
-        ig_user_id=from_env(persona, "user_id_env", account.user_id_env),
-        access_token=from_env(persona, "token_env", account.token_env),
-        request_timeout_s=settings.graph_request_timeout_s,
+    config = container_config(
+        settings.threads_api_url, settings.threads_api_version, account, persona, settings
     )
     return ThreadsPublisher(config, url_for)
 

@@ -108,7 +108,7 @@ class FrameFeed:
                 for frame in self.frames:
                     pipe.write(frame)
         except BrokenPipeError:
-            pass  # the ffmpeg stopped reading: its own exit says why
+            return  # the ffmpeg stopped reading: its own exit says why
         except BaseException as failure:  # raised again in the caller's thread
             self.failure = failure
 
@@ -119,7 +119,7 @@ class FrameFeed:
 
     def close(self) -> None:
         """Unused pipe ends, when the ffmpeg never started."""
-        if not self._thread.is_alive() and self._thread.ident is None:
+        if self._thread.ident is None:  # never started: both ends are still ours
             for fd in (self.read_fd, self.write_fd):
                 with contextlib.suppress(OSError):
                     os.close(fd)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from bot.context import App
 from bot.prepare import prepare_post
+from bot.publishers import PublishRequest
+from bot.review import get_post
 from storage.db import session_scope
 from storage.lifecycle import add_planned
 
@@ -38,5 +40,27 @@ def ready_post(app: App, slot: datetime | None = None, fmt: str = "photo") -> in
 
 
 def outbox_lines(app: App) -> list[dict]:  # type: ignore[type-arg]
+    """The outbox's publications, read as the outbox publisher reads them: a line torn by a
+    SIGKILL mid-write is not a publication (its post was sent again, whole)."""
     path = app.settings.outbox_dir / "published.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    found = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            found.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return found
+
+
+def publish_request(app: App, post_id: int, marker: str = "attempt-1") -> PublishRequest:
+    """What the publish pass hands a publisher for this post (a test calling one directly)."""
+    view = get_post(app, post_id)
+    return PublishRequest(
+        post_id=post_id,
+        persona_id=view.post.persona_id,
+        format=view.post.format,
+        caption=view.post.caption or "",
+        media=[app.media.path(m.path) for m in view.media],
+        media_sha256=[m.sha256 for m in view.media],
+        marker=marker,
+    )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from fastapi.routing import APIRoute
 from filelock import FileLock
 
@@ -91,6 +92,23 @@ def shared_template(folder: Path, tiny_model: Path, formats: tuple[str, ...]) ->
 def copy_of(template: SiteTemplate, home: Path) -> App:
     shutil.copytree(template.home, home, symlinks=True)
     return make_app(home, f"sqlite:///{home / 'vibot.db'}")
+
+
+def copy_with_persona(template: SiteTemplate, home: Path, **sections: dict[str, object]) -> Path:
+    """A copy of a generated home whose persona has `sections` merged into its own, e.g.
+    account={"publisher": "graph", …} (the test persona's pacing, off, stays)."""
+    copy_of(template, home).engine.dispose()
+    persona = home / "personas" / "tess.yaml"
+    data = yaml.safe_load(persona.read_text())
+    for name, values in sections.items():
+        data[name] = {**data[name], **values}
+    persona.write_text(yaml.safe_dump(data))
+    return home
+
+
+def home_app(home: Path, **settings: object) -> App:
+    """The App of `home` (SQLite), with settings changed, e.g. a fake platform's URL."""
+    return App(make_app(home, f"sqlite:///{home / 'vibot.db'}").settings.model_copy(update=settings))
 
 
 @contextmanager
