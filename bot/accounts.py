@@ -1,6 +1,6 @@
 """Per-account limits and states: a daily cap, a minimum spacing between posts, a cool-down
 after a rate limit, and a hold that waits for a person. One account's trouble never
-blocks another's posts: every check is per persona."""
+blocks another's posts: every check is per persona and platform."""
 
 from __future__ import annotations
 
@@ -20,34 +20,52 @@ from storage.models import AccountState, Post, PublishAttempt, utcnow
 log = structlog.get_logger(__name__)
 
 
-def state_of(app: App, persona_id: str) -> AccountState:
-    with session_scope(app.engine) as session:
-        found = session.get(AccountState, persona_id)
-        return found if found is not None else AccountState(persona_id=persona_id)
+def label(app: App, persona_id: str, platform: str) -> str:
+    """How people read an account: 'kai' when the persona has one, 'kai on TikTok' otherwise."""
+    persona = app.personas.get(persona_id)
+    if persona is None or len(persona.targets) == 1:
+        return persona_id
+    title = next((a.spec().title for a in persona.targets if a.spec().name == platform), platform)
+    return f"{persona_id} on {title}"
 
 
-def _save(app: App, persona_id: str, state: str, until: datetime | None, reason: str | None) -> None:
+def state_of(app: App, persona_id: str, platform: str) -> AccountState:
     with session_scope(app.engine) as session:
-        row = session.get(AccountState, persona_id) or AccountState(persona_id=persona_id)
+        found = session.get(AccountState, (persona_id, platform))
+        return found if found is not None else AccountState(persona_id=persona_id, platform=platform)
+
+
+def _save(
+    app: App, persona_id: str, platform: str, state: str, until: datetime | None, reason: str | None
+) -> None:
+    with session_scope(app.engine) as session:
+        row = session.get(AccountState, (persona_id, platform)) or AccountState(
+            persona_id=persona_id, platform=platform
+        )
         row.state, row.until, row.reason, row.updated_at = state, until, reason, utcnow()
         session.add(row)
 
 
-def cool_down(app: App, persona_id: str, seconds: float, reason: str) -> None:
+def cool_down(app: App, persona_id: str, platform: str, seconds: float, reason: str) -> None:
     until = utcnow() + timedelta(seconds=seconds)
-    _save(app, persona_id, "cooling", until, reason)
-    log.warning("account cooling down", persona=persona_id, until=until.isoformat(), reason=reason)
+    _save(app, persona_id, platform, "cooling", until, reason)
+    log.warning(
+        "account cooling down", persona=persona_id, platform=platform, until=until.isoformat(), reason=reason
+    )
 
 
-def hold(app: App, persona_id: str, reason: str) -> None:
-    _save(app, persona_id, "held", None, reason)
-    log.error("account held", persona=persona_id, reason=reason)
-    notify(app, f"vibot: the account of persona {persona_id} is held — {reason}. "
+def hold(app: App, persona_id: str, platform: str, reason: str) -> None:
+    _save(app, persona_id, platform, "held", None, reason)
+    log.error("account held", persona=persona_id, platform=platform, reason=reason)
+    notify(app, f"vibot: the account of persona {label(app, persona_id, platform)} is held — {reason}. "
            f"When fixed: vibot account resume {persona_id}")  # fmt: skip
 
 
-def resume(app: App, persona_id: str) -> None:
-    _save(app, persona_id, "active", None, None)
+def resume(app: App, persona_id: str, platform: str | None = None) -> None:
+    """Make the account active again: on one platform, or on all of the persona's."""
+    platforms = [platform] if platform else [a.spec().name for a in app.persona(persona_id).targets]
+    for name in platforms:
+        _save(app, persona_id, name, "active", None, None)
 
 
 class PauseKind(StrEnum):
@@ -71,9 +89,9 @@ def _at(moment: datetime) -> str:
     return f"{moment:%H:%M} UTC"
 
 
-def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
-    """Why this persona's account must not publish now, or None."""
-    state = state_of(app, persona_id)
+def account_pause(app: App, persona_id: str, platform: str, now: datetime) -> Pause | None:
+    """Why this persona's account on this platform must not publish now, or None."""
+    state = state_of(app, persona_id, platform)
     if state.state == "held":
         return Pause(
             PauseKind.HELD,
@@ -85,12 +103,16 @@ def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
         reason = f"cooling down until {state.until:%Y-%m-%d %H:%M} UTC: {state.reason}"
         short = f"cooling down until {_at(state.until)} ({(state.reason or '')[:60]})"
         return Pause(PauseKind.COOLING, reason, state.until, short)
-    account = app.persona(persona_id).account
+    account = app.persona(persona_id).target(platform)
     with session_scope(app.engine) as session:
         published = (
             select(PublishAttempt.finished_at)
             .join(Post, col(Post.id) == col(PublishAttempt.post_id))
-            .where(Post.persona_id == persona_id, PublishAttempt.outcome == "published")
+            .where(
+                Post.persona_id == persona_id,
+                PublishAttempt.platform == platform,
+                PublishAttempt.outcome == "published",
+            )
         )
         last = session.exec(published.order_by(col(PublishAttempt.finished_at).desc())).first()
         today = list(
@@ -115,9 +137,9 @@ def account_pause(app: App, persona_id: str, now: datetime) -> Pause | None:
     return None
 
 
-def pause_reason(app: App, persona_id: str, now: datetime) -> str | None:
+def pause_reason(app: App, persona_id: str, platform: str, now: datetime) -> str | None:
     """`account_pause`'s sentence, or None."""
-    pause = account_pause(app, persona_id, now)
+    pause = account_pause(app, persona_id, platform, now)
     return pause.reason if pause else None
 
 

@@ -29,6 +29,7 @@ from bot.log import configure_logging
 from bot.settings import Settings, get_settings
 from content.errors import PersonaError, UserError, VibotError
 from content.images.loading import Quantize
+from content.platforms import platforms
 from content.reels.kinds import ReelBackend, Transition, names
 from storage.status import PostStatus
 
@@ -55,6 +56,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(web_app, name="web")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
+PLATFORM_HELP = f"one of the post's platforms: {', '.join(platforms())} (default: the persona's main one)"
 
 
 def _app() -> App:
@@ -270,7 +272,9 @@ def queue_list(
     waits = {
         persona_id: pause.short
         for persona_id in {post.persona_id for post, _ in rows if post.status == PostStatus.APPROVED}
-        if persona_id in context.personas and (pause := account_pause(context, persona_id, now)) is not None
+        if persona_id in context.personas
+        and (pause := account_pause(context, persona_id, context.persona(persona_id).platform.name, now))
+        is not None
     }
     out.print(queue_table(rows, out.width, waits))
 
@@ -331,6 +335,9 @@ def queue_show(post_id: int) -> None:
         out.print(f"flag     {flag}", markup=False)
     out.print("caption:")
     out.print((post.caption or "-"), markup=False)
+    for platform, variant in json.loads(post.caption_variants or "{}").items():
+        out.print(f"caption for {platform}:", markup=False)
+        out.print(variant, markup=False)
     for number, record in enumerate(json.loads(post.generation or "[]"), start=1):
         for line in describe_record(number, record):
             out.print(line, markup=False)
@@ -339,9 +346,15 @@ def queue_show(post_id: int) -> None:
         out.print(f"         sha256 {asset.sha256}")
     if view.approval:
         out.print(f"approved by {view.approval.approved_by} at {view.approval.approved_at.isoformat()}")
+    for publication in view.publications:
+        link = publication.permalink or publication.remote_id or ""
+        flag = f"AI flag: {publication.ai_flag}" if publication.ai_flag else ""
+        line = f"on {publication.platform:<9} {publication.status} {link} {flag} {publication.note or ''}"
+        out.print(line.rstrip(), markup=False)
     for attempt in view.attempts:
         link = attempt.permalink or attempt.remote_id or ""
-        out.print(f"attempt  {attempt.id} {attempt.outcome} {link} {attempt.error or ''}", markup=False)
+        line = f"attempt  {attempt.id} {attempt.platform} {attempt.outcome} {link} {attempt.error or ''}"
+        out.print(line, markup=False)
     for event in view.events:
         out.print(f"event    {event.at:%Y-%m-%d %H:%M:%S} {event.message}", markup=False)
 
@@ -372,13 +385,16 @@ def queue_reject(
 def queue_edit(
     post_id: int,
     caption: Annotated[str, typer.Option(help="the new caption")],
+    platform: Annotated[str | None, typer.Option(help=PLATFORM_HELP)] = None,
     by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
 ) -> None:
-    """Replace a caption (the disclosure line stays on top; approved posts go back to review)."""
+    """Replace a caption, or one platform's (the disclosure line stays on top; approved posts
+    go back to review)."""
     from bot.review import edit_caption
 
-    edit_caption(_app(), post_id, caption, _reviewer(by))
-    out.print(f"post {post_id}: caption updated; it is in review")
+    edit_caption(_app(), post_id, caption, _reviewer(by), platform)
+    which = f"{platform} caption" if platform else "caption"
+    out.print(f"post {post_id}: {which} updated; it is in review")
 
 
 @queue_app.command("regenerate")
@@ -421,14 +437,15 @@ def queue_retry(post_id: int, by: Annotated[str | None, typer.Option(help="revie
 def queue_settle(
     post_id: int,
     decision: Annotated[str, typer.Argument(help="published | retry | skip")],
-    permalink: Annotated[str | None, typer.Option(help="the post's Instagram link (published)")] = None,
+    permalink: Annotated[str | None, typer.Option(help="the post's link on the platform (published)")] = None,
+    platform: Annotated[str | None, typer.Option(help=PLATFORM_HELP)] = None,
     by: Annotated[str | None, typer.Option(help="reviewer name")] = None,
 ) -> None:
-    """Answer for a post vibot could not check (needs_reconcile), after looking at Instagram."""
+    """Answer for a post vibot could not check (needs_reconcile), after looking at the platform."""
     from bot.review import settle
 
-    settle(_app(), post_id, decision, _reviewer(by), permalink)
-    out.print(f"post {post_id}: {decision}")
+    settle(_app(), post_id, decision, _reviewer(by), permalink, platform)
+    out.print(f"post {post_id}{f' on {platform}' if platform else ''}: {decision}")
 
 
 @app.command()
@@ -464,8 +481,8 @@ def publish(
     from bot.publishing import publish_pass
 
     report = publish_pass(_app(), _parse_time(until))
-    for post_id in report.published:
-        out.print(f"post {post_id}: published")
+    for post_id, title in report.published_on:
+        out.print(f"post {post_id}: published on {title}")
     for post_id in report.reconciled:
         out.print(f"post {post_id}: found on the platform after an interrupted attempt; recorded")
     for post_id in report.skipped:
@@ -631,36 +648,45 @@ def _reel_request(
 
 @account_app.command("list")
 def account_list() -> None:
-    """Each persona's account: active, cooling down (until when) or held (why)."""
+    """Each persona's accounts: active, cooling down (until when) or held (why)."""
     from bot.accounts import pause_reason, state_of
 
     context = _app()
-    table = Table("persona", "publisher", "state", "until", "now", "reason")
+    table = Table("persona", "platform", "publisher", "state", "until", "now", "reason")
     now = datetime.now(UTC)
     for persona_id, persona in sorted(context.personas.items()):
-        state = state_of(context, persona_id)
-        until = f"{state.until:%Y-%m-%d %H:%M}" if state.until else "-"
-        paused = pause_reason(context, persona_id, now)
-        table.add_row(
-            persona_id,
-            persona.account.publisher,
-            state.state,
-            until,
-            "paused" if paused else "ok",
-            escape(paused or "-"),
-        )
+        for account in persona.targets:
+            platform = account.spec().name
+            state = state_of(context, persona_id, platform)
+            until = f"{state.until:%Y-%m-%d %H:%M}" if state.until else "-"
+            paused = pause_reason(context, persona_id, platform, now)
+            table.add_row(
+                persona_id,
+                platform,
+                account.publisher,
+                state.state,
+                until,
+                "paused" if paused else "ok",
+                escape(paused or "-"),
+            )
     out.print(table)
 
 
 @account_app.command("resume")
-def account_resume(persona_id: str) -> None:
+def account_resume(
+    persona_id: str,
+    platform: Annotated[str | None, typer.Option(help="only this platform's account (default: all)")] = None,
+) -> None:
     """Clear a hold or cool-down once the cause is fixed (a renewed token, a solved challenge)."""
     from bot.accounts import resume
 
     context = _app()
-    context.persona(persona_id)  # an unknown persona is a user error
-    resume(context, persona_id)
-    out.print(f"account of {persona_id}: active")
+    persona = context.persona(persona_id)  # an unknown persona is a user error
+    names = [account.spec().name for account in persona.targets]
+    if platform is not None and platform not in names:
+        raise UserError(f"persona {persona_id} has no {platform} account — use one of {', '.join(names)}")
+    resume(context, persona_id, platform)
+    out.print(f"account of {persona_id}{f' on {platform}' if platform else ''}: active")
 
 
 @app.command()

@@ -28,7 +28,7 @@ from storage.models import MediaAsset, Post
 from storage.status import PostStatus
 
 TOKEN_SECONDS = 6 * 3600  # long enough for Meta to fetch a large reel, short enough to be useless later
-SERVABLE = (PostStatus.APPROVED, PostStatus.PUBLISHING)
+SERVABLE = (PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,25 @@
 """One publishing pass: reconcile, skip what is too late, publish what is due.
 
-Exactly once, whatever dies when:
+An approved post goes to every platform of its persona that takes its format: one
+*publication* per platform, each with its own state, attempts, permalink and AI flag. The
+post's status sums them up (`storage.status.post_status_for`). Exactly once per
+publication, whatever dies when:
 
-1. The pass holds the `publish` lock, so a post found in `publishing` belongs
+1. The pass holds the `publish` lock, so a publication found in `publishing` belongs
    to an attempt that died. Its publisher decides from what the attempt
    recorded (its marker, and the handle stored before the irreversible step):
    published → published, with a remote id no other post owns; not published →
-   approved again (and retried below); the platform cannot answer →
+   pending again (and retried below); the platform cannot answer →
    `needs_reconcile`, for a person.
-2. Before the publish call, the post moves approved → publishing and the
+2. Before the publish call, the publication moves pending → publishing and the
    attempt (its id is the marker) is committed. Only then is the call made;
    the publisher's handle is committed before its irreversible step.
-3. Media and caption are hashed again and compared with the approval first;
-   a difference sends the post back to review instead of out.
+3. Media and captions are hashed again and compared with the approval first;
+   a difference sends the post back to review instead of out (or, once it is out
+   somewhere, fails the publications still to go: what is out cannot be recalled).
+
+A failure on one platform — a refusal, a rate limit, a held account — touches only that
+publication and that account; the others go on.
 """
 
 from __future__ import annotations
@@ -28,12 +35,12 @@ from datetime import datetime, timedelta
 import structlog
 from sqlmodel import col, select
 
-from bot.accounts import Pause, account_pause, cool_down, hold, waiting_summary
+from bot.accounts import Pause, account_pause, cool_down, hold, label, waiting_summary
 from bot.context import App
 from bot.notify import notify
 from bot.public_media import public_url
 from bot.publishers import InFlight, Publisher, PublishRequest, publisher_for
-from bot.review import media_problems
+from bot.review import captions_of, media_problems
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.errors import (
@@ -46,19 +53,35 @@ from content.errors import (
     VibotError,
 )
 from storage.db import session_scope
-from storage.lifecycle import due_posts, transition
+from storage.lifecycle import due_posts, ensure_publications, move_publication, set_fields, transition
 from storage.locks import hold_lock
 from storage.media import sha256_file, sha256_text
-from storage.models import Approval, MediaAsset, Post, PublishAttempt, utcnow
-from storage.status import PostStatus
+from storage.models import Approval, MediaAsset, Post, Publication, PublishAttempt, utcnow
+from storage.status import PostStatus, PublicationStatus
 
 log = structlog.get_logger(__name__)
 RECONCILE_MARGIN = timedelta(minutes=5)  # platform clocks may differ from ours
 
 
+P = PublicationStatus
+
+
+@dataclass(frozen=True)
+class Account:
+    """One persona's account on one platform, as this pass meets it."""
+
+    persona_id: str
+    platform: str
+    label: str
+
+
 @dataclass
 class PassReport:
+    """What a pass did. Lists hold post ids, once per publication; accounts are named as
+    `bot.accounts.label` writes them ('kai', or 'kai on TikTok' for a persona on several)."""
+
     published: list[int] = field(default_factory=list)
+    published_on: list[tuple[int, str]] = field(default_factory=list)  # (post, platform title)
     reconciled: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
     needs_reconcile: list[int] = field(default_factory=list)
@@ -66,9 +89,10 @@ class PassReport:
     refused: dict[int, str] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
-    paused: dict[str, str] = field(default_factory=dict)  # persona → why its account is paused
-    waiting: Counter[str] = field(default_factory=Counter)  # persona → due posts held back by it
-    pauses: dict[str, Pause] = field(default_factory=dict)  # persona → its pause, when it ended
+    paused: dict[str, str] = field(default_factory=dict)  # account → why it is paused
+    waiting: Counter[str] = field(default_factory=Counter)  # account → due publications held back by it
+    pauses: dict[str, Pause] = field(default_factory=dict)  # account → its pause, when it ended
+    held_back: set[Account] = field(default_factory=set)  # the accounts behind `waiting`
 
     def waiting_line(self) -> str | None:
         """'3 approved posts wait: kai cooling down until 03:13 UTC (rate limit), …', or None."""
@@ -76,11 +100,11 @@ class PassReport:
         return waiting_summary(count, self.pauses) if count and self.pauses else None
 
 
-def _latest_attempt(app: App, post_id: int) -> PublishAttempt | None:
+def _latest_attempt(app: App, post_id: int, platform: str) -> PublishAttempt | None:
     with session_scope(app.engine) as session:
         return session.exec(
             select(PublishAttempt)
-            .where(PublishAttempt.post_id == post_id)
+            .where(PublishAttempt.post_id == post_id, PublishAttempt.platform == platform)
             .order_by(col(PublishAttempt.started_at).desc())
         ).first()
 
@@ -88,90 +112,96 @@ def _latest_attempt(app: App, post_id: int) -> PublishAttempt | None:
 def _finish_attempt(
     app: App,
     attempt_id: str,
-    post_id: int,
-    target: PostStatus,
+    publication: Publication,
+    target: PublicationStatus,
     outcome: str,
-    remote_id: str | None = None,
     error: str | None = None,
-    permalink: str | None = None,
-    note: str = "",
-    **fields: str,
-) -> None:
+    **fields: str | None,
+) -> PostStatus:
+    """Close the attempt and move its publication in one transaction; the post's status."""
     with session_scope(app.engine) as session:
         attempt = session.get(PublishAttempt, attempt_id)
         assert attempt is not None
-        attempt.finished_at, attempt.outcome = utcnow(), outcome
-        attempt.remote_id, attempt.error, attempt.permalink = remote_id, error, permalink
+        attempt.finished_at, attempt.outcome, attempt.error = utcnow(), outcome, error
+        attempt.remote_id, attempt.permalink = fields.get("remote_id"), fields.get("permalink")
         session.add(attempt)
-        transition(session, post_id, PostStatus.PUBLISHING, target, note=note, **fields)
+        return move_publication(
+            session, publication.post_id, publication.platform, P.PUBLISHING, target, **fields
+        )
+
+
+def _in_flight_publications(app: App) -> list[tuple[Post, Publication]]:
+    with session_scope(app.engine) as session:
+        rows = session.exec(
+            select(Post, Publication)
+            .join(Publication, col(Publication.post_id) == col(Post.id))
+            .where(Publication.status == P.PUBLISHING)
+            .order_by(col(Post.id), col(Publication.platform))
+        ).all()
+    return [(post, publication) for post, publication in rows]
 
 
 def reconcile_in_flight(app: App, report: PassReport, publishers: Publishers) -> None:
-    """Decide every post left in `publishing` by a dead attempt."""
-    with session_scope(app.engine) as session:
-        stuck = session.exec(select(Post).where(Post.status == PostStatus.PUBLISHING)).all()
-    for post in stuck:
+    """Decide every publication left in `publishing` by a dead attempt."""
+    for post, publication in _in_flight_publications(app):
         assert post.id is not None
-        attempt = _latest_attempt(app, post.id)
+        attempt = _latest_attempt(app, post.id, publication.platform)
         if attempt is None:  # cannot happen through vibot; be safe rather than sorry
-            _move(app, post.id, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE, "no attempt recorded")
+            with session_scope(app.engine) as session:
+                move_publication(
+                    session, post.id, publication.platform, P.PUBLISHING, P.NEEDS_RECONCILE,
+                    note="no attempt recorded",
+                )  # fmt: skip
             report.needs_reconcile.append(post.id)
             continue
         try:
-            found = publishers.get(post.persona_id).find(in_flight(app, post, attempt))
-        except VibotError as err:
+            publisher = publishers.get(post.persona_id, publication.platform)
+            found = publisher.find(in_flight(app, post, publication.platform, attempt))
+        except (VibotError, KeyError) as err:
+            why = err.args[0] if isinstance(err, KeyError) else str(err)
             _finish_attempt(
-                app,
-                attempt.id,
-                post.id,
-                PostStatus.NEEDS_RECONCILE,
-                "unclear",
-                error=str(err),
-                note=f"could not check the platform: {err}",
-            )
+                app, attempt.id, publication, P.NEEDS_RECONCILE, "unclear", error=why,
+                note=f"could not check the platform: {why}",
+            )  # fmt: skip
             report.needs_reconcile.append(post.id)
-            notify(app, f"vibot: post {post.id} ({post.persona_id}) needs reconciling — {err}")
+            where = label(app, post.persona_id, publication.platform)
+            notify(app, f"vibot: post {post.id} ({where}) needs reconciling — {why}")
             continue
         if found is not None:
             _finish_attempt(
-                app,
-                attempt.id,
-                post.id,
-                PostStatus.PUBLISHED,
-                "published",
-                remote_id=found.remote_id,
-                permalink=found.permalink,
+                app, attempt.id, publication, P.PUBLISHED, "published",
+                remote_id=found.remote_id, permalink=found.permalink, ai_flag=publisher.ai_flag,
                 note="found on the platform after a crash",
-            )
+            )  # fmt: skip
             report.reconciled.append(post.id)
         else:
             _finish_attempt(
-                app,
-                attempt.id,
-                post.id,
-                PostStatus.APPROVED,
-                "not_published",
+                app, attempt.id, publication, P.PENDING, "not_published",
                 note="not on the platform after a crash; will retry",
-            )
+            )  # fmt: skip
             report.retried.append(post.id)
 
 
-def in_flight(app: App, post: Post, attempt: PublishAttempt) -> InFlight:
-    """What vibot recorded of a dead attempt, with the remote ids other posts already own."""
+def in_flight(app: App, post: Post, platform: str, attempt: PublishAttempt) -> InFlight:
+    """What vibot recorded of a dead attempt, with the remote ids other posts already own
+    on that platform."""
     with session_scope(app.engine) as session:
         claimed = session.exec(
             select(PublishAttempt.remote_id)
             .join(Post, col(Post.id) == col(PublishAttempt.post_id))
             .where(
                 Post.persona_id == post.persona_id,
+                PublishAttempt.platform == platform,
                 col(PublishAttempt.post_id) != post.id,
                 col(PublishAttempt.remote_id).is_not(None),
             )
         ).all()
+    persona = app.personas.get(post.persona_id)
+    caption = (captions_of(post, persona).get(platform) if persona else None) or post.caption or ""
     return InFlight(
         persona_id=post.persona_id,
         marker=attempt.id,
-        caption=post.caption or "",
+        caption=caption,
         started_at=attempt.started_at - RECONCILE_MARGIN,
         handle=attempt.handle,
         claimed=frozenset(remote for remote in claimed if remote is not None),
@@ -190,21 +220,25 @@ def _record_handle(app: App, attempt_id: str) -> Callable[[str], None]:
 
 
 class Publishers:
-    """One publisher per persona for a whole pass: one login (instagrapi) or connection pool
-    (Graph API) however many posts go out, all closed when the pass ends."""
+    """One publisher per persona and platform for a whole pass: one login (instagrapi) or
+    connection pool (Graph API) however many posts go out, all closed when the pass ends."""
 
     def __init__(self, app: App) -> None:
         self.app = app
-        self.made: dict[str, Publisher] = {}
+        self.made: dict[tuple[str, str], Publisher] = {}
 
-    def get(self, persona_id: str) -> Publisher:
-        if persona_id not in self.made:
-            self.made[persona_id] = publisher_for(
-                self.app.persona(persona_id),
+    def get(self, persona_id: str, platform: str) -> Publisher:
+        """Raises KeyError when the persona no longer lists an account on that platform."""
+        key = (persona_id, platform)
+        if key not in self.made:
+            persona = self.app.persona(persona_id)
+            self.made[key] = publisher_for(
+                persona,
+                persona.target(platform),
                 self.app.settings,
                 lambda post_id, sha: public_url(self.app, post_id, sha),
             )
-        return self.made[persona_id]
+        return self.made[key]
 
     def close(self) -> None:
         for publisher in self.made.values():
@@ -232,12 +266,18 @@ def approved_state(app: App, post: Post) -> tuple[list[MediaAsset], Approval]:
 
 
 def check_unchanged(app: App, post: Post, assets: list[MediaAsset], approval: Approval) -> None:
-    """Refuse a post whose caption or any media file differs from what was approved."""
+    """Refuse a post whose captions or any media file differ from what was approved."""
     if sha256_text(post.caption or "") != approval.caption_sha256:
         raise ApprovalMismatchError(f"post {post.id}: the caption changed after approval")
+    if sha256_text(post.caption_variants or "") != (approval.variants_sha256 or sha256_text("")):
+        raise ApprovalMismatchError(f"post {post.id}: a platform's caption changed after approval")
     persona = app.persona(post.persona_id)
-    if not has_disclosure(post.caption or "", caption_disclosure(persona)):
-        raise ApprovalMismatchError(f"post {post.id}: the caption lost its AI disclosure line")
+    for platform, caption in captions_of(post, persona).items():
+        if caption is None:
+            title = persona.target(platform).spec().title
+            raise ApprovalMismatchError(f"post {post.id} has no caption for {title} — write one in review")
+        if not has_disclosure(caption, caption_disclosure(persona)):
+            raise ApprovalMismatchError(f"post {post.id}: the {platform} caption lost its AI disclosure line")
     approved = json.loads(approval.media_sha256)
     if len(approved) != len(assets):
         raise ApprovalMismatchError(f"post {post.id}: media files were added or removed after approval")
@@ -257,111 +297,207 @@ def check_unchanged(app: App, post: Post, assets: list[MediaAsset], approval: Ap
             )
 
 
-def publish_one(app: App, post: Post, publisher: Publisher, report: PassReport) -> None:
+def check_specs(app: App, post: Post, assets: list[MediaAsset], platforms: list[str]) -> None:
+    """Refuse what a platform would refuse, before any upload spends its quota."""
+    persona = app.persona(post.persona_id)
+    captions = captions_of(post, persona)
+    media = [app.media.path(a.path) for a in assets]
+    for platform in platforms:
+        spec = persona.target(platform).spec()
+        caption = captions.get(platform) or ""
+        problems = spec.caption_problems(caption, len(hashtags_in(caption)))
+        problems += spec.post_problems(post.format, media)
+        if problems:
+            raise ApprovalMismatchError(f"post {post.id} breaks {spec.title}'s spec: {'; '.join(problems)}")
+
+
+def _pending(app: App, post_id: int) -> list[Publication]:
+    with session_scope(app.engine) as session:
+        return list(
+            session.exec(
+                select(Publication)
+                .where(Publication.post_id == post_id, Publication.status == P.PENDING)
+                .order_by(col(Publication.platform))
+            )
+        )
+
+
+def _targets(app: App, post: Post) -> dict[str, str]:
+    """{platform: publisher} for every account of the persona that takes this post's format."""
+    return {a.spec().name: a.publisher for a in app.persona(post.persona_id).targets_for(post.format)}
+
+
+def refuse(app: App, post: Post, err: ApprovalMismatchError, report: PassReport) -> None:
+    """Nothing out yet: back to review. Out somewhere already: what is still to go fails, as
+    the post that went out cannot be taken back to review."""
     assert post.id is not None
+    report.refused[post.id] = str(err)
+    log.warning("publish refused", post=post.id, reason=str(err))
+    if post.status == PostStatus.APPROVED:
+        _move(
+            app, post.id, PostStatus.APPROVED, PostStatus.IN_REVIEW, f"refused to publish: {err}",
+            review_note=f"Refused to publish: {err}. Review it again.",
+        )  # fmt: skip
+        return
+    with session_scope(app.engine) as session:
+        for publication in _pending(app, post.id):
+            move_publication(session, post.id, publication.platform, P.PENDING, P.FAILED, note=str(err))
+
+
+def publish_post(app: App, post: Post, publishers: Publishers, report: PassReport) -> None:
+    """Every publication of one due post that is still to go, each on its own account."""
+    assert post.id is not None
+    targets = _targets(app, post)
     try:
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
-        platform = app.persona(post.persona_id).platform
-        caption = post.caption or ""
-        problems = platform.caption_problems(caption, len(hashtags_in(caption)))
-        problems += platform.post_problems(post.format, [app.media.path(a.path) for a in assets])
-        if problems:
-            raise ApprovalMismatchError(
-                f"post {post.id} breaks {platform.title}'s spec: {'; '.join(problems)}"
-            )
+        pending = [p.platform for p in _pending(app, post.id)] if post.status != PostStatus.APPROVED else []
+        check_specs(app, post, assets, list(targets) if post.status == PostStatus.APPROVED else pending)
     except ApprovalMismatchError as err:
-        _move(
-            app,
-            post.id,
-            PostStatus.APPROVED,
-            PostStatus.IN_REVIEW,
-            f"refused to publish: {err}",
-            review_note=f"Refused to publish: {err}. Review it again.",
-        )
-        report.refused[post.id] = str(err)
-        log.warning("publish refused", post=post.id, reason=str(err))
+        refuse(app, post, err, report)
         return
+    if post.status == PostStatus.APPROVED:
+        with session_scope(app.engine) as session:
+            ensure_publications(session, post.id, targets)
+    captions = captions_of(post, app.persona(post.persona_id))
+    for publication in _pending(app, post.id):
+        account = Account(
+            post.persona_id, publication.platform, label(app, post.persona_id, publication.platform)
+        )
+        if account.label not in report.paused:
+            pause = account_pause(app, account.persona_id, account.platform, utcnow())
+            if pause is not None:
+                report.paused[account.label] = pause.reason
+            else:
+                try:
+                    publisher = publishers.get(post.persona_id, publication.platform)
+                except KeyError:
+                    continue  # the persona dropped this account; ensure_publications removes the row
+                caption = captions.get(publication.platform) or ""
+                publish_one(app, post, publication, publisher, caption, assets, account, report)
+                if account.label not in report.paused:
+                    continue
+        report.waiting[account.label] += 1  # its account is paused: a later pass tries again
+        report.held_back.add(account)
+
+
+def publish_one(
+    app: App,
+    post: Post,
+    publication: Publication,
+    publisher: Publisher,
+    caption: str,
+    assets: list[MediaAsset],
+    account: Account,
+    report: PassReport,
+) -> None:
+    """One publication: the attempt is committed before the call, its outcome after."""
+    assert post.id is not None
     attempt_id = str(uuid.uuid4())
     with session_scope(app.engine) as session:
-        session.add(PublishAttempt(id=attempt_id, post_id=post.id, publisher=publisher.name))
-        transition(session, post.id, PostStatus.APPROVED, PostStatus.PUBLISHING, note=f"attempt {attempt_id}")
+        session.add(
+            PublishAttempt(
+                id=attempt_id, post_id=post.id, platform=publication.platform, publisher=publisher.name
+            )
+        )
+        move_publication(
+            session, post.id, publication.platform, P.PENDING, P.PUBLISHING, note=f"attempt {attempt_id}"
+        )
     request = PublishRequest(
         post_id=post.id,
         persona_id=post.persona_id,
         format=post.format,
-        caption=post.caption or "",
+        caption=caption,
         media=[app.media.path(a.path) for a in assets],
         media_sha256=[a.sha256 for a in assets],
         marker=attempt_id,
     )
+    title = app.persona(post.persona_id).target(publication.platform).spec().title
     try:
         remote = publisher.publish(request, _record_handle(app, attempt_id))
     except PublishRejectedError as err:
         # Refused before publishing (a spec error): not on the account; a person must fix it.
-        _finish_attempt(
-            app,
-            attempt_id,
-            post.id,
-            PostStatus.FAILED,
-            "rejected",
-            error=str(err),
-            note=f"refused: {err}",
-            review_note=f"The platform refused this post: {err}",
+        status = _finish_attempt(
+            app, attempt_id, publication, P.FAILED, "rejected", error=str(err), note=f"refused: {err}"
         )
+        if status == PostStatus.FAILED:
+            with session_scope(app.engine) as session:
+                set_fields(
+                    session, post.id, PostStatus.FAILED, review_note=f"{title} refused this post: {err}"
+                )
         report.failed[post.id] = str(err)
-        log.error("publish refused by the platform", post=post.id, reason=str(err))
-        notify(app, f"vibot: post {post.id} ({post.persona_id}) failed to publish — {err}")
+        log.error(
+            "publish refused by the platform", post=post.id, platform=publication.platform, reason=str(err)
+        )
+        notify(app, f"vibot: post {post.id} ({account.label}) failed to publish — {err}")
         return
     except (RateLimitedError, AccountHeldError) as err:
-        # Not published: back to approved; no more tries for this account in this pass.
+        # Not published: pending again; no more tries for this account in this pass.
         _finish_attempt(
-            app, attempt_id, post.id, PostStatus.APPROVED, "not_published", error=str(err), note=str(err)
+            app, attempt_id, publication, P.PENDING, "not_published", error=str(err), note=str(err)
         )
-        report.paused[post.persona_id] = str(err)
+        report.paused[account.label] = str(err)
         if isinstance(err, RateLimitedError):
-            cool_down(app, post.persona_id, err.retry_after_s, str(err))
+            cool_down(app, account.persona_id, account.platform, err.retry_after_s, str(err))
         else:
-            hold(app, post.persona_id, str(err))
+            hold(app, account.persona_id, account.platform, str(err))
         return
     except PublishError as err:
         # Whether it went out is unknown: leave it in `publishing`; the next pass reconciles.
         report.errors[post.id] = str(err)
-        log.error("publish failed; will reconcile", post=post.id, error=str(err))
+        log.error(
+            "publish failed; will reconcile", post=post.id, platform=publication.platform, error=str(err)
+        )
         return
     _finish_attempt(
-        app,
-        attempt_id,
-        post.id,
-        PostStatus.PUBLISHED,
-        "published",
-        remote_id=remote.remote_id,
-        permalink=remote.permalink,
+        app, attempt_id, publication, P.PUBLISHED, "published",
+        remote_id=remote.remote_id, permalink=remote.permalink, ai_flag=publisher.ai_flag,
         note=f"remote id {remote.remote_id}",
-    )
+    )  # fmt: skip
     report.published.append(post.id)
-    log.info("published", post=post.id, persona=post.persona_id, remote_id=remote.remote_id)
+    report.published_on.append((post.id, title))
+    log.info(
+        "published",
+        post=post.id,
+        persona=post.persona_id,
+        platform=publication.platform,
+        remote_id=remote.remote_id,
+    )
+
+
+STILL_TO_GO = (PostStatus.APPROVED, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE)
 
 
 def skip_missed(app: App, now: datetime, report: PassReport) -> None:
-    """Approved posts whose slot passed more than the persona's grace ago are skipped."""
+    """What is still to go of a post whose slot passed more than the persona's grace ago is
+    skipped: an approved post as a whole, the pending publications of one already out."""
     with session_scope(app.engine) as session:
-        late = due_posts(session, PostStatus.APPROVED, now, limit=100_000)
+        late = [post for status in STILL_TO_GO for post in due_posts(session, status, now, limit=100_000)]
     for post in late:
         persona = app.personas.get(post.persona_id)
-        if persona is not None and post.slot_utc + persona.schedule.grace < now and post.id is not None:
-            _move(
-                app,
-                post.id,
-                PostStatus.APPROVED,
-                PostStatus.SKIPPED,
-                f"slot {post.slot_utc:%Y-%m-%d %H:%M} UTC passed beyond the {persona.schedule.grace} grace",
-            )
+        if persona is None or post.slot_utc + persona.schedule.grace >= now or post.id is None:
+            continue
+        why = f"slot {post.slot_utc:%Y-%m-%d %H:%M} UTC passed beyond the {persona.schedule.grace} grace"
+        if post.status == PostStatus.APPROVED:
+            _move(app, post.id, PostStatus.APPROVED, PostStatus.SKIPPED, why)
             report.skipped.append(post.id)
+            continue
+        pending = _pending(app, post.id)
+        with session_scope(app.engine) as session:
+            for publication in pending:
+                move_publication(session, post.id, publication.platform, P.PENDING, P.SKIPPED, note=why)
+        report.skipped += [post.id] * len(pending)
+
+
+def due(app: App, until: datetime) -> list[Post]:
+    """Posts with publications still to go, oldest slot first."""
+    with session_scope(app.engine) as session:
+        posts = [post for status in STILL_TO_GO for post in due_posts(session, status, until, limit=100_000)]
+    return sorted(posts, key=lambda post: (post.slot_utc, post.id or 0))
 
 
 def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 30.0) -> PassReport:
-    """Publish every approved post due by `until` (default now), exactly once."""
+    """Publish every approved post due by `until` (default now), exactly once per platform."""
     now = utcnow()
     until = until or now
     report = PassReport()
@@ -369,24 +505,13 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
     with hold_lock(app.engine, "publish", wait_s=lock_wait_s), contextlib.closing(publishers):
         reconcile_in_flight(app, report, publishers)
         skip_missed(app, now, report)
-        with session_scope(app.engine) as session:
-            due = due_posts(session, PostStatus.APPROVED, until, limit=100_000)
-        for post in due:
-            persona = app.personas.get(post.persona_id)
-            if persona is None:
+        for post in due(app, until):
+            if post.persona_id not in app.personas:
                 report.errors[post.id or 0] = f"persona '{post.persona_id}' is not in the persona folder"
                 continue
-            if post.persona_id not in report.paused:
-                pause = account_pause(app, post.persona_id, utcnow())
-                if pause is not None:
-                    report.paused[post.persona_id] = pause.reason
-                else:
-                    publish_one(app, post, publishers.get(post.persona_id), report)
-                    if post.persona_id not in report.paused:
-                        continue
-            report.waiting[post.persona_id] += 1  # its account is paused: a later pass tries again
-        for persona_id in report.waiting:
-            pause = account_pause(app, persona_id, utcnow())
+            publish_post(app, post, publishers, report)
+        for account in report.held_back:
+            pause = account_pause(app, account.persona_id, account.platform, utcnow())
             if pause is not None:
-                report.pauses[persona_id] = pause
+                report.pauses[account.label] = pause
     return report

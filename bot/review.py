@@ -20,12 +20,13 @@ from bot.context import App
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
+from content.persona import Persona
 from content.platforms import PlatformSpec
 from storage.db import read_scope, session_scope
-from storage.lifecycle import record_event, set_fields, transition
+from storage.lifecycle import move_publication, record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
-from storage.models import Approval, Event, MediaAsset, Post, PublishAttempt, utcnow
-from storage.status import PostStatus
+from storage.models import Approval, Event, MediaAsset, Post, Publication, PublishAttempt, utcnow
+from storage.status import PostStatus, PublicationStatus
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,20 @@ class PostView:
     attempts: list[PublishAttempt]
     events: list[Event]
     approval: Approval | None
+    publications: list[Publication]
+
+
+def captions_of(post: Post, persona: Persona) -> dict[str, str | None]:
+    """The caption for each platform this post goes to, the main one first; None where the
+    post has none yet (a platform added to the persona after its caption was written)."""
+    variants: dict[str, str] = json.loads(post.caption_variants) if post.caption_variants else {}
+    main = persona.platform.name
+    return {
+        account.spec().name: post.caption
+        if account.spec().name == main
+        else variants.get(account.spec().name)
+        for account in persona.targets_for(post.format)
+    }
 
 
 def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
@@ -49,6 +64,7 @@ def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
         "pillar": post.pillar,
         "scene": post.scene,
         "caption": post.caption,
+        "caption_variants": json.loads(post.caption_variants) if post.caption_variants else {},
         "alt_text": post.alt_text,
         "caption_writer": post.caption_writer,
         "review_flags": json.loads(post.review_flags) if post.review_flags else [],
@@ -100,7 +116,12 @@ def get_post(app: App, post_id: int) -> PostView:
         approval = session.exec(
             select(Approval).where(Approval.post_id == post_id).order_by(col(Approval.approved_at).desc())
         ).first()
-    return PostView(post, media, attempts, events, approval)
+        publications = list(
+            session.exec(
+                select(Publication).where(Publication.post_id == post_id).order_by(col(Publication.platform))
+            )
+        )
+    return PostView(post, media, attempts, events, approval, publications)
 
 
 def _load(session: Session, post_id: int) -> Post:
@@ -124,11 +145,18 @@ def approve(app: App, post_id: int, by: str) -> Approval:
     if not view.media:
         raise UserError(f"post {post_id} has no media — it cannot be approved")
     persona = app.persona(view.post.persona_id)
-    if not has_disclosure(view.post.caption or "", caption_disclosure(persona)):
-        raise UserError(
-            f"post {post_id}: the caption lacks its AI disclosure line — "
-            f"set it again with 'vibot queue edit {post_id} --caption TEXT'"
-        )
+    for platform, caption in captions_of(view.post, persona).items():
+        option = "" if platform == persona.platform.name else f" --platform {platform}"
+        if caption is None:
+            raise UserError(
+                f"post {post_id} has no caption for {persona.target(platform).spec().title} — "
+                f"write one with 'vibot queue edit {post_id}{option} --caption TEXT'"
+            )
+        if not has_disclosure(caption, caption_disclosure(persona)):
+            raise UserError(
+                f"post {post_id}: the {platform} caption lacks its AI disclosure line — "
+                f"set it again with 'vibot queue edit {post_id}{option} --caption TEXT'"
+            )
     hashes = []
     for asset in view.media:
         path = app.media.path(asset.path)
@@ -148,6 +176,7 @@ def approve(app: App, post_id: int, by: str) -> Approval:
         post_id=post_id,
         approved_by=by,
         caption_sha256=sha256_text(view.post.caption or ""),
+        variants_sha256=sha256_text(view.post.caption_variants or ""),
         media_sha256=json.dumps(hashes),
     )
     with session_scope(app.engine) as session:
@@ -180,18 +209,27 @@ def reject(app: App, post_id: int, reason: str, by: str) -> None:
         )
 
 
-def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
-    """Replace the caption, keeping the disclosure line on top. An edit after approval
-    sends the post back to review."""
+def edit_caption(app: App, post_id: int, text: str, by: str, platform: str | None = None) -> str:
+    """Replace the caption — the main one, or one platform's — keeping the disclosure line on
+    top. An edit after approval sends the post back to review."""
     if not text.strip():
         raise UserError("the new caption is empty — pass --caption TEXT")
     with session_scope(app.engine) as session:
         post = _load(session, post_id)
         persona = app.persona(post.persona_id)
+        captions = captions_of(post, persona)
+        platform = platform or persona.platform.name
+        if platform not in captions:
+            raise UserError(f"post {post_id} does not go to '{platform}' — use one of {', '.join(captions)}")
         caption = lock_disclosure(text, caption_disclosure(persona))
-        check_caption_limits(post_id, caption, persona.platform)
+        check_caption_limits(post_id, caption, persona.target(platform).spec())
+        if platform == persona.platform.name:
+            fields = {"caption": caption}
+        else:
+            variants = json.loads(post.caption_variants) if post.caption_variants else {}
+            fields = {"caption_variants": json.dumps({**variants, platform: caption}, sort_keys=True)}
         if post.status == PostStatus.IN_REVIEW:
-            set_fields(session, post_id, PostStatus.IN_REVIEW, caption=caption)
+            set_fields(session, post_id, PostStatus.IN_REVIEW, **fields)
         elif post.status == PostStatus.APPROVED:
             transition(
                 session,
@@ -199,13 +237,14 @@ def edit_caption(app: App, post_id: int, text: str, by: str) -> str:
                 PostStatus.APPROVED,
                 PostStatus.IN_REVIEW,
                 note=f"caption edited by {by} after approval",
-                caption=caption,
+                **fields,
             )
         else:
             raise UserError(
                 f"post {post_id} is {post.status}; only posts in review or approved can be edited"
             )
-        record_event(session, post_id, "caption", f"caption edited by {by}")
+        which = "caption" if platform == persona.platform.name else f"{platform} caption"
+        record_event(session, post_id, "caption", f"{which} edited by {by}")
     return caption
 
 
@@ -283,35 +322,58 @@ def retry_failed(app: App, post_id: int, by: str) -> None:
         if post.status != PostStatus.FAILED:
             raise UserError(f"post {post_id} is {post.status}; only failed posts can be retried")
         transition(session, post_id, PostStatus.FAILED, PostStatus.PLANNED, note=f"retried by {by}")
+        # Nothing of a failed post went out: it is made again and fans out afresh.
+        for publication in session.exec(select(Publication).where(Publication.post_id == post_id)):
+            session.delete(publication)
 
 
 RECONCILE_DECISIONS = ("published", "retry", "skip")
 
 
-def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None = None) -> None:
-    """A person's answer for a post vibot could not check (needs_reconcile):
+def settle(
+    app: App,
+    post_id: int,
+    decision: str,
+    by: str,
+    permalink: str | None = None,
+    platform: str | None = None,
+) -> None:
+    """A person's answer for a publication vibot could not check (needs_reconcile):
     published — it is on the platform (optionally its permalink); retry — it is not, publish it
-    again; skip — leave it out."""
+    again; skip — leave it out. `platform` may be left out when only one publication waits."""
     if decision not in RECONCILE_DECISIONS:
         raise UserError(f"that is not a decision — use one of {', '.join(RECONCILE_DECISIONS)}")
     if permalink is not None and permalink and not permalink.startswith("https://"):
-        raise UserError(f"the permalink '{permalink}' is not an https:// link — copy it from Instagram")
+        raise UserError(f"the permalink '{permalink}' is not an https:// link — copy it from the platform")
     with session_scope(app.engine) as session:
         post = _load(session, post_id)
-        if post.status != PostStatus.NEEDS_RECONCILE:
+        waiting = session.exec(
+            select(Publication.platform).where(
+                Publication.post_id == post_id, Publication.status == PublicationStatus.NEEDS_RECONCILE
+            )
+        ).all()
+        if not waiting:
             raise UserError(
                 f"post {post_id} is {post.status}; only posts that need reconciling can be settled"
             )
+        if platform is None and len(waiting) > 1:
+            raise UserError(f"post {post_id} waits on {', '.join(waiting)} — pick one with --platform")
+        platform = platform or waiting[0]
+        if platform not in waiting:
+            raise UserError(
+                f"post {post_id} on {platform} does not need reconciling — use one of {', '.join(waiting)}"
+            )
         attempt = session.exec(
             select(PublishAttempt)
-            .where(PublishAttempt.post_id == post_id)
+            .where(PublishAttempt.post_id == post_id, PublishAttempt.platform == platform)
             .order_by(col(PublishAttempt.started_at).desc())
         ).first()
         target = {
-            "published": PostStatus.PUBLISHED,
-            "retry": PostStatus.APPROVED,
-            "skip": PostStatus.SKIPPED,
+            "published": PublicationStatus.PUBLISHED,
+            "retry": PublicationStatus.PENDING,
+            "skip": PublicationStatus.SKIPPED,
         }[decision]
+        fields: dict[str, str | None] = {"note": f"{decision}: decided by {by}"}
         if attempt is not None:
             attempt.outcome = {"published": "published", "retry": "not_published", "skip": "unclear"}[
                 decision
@@ -319,8 +381,9 @@ def settle(app: App, post_id: int, decision: str, by: str, permalink: str | None
             attempt.finished_at = attempt.finished_at or utcnow()
             if decision == "published":
                 attempt.permalink = permalink or attempt.permalink
+                fields |= {"permalink": attempt.permalink, "remote_id": attempt.remote_id}
             session.add(attempt)
-        transition(session, post_id, PostStatus.NEEDS_RECONCILE, target, note=f"{decision}: decided by {by}")
+        move_publication(session, post_id, platform, PublicationStatus.NEEDS_RECONCILE, target, **fields)
 
 
 def shown_path(text: str | None, personas_dir: Path) -> str:

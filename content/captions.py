@@ -13,6 +13,11 @@ Two writers, one result:
 
 The disclosure line always comes first; `#ad` first among the hashtags of a
 sponsored post.
+
+A persona on several platforms gets one caption per platform: the main one, and a
+*variant* for each other platform that takes the post, within that platform's limits
+(Threads: 500 characters). The LLM writes them all in the same call; the template writer
+cuts the main caption down (`fit_caption`).
 """
 
 from __future__ import annotations
@@ -24,12 +29,13 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from content.claims import claims_to_be_human
 from content.disclosure import CaptionDisclosure, lock_disclosure
 from content.errors import GenerationError
 from content.persona import Persona
+from content.platforms import PlatformSpec
 
 ALT_TEXT_LIMIT = 1000
 RECENT_CAPTIONS = 20  # how many recent captions the writer sees and is compared with
@@ -47,6 +53,14 @@ class ImageBrief(BaseModel):
     camera: str
 
 
+class CaptionVariant(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platform: str
+    caption: str
+    hashtags: list[str]
+
+
 class CaptionDraft(BaseModel):
     """What the LLM must return (also the JSON schema sent to the server)."""
 
@@ -57,6 +71,8 @@ class CaptionDraft(BaseModel):
     alt_text: str
     image_brief: ImageBrief
     motion_brief: str
+    # One per other platform of the persona; empty when it has one.
+    variants: list[CaptionVariant] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,13 @@ class CaptionRequest:
     # Both writers refuse a caption this close to a recent one (see `similarity`).
     similarity_max: float = SIMILARITY_MAX
 
+    @property
+    def variant_platforms(self) -> tuple[PlatformSpec, ...]:
+        """The persona's other platforms that take this post, each needing its own caption."""
+        main = self.persona.platform.name
+        specs = (account.spec() for account in self.persona.targets_for(self.format))
+        return tuple(spec for spec in specs if spec.name != main)
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -107,6 +130,7 @@ class CaptionResult:
     writer: Literal["llm", "template"]
     flags: list[str] = field(default_factory=list)  # for the reviewer
     usage: list[Usage] = field(default_factory=list)
+    variants: dict[str, str] = field(default_factory=dict)  # platform → its full caption
 
     @property
     def cost_usd(self) -> float:
@@ -147,6 +171,37 @@ def template_caption(
     return compose(persona, body[0].upper() + body[1:], [], sponsored)
 
 
+def fit_caption(caption: str, persona: Persona, platform: PlatformSpec) -> str:
+    """The caption cut down to another platform's limits. The disclosure line and the
+    mandatory hashtags stay; the other hashtags go first, last ones first, then the text is
+    shortened at a word, ending in an ellipsis."""
+    if not platform.caption_problems(caption, len(hashtags_in(caption))):
+        return caption
+    disclosure = caption_disclosure(persona)
+    text = _body(caption, persona).strip()
+    prose, _, last = text.rpartition("\n\n")
+    tags = last.split()
+    if not prose or not all(_HASHTAG.fullmatch(tag) for tag in tags):
+        prose, tags = text, []
+    mandatory = {"#ad", persona.disclosure.hashtag.lower()}
+
+    def build(prose: str, tags: list[str]) -> str:
+        return lock_disclosure(f"{prose.strip()}\n\n{' '.join(tags)}", disclosure)
+
+    def too_many(tags: list[str]) -> bool:
+        limit = platform.hashtag_limit
+        return (limit is not None and len(tags) > limit) or len(build(prose, tags)) > platform.caption_limit
+
+    while too_many(tags) and any(tag.lower() not in mandatory for tag in tags):
+        optional = [i for i, tag in enumerate(tags) if tag.lower() not in mandatory]
+        del tags[optional[-1]]
+    over = len(build(prose, tags)) - platform.caption_limit
+    if over > 0:
+        kept = prose[: max(0, len(prose) - over - 1)]
+        prose = (kept.rsplit(" ", 1)[0] if " " in kept else kept).rstrip(" ,.;:—-") + "…"
+    return build(prose, tags)
+
+
 def _too_close(caption: str, request: CaptionRequest) -> bool:
     body = _body(caption, request.persona)
     return any(
@@ -181,7 +236,8 @@ def template_result(
     # shown to the reviewer to shorten rather than cut here.
     flags += persona.platform.caption_problems(caption, len(hashtags_in(caption)))
     alt_text = f"AI-generated photo: {persona.appearance.base_prompt}, {request.scene}."
-    return CaptionResult(caption, alt_text, None, "", "template", flags, usage or [])
+    variants = {spec.name: fit_caption(caption, persona, spec) for spec in request.variant_platforms}
+    return CaptionResult(caption, alt_text, None, "", "template", flags, usage or [], variants)
 
 
 # --- rules ---------------------------------------------------------------------------
@@ -209,37 +265,64 @@ def _body(caption: str, persona: Persona) -> str:
     return "\n".join(line for line in caption.splitlines() if line.strip() != persona.disclosure.caption_line)
 
 
+def _caption_rules(
+    request: CaptionRequest, platform: PlatformSpec, body: str, hashtags: list[str], what: str
+) -> list[str]:
+    """The rules one caption (the main one, or a platform's variant) must keep on its platform."""
+    persona = request.persona
+    reasons = []
+    full = compose(persona, body, hashtags, request.sponsored)
+    if len(full) > platform.caption_limit:
+        reasons.append(
+            f"{what} is {len(full)} characters with the disclosure line and hashtags; "
+            f"{platform.title} allows {platform.caption_limit} — shorten it"
+        )
+    bad_tags = [tag for tag in hashtags if not _HASHTAG.fullmatch(tag)]
+    if bad_tags:
+        reasons.append(f"these are not hashtags: {', '.join(bad_tags)} — write them like #travel")
+    if len(hashtags) > persona.voice.hashtags.max:
+        reasons.append(f"{len(hashtags)} hashtags given in {what}; at most {persona.voice.hashtags.max}")
+    if platform.hashtag_limit is not None and len(hashtags_in(full)) > platform.hashtag_limit:
+        reasons.append(f"more than {platform.hashtag_limit} hashtags in all in {what}")
+    text = " ".join([body, *hashtags]).lower()
+    banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
+    if banned:
+        reasons.append(f"{what} uses banned words: {', '.join(banned)} — never use them")
+    claim = claims_to_be_human(body)
+    if claim is not None:
+        reasons.append(
+            f'{what} claims the persona is a real human ("{claim}") — the persona is openly AI-made; '
+            "never say so"
+        )
+    if request.sponsored and hashtags_in(full)[0].lower() != "#ad":
+        reasons.append(f"a sponsored post needs #ad as its first hashtag in {what}")
+    return reasons
+
+
 def check_rules(request: CaptionRequest, draft: CaptionDraft, config: LLMConfig) -> list[str]:
     """Every rule a caption must keep; each broken one as a reason the model can act on."""
     persona = request.persona
-    reasons = []
-    full = compose(persona, draft.caption, draft.hashtags, request.sponsored)
-    platform = persona.platform
-    if len(full) > platform.caption_limit:
-        reasons.append(
-            f"the caption is {len(full)} characters with the disclosure line and hashtags; "
-            f"{platform.title} allows {platform.caption_limit} — shorten it"
-        )
-    bad_tags = [tag for tag in draft.hashtags if not _HASHTAG.fullmatch(tag)]
-    if bad_tags:
-        reasons.append(f"these are not hashtags: {', '.join(bad_tags)} — write them like #travel")
-    if len(draft.hashtags) > persona.voice.hashtags.max:
-        reasons.append(f"{len(draft.hashtags)} hashtags given; at most {persona.voice.hashtags.max}")
-    if platform.hashtag_limit is not None and len(hashtags_in(full)) > platform.hashtag_limit:
-        reasons.append(f"more than {platform.hashtag_limit} hashtags in all")
-    text = " ".join([draft.caption, *draft.hashtags, draft.alt_text]).lower()
-    banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", text)]
-    if banned:
-        reasons.append(f"it uses banned words: {', '.join(banned)} — never use them")
-    claim = claims_to_be_human(f"{draft.caption}\n{draft.alt_text}")
+    reasons = _caption_rules(request, persona.platform, draft.caption, draft.hashtags, "the caption")
+    claim = claims_to_be_human(draft.alt_text)
     if claim is not None:
         reasons.append(
-            f'it claims the persona is a real human ("{claim}") — the persona is openly AI-made; never say so'
+            f'the alt text claims the persona is a real human ("{claim}") — the persona is openly '
+            "AI-made; never say so"
         )
-    if request.sponsored and hashtags_in(full)[0].lower() != "#ad":
-        reasons.append("a sponsored post needs #ad as its first hashtag")
+    alt = draft.alt_text.lower()
+    banned = [w for w in persona.voice.banned_words if re.search(rf"\b{re.escape(w.lower())}\b", alt)]
+    if banned:
+        reasons.append(f"the alt text uses banned words: {', '.join(banned)} — never use them")
     if not draft.alt_text.strip() or len(draft.alt_text) > ALT_TEXT_LIMIT:
         reasons.append(f"alt text must be 1 to {ALT_TEXT_LIMIT} characters")
+    given = {variant.platform: variant for variant in draft.variants}
+    for spec in request.variant_platforms:
+        variant = given.get(spec.name)
+        if variant is None:
+            reasons.append(f"variants has no {spec.title} caption — add one with platform: {spec.name}")
+            continue
+        what = f"the {spec.title} variant"
+        reasons += _caption_rules(request, spec, variant.caption, variant.hashtags, what)
     for recent in request.recent_captions:
         score = similarity(draft.caption, _body(recent, persona))
         if score > request.similarity_max:
@@ -282,6 +365,15 @@ def _messages(request: CaptionRequest) -> list[dict[str, str]]:
         "image_brief (scene, outfit, mood, camera) and motion_brief (one sentence on how the photo "
         "should move in a reel)."
     )
+    if request.variant_platforms:
+        wanted = ", ".join(
+            f"{spec.name} ({spec.title}, under {_body_budget(spec.caption_limit)} characters)"
+            for spec in request.variant_platforms
+        )
+        system += (
+            " The post also goes to other platforms: in the key variants, give a list with one object "
+            f"(platform, caption, hashtags) per platform, in the same voice and within its limit: {wanted}."
+        )
     recent = "\n".join(f"- {text.strip()[:200]}" for text in request.recent_captions[:RECENT_CAPTIONS])
     user = (
         f"Post format: {request.format}. Pillar: {request.pillar}. Scene: {request.scene}."
@@ -293,10 +385,9 @@ def _messages(request: CaptionRequest) -> list[dict[str, str]]:
 
 def _response_format(mode: ResponseMode) -> dict[str, Any] | None:
     if mode == "json_schema":
-        return {
-            "type": "json_schema",
-            "json_schema": {"name": "caption", "strict": True, "schema": CaptionDraft.model_json_schema()},
-        }
+        schema = CaptionDraft.model_json_schema()
+        schema["required"] = list(schema["properties"])  # strict mode wants every key required
+        return {"type": "json_schema", "json_schema": {"name": "caption", "strict": True, "schema": schema}}
     if mode == "json_object":
         return {"type": "json_object"}
     return None
@@ -382,6 +473,13 @@ def _llm_caption(request: CaptionRequest, config: LLMConfig, usage: list[Usage])
         if not reasons:
             usage.append(_usage(response, config, "accepted"))
             caption = compose(request.persona, draft.caption, draft.hashtags, request.sponsored)
+            given = {variant.platform: variant for variant in draft.variants}
+            variants = {
+                spec.name: compose(
+                    request.persona, given[spec.name].caption, given[spec.name].hashtags, request.sponsored
+                )
+                for spec in request.variant_platforms
+            }
             return CaptionResult(
                 caption,
                 draft.alt_text.strip(),
@@ -390,6 +488,7 @@ def _llm_caption(request: CaptionRequest, config: LLMConfig, usage: list[Usage])
                 "llm",
                 [],
                 usage,
+                variants,
             )
         usage.append(_usage(response, config, "rewritten"))
         messages += [
@@ -453,4 +552,5 @@ def llm_payload(result: CaptionResult) -> dict[str, str | None]:
         "motion_brief": result.motion_brief or None,
         "caption_writer": result.writer,
         "review_flags": json.dumps(result.flags) if result.flags else None,
+        "caption_variants": json.dumps(result.variants, sort_keys=True) if result.variants else None,
     }

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -374,6 +374,9 @@ class Persona(Strict):
     bio: str = ""
     commercial: bool = False
     account: Account = Field(default_factory=OutboxAccount)
+    # Several platforms: one entry per platform, instead of `account`. The first is the main
+    # one: its platform takes every format and its caption is the one others are made from.
+    accounts: list[Account] = Field(default_factory=list)
     disclosure: Disclosure
     voice: Voice = Field(default_factory=Voice)
     appearance: Appearance
@@ -383,9 +386,24 @@ class Persona(Strict):
     source: Path | None = Field(default=None, exclude=True)
 
     @property
+    def targets(self) -> tuple[AccountBase, ...]:
+        """Every account this persona publishes to, the main one first."""
+        return tuple(self.accounts) or (self.account,)
+
+    @property
     def platform(self) -> PlatformSpec:
-        """What the platform this persona publishes to takes (caption length, media, AI flag)."""
-        return self.account.spec()
+        """What the main platform takes (caption length, media, AI flag)."""
+        return self.targets[0].spec()
+
+    def targets_for(self, fmt: str) -> tuple[AccountBase, ...]:
+        """The accounts whose platform takes posts of this format (YouTube: reels only)."""
+        return tuple(account for account in self.targets if fmt in account.spec().formats)
+
+    def target(self, platform: str) -> AccountBase:
+        found = next((a for a in self.targets if a.spec().name == platform), None)
+        if found is None:
+            raise KeyError(f"persona {self.id} has no {platform} account")
+        return found
 
     def expects_face(self, pillar: str) -> bool:
         """Whether the face guard checks a post of `pillar`."""
@@ -571,10 +589,23 @@ def _in_file(loc: Sequence[int | str]) -> tuple[tuple[int | str, ...], Any]:
         if field.discriminator is not None:  # the next part is the chosen model's name
             model = account_models().get(str(parts.pop(0))) if parts else None
             continue
+        if _tagged_items(field.annotation):  # a list of those: the index, then the name
+            if parts:
+                keys.append(parts.pop(0))
+            model = account_models().get(str(parts.pop(0))) if parts else None
+            continue
         args = getattr(field.annotation, "__args__", ())
         candidates = [field.annotation, *args]
         model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
     return tuple(keys), model
+
+
+def _tagged_items(annotation: Any) -> bool:
+    """Whether this is a list whose items are chosen by a key (`accounts`)."""
+    items = get_args(annotation) if get_origin(annotation) is list else ()
+    return any(
+        getattr(meta, "discriminator", None) for item in items for meta in getattr(item, "__metadata__", ())
+    )
 
 
 def _allowed_fields(loc: Sequence[int | str]) -> list[str]:
@@ -754,6 +785,25 @@ def _feed_size_problems(file: str, root: yaml.Node, size: ImageSize, platform: P
     return [_problem_at(file, root, ("pipeline", "image", "size"), message)]
 
 
+def _account_problems(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
+    """`accounts:` instead of `account:`, and one entry per platform."""
+    if persona.accounts and "account" in persona.model_fields_set:
+        message = "give account: (one platform) or accounts: (several), not both — move it into accounts:"
+        return [_problem_at(file, root, ("account",), message)]
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, account in enumerate(persona.accounts):
+        spec = account.spec()
+        if spec.name in seen:
+            message = (
+                f"entries {seen[spec.name] + 1} and {index + 1} both post to {spec.title} — "
+                "list one account per platform"
+            )
+            problems.append(_problem_at(file, root, ("accounts", index, "publisher"), message))
+        seen.setdefault(spec.name, index)
+    return problems
+
+
 def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]:
     """Rules that span sections, reported at the key they concern."""
     problems = []
@@ -761,8 +811,10 @@ def _cross_checks(file: str, root: yaml.Node, persona: Persona) -> list[Problem]
     if reel.backend == ReelBackend.KLING and reel.seconds not in (5, 10):
         message = f"the kling backend makes 5 or 10 second clips, not {reel.seconds:g} — set seconds: 5 or 10"
         problems.append(_problem_at(file, root, ("pipeline", "reel", "seconds"), message))
+    problems += _account_problems(file, root, persona)
     platform = persona.platform
-    problems += _feed_size_problems(file, root, persona.pipeline.image.size, platform)
+    for spec in {a.spec().name: a.spec() for a in persona.targets_for("photo")}.values():
+        problems += _feed_size_problems(file, root, persona.pipeline.image.size, spec)
     if "photo" not in platform.formats and persona.schedule.reel_share < 1:
         message = (
             f"{platform.title} takes only {' and '.join(platform.formats)} posts, so every post must "
@@ -805,7 +857,7 @@ def _licence_problem(
     )
 
 
-def _problem_at(file: str, root: yaml.Node, loc: tuple[str, ...], message: str) -> Problem:
+def _problem_at(file: str, root: yaml.Node, loc: tuple[str | int, ...], message: str) -> Problem:
     """A problem reported at the key `loc` names in the file."""
     mark = _node_at(root, loc)[0].start_mark
     return Problem(file, mark.line + 1, mark.column + 1, _field_path(loc), message)

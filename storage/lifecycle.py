@@ -16,12 +16,19 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from content.errors import ConflictError, IllegalTransitionError, PostNotFoundError
-from storage.models import Event, Post, utcnow
-from storage.status import PostStatus, is_legal
+from storage.models import Event, Post, Publication, utcnow
+from storage.status import (
+    TRANSITIONS_OF_PUBLICATIONS,
+    PostStatus,
+    PublicationStatus,
+    is_legal,
+    post_status_for,
+)
 
 # Columns a transition may set alongside the status.
 _SETTABLE = {
     "caption",
+    "caption_variants",
     "prompt",
     "review_note",
     "alt_text",
@@ -106,6 +113,58 @@ def add_planned(session: Session, slots: Iterable[dict[str, Any]]) -> list[Post]
         added.append(post)
         record_event(session, post.id, "status", f"planned for {post.slot_utc.isoformat()}")
     return added
+
+
+def ensure_publications(session: Session, post_id: int, targets: dict[str, str]) -> None:
+    """One publication per target platform ({platform: publisher}) of an approved post; a
+    pending one for a platform the persona no longer lists goes."""
+    rows = {p.platform: p for p in session.exec(select(Publication).where(Publication.post_id == post_id))}
+    for platform, publisher in targets.items():
+        if platform not in rows:
+            session.add(Publication(post_id=post_id, platform=platform, publisher=publisher))
+    for platform, row in rows.items():
+        if platform not in targets and row.status == PublicationStatus.PENDING:
+            session.delete(row)
+    session.flush()
+
+
+def move_publication(
+    session: Session,
+    post_id: int,
+    platform: str,
+    current: PublicationStatus,
+    target: PublicationStatus,
+    **fields: Any,
+) -> PostStatus:
+    """Move one publication (compare-and-swap, like a post), then the post to the sum of its
+    publications; returns the post's status. The caller commits."""
+    if target not in TRANSITIONS_OF_PUBLICATIONS[current]:
+        raise ValueError(f"a publication cannot go from {current} to {target}")
+    result = session.execute(
+        sa.update(Publication)
+        .where(
+            col(Publication.post_id) == post_id,
+            col(Publication.platform) == platform,
+            col(Publication.status) == current,
+        )
+        .values(status=target, updated_at=utcnow(), **fields)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(post_id, current, target)
+    note = f": {fields['note']}" if fields.get("note") else ""
+    record_event(session, post_id, "publication", f"{platform}: {current} → {target}{note}")
+    return sum_up(session, post_id)
+
+
+def sum_up(session: Session, post_id: int) -> PostStatus:
+    """Set an approved post's status from its publications (see `post_status_for`)."""
+    states = session.exec(select(Publication.status).where(Publication.post_id == post_id)).all()
+    current = current_status(session, post_id)
+    target = post_status_for([PublicationStatus(state) for state in states])
+    if target != current:
+        transition(session, post_id, current, target)
+    return target
 
 
 def due_posts(session: Session, status: PostStatus, until: datetime, limit: int = 500) -> list[Post]:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from storage.status import PostStatus
+from storage.status import PostStatus, PublicationStatus
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -56,7 +56,10 @@ class Post(SQLModel, table=True):
     scene: str = Field(max_length=500)
     seed: int
     status: PostStatus = Field(default=PostStatus.PLANNED, index=True, sa_type=sa.String(32))
-    caption: str | None = None
+    caption: str | None = None  # for the persona's first account's platform
+    # JSON {platform: caption}: the caption for each other platform the post goes to, within
+    # that platform's limits (Threads: 500 characters).
+    caption_variants: str | None = None
     prompt: str | None = None
     review_note: str | None = None  # why it came back to review, failed or was rejected
     alt_text: str | None = None
@@ -96,6 +99,9 @@ class Approval(SQLModel, table=True):
     approved_by: str = Field(max_length=200)
     approved_at: datetime = _time(default_factory=utcnow)
     caption_sha256: str = Field(max_length=64)
+    # Of `posts.caption_variants` as approved (the text itself; None on approvals made
+    # before variants existed, which had none).
+    variants_sha256: str | None = Field(default=None, max_length=64)
     media_sha256: str  # JSON list, in media position order
 
 
@@ -104,6 +110,7 @@ class PublishAttempt(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=36)  # a UUID; also the publisher's marker
     post_id: int = Field(foreign_key="posts.id", index=True)
+    platform: str = Field(default="instagram", max_length=32)  # which publication it was for
     publisher: str = Field(max_length=32)
     started_at: datetime = _time(default_factory=utcnow)
     finished_at: datetime | None = _time(default=None)
@@ -114,6 +121,24 @@ class PublishAttempt(SQLModel, table=True):
     # The publisher's record of what it created, stored before its irreversible step (Graph
     # API: the container id): reconciliation after a crash starts from it.
     handle: str | None = Field(default=None, max_length=500)
+
+
+class Publication(SQLModel, table=True):
+    """One approved post on one of its persona's platforms: its own state, exactly-once
+    record (through its attempts), permalink and AI flag. A failure on one platform never
+    touches another's row; the post's own status sums them up (`post_status_for`)."""
+
+    __tablename__ = "publications"
+
+    post_id: int = Field(foreign_key="posts.id", primary_key=True)
+    platform: str = Field(primary_key=True, max_length=32)
+    publisher: str = Field(max_length=32)
+    status: PublicationStatus = Field(default=PublicationStatus.PENDING, index=True, sa_type=sa.String(32))
+    remote_id: str | None = Field(default=None, max_length=200)
+    permalink: str | None = Field(default=None, max_length=500)
+    ai_flag: str | None = Field(default=None, max_length=200)  # what the platform was told, e.g. is_aigc=true
+    note: str | None = None  # why it failed, waits or was skipped
+    updated_at: datetime = _time(default_factory=utcnow)
 
 
 class LLMUsage(SQLModel, table=True):
@@ -133,12 +158,13 @@ class LLMUsage(SQLModel, table=True):
 
 
 class AccountState(SQLModel, table=True):
-    """A persona's account as the publisher sees it: active, cooling down after a rate limit
-    (until a time), or held until a person acts (expired token, challenge)."""
+    """A persona's account on one platform as the publisher sees it: active, cooling down
+    after a rate limit (until a time), or held until a person acts (expired token, challenge)."""
 
     __tablename__ = "account_states"
 
     persona_id: str = Field(primary_key=True, max_length=64)
+    platform: str = Field(default="instagram", primary_key=True, max_length=32)
     state: str = Field(default="active", max_length=16)  # active | cooling | held
     until: datetime | None = _time(default=None)
     reason: str | None = None

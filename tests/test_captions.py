@@ -98,6 +98,7 @@ def test_structured_success(persona: Persona, server: FakeOpenAI) -> None:
         "alt_text",
         "image_brief",
         "motion_brief",
+        "variants",
     }
     assert server.headers[0]["authorization"] == "Bearer sk-test-123"
     assert "Sunday market stroll" in sent["messages"][1]["content"]  # recent captions are context
@@ -166,7 +167,7 @@ def test_a_timeout_falls_back_to_templates(persona: Persona, server: FakeOpenAI)
     ("bad", "reason"),
     [
         pytest.param(
-            draft("Cheap flights got me here, no regrets."), "it uses banned words: cheap", id="banned"
+            draft("Cheap flights got me here, no regrets."), "the caption uses banned words: cheap", id="banned"
         ),
         pytest.param(
             draft("Harbour " * 400),
@@ -184,7 +185,7 @@ def test_a_timeout_falls_back_to_templates(persona: Persona, server: FakeOpenAI)
             id="human-claim",
         ),
         pytest.param(
-            draft(hashtags=[f"#t{i}" for i in range(9)]), "9 hashtags given; at most 4", id="hashtags"
+            draft(hashtags=[f"#t{i}" for i in range(9)]), "9 hashtags given in the caption; at most 4", id="hashtags"
         ),
         pytest.param(draft(hashtags=["travel"]), "these are not hashtags: travel", id="not-a-hashtag"),
     ],
@@ -206,7 +207,7 @@ def test_rewrites_run_out_then_templates_and_a_flag(persona: Persona, server: Fa
     assert result.writer == "template" and len(server.requests) == 3
     assert result.flags == [
         "LLM caption failed (the caption still broke a rule after 2 rewrite(s): "
-        "it uses banned words: cheap — never use them); template caption used"
+        "the caption uses banned words: cheap — never use them); template caption used"
     ]
     assert [u.outcome for u in result.usage] == ["rewritten"] * 3
 

@@ -24,7 +24,7 @@ from storage.lifecycle import add_planned, transition
 from storage.models import PublishAttempt
 from storage.status import PostStatus
 from tests.support.personas import make_app, write_persona
-from tests.support.posts import outbox_lines, planned_post, ready_post
+from tests.support.posts import killed_mid_publish, outbox_lines, planned_post, ready_post
 
 
 def test_prepare_puts_a_labelled_photo_and_caption_in_review(app: App) -> None:
@@ -151,10 +151,7 @@ def crash_while_publishing(app: App, post_id: int, *, write_outbox: bool) -> str
     from bot.publishers import PublishRequest
     from bot.publishers.outbox import OutboxPublisher
 
-    attempt_id = f"attempt-{post_id}"
-    with session_scope(app.engine) as session:
-        session.add(PublishAttempt(id=attempt_id, post_id=post_id, publisher="outbox"))
-        transition(session, post_id, PostStatus.APPROVED, PostStatus.PUBLISHING)
+    attempt_id = killed_mid_publish(app, post_id)
     if write_outbox:
         OutboxPublisher(app.settings.outbox_dir).publish(
             PublishRequest(post_id, "tess", "photo", "caption", [], [], marker=attempt_id)

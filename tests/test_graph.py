@@ -260,7 +260,7 @@ def test_a_rate_limit_cools_the_account_down_across_passes(served: App, graph: F
     graph.fail_next["POST media"] = [429]
     post_id = approved(served)
     publish_pass(served)
-    state = state_of(served, "tess")
+    state = state_of(served, "tess", "instagram")
     assert state.state == "cooling" and state.until is not None
     assert state.until - utcnow() > timedelta(seconds=100)  # Retry-After: 120
     calls = len(graph.calls)
@@ -281,7 +281,7 @@ def test_a_held_account_waits_for_a_person_and_says_so(
     graph.token_expired = True
     post_id = approved(served)
     publish_pass(served)
-    assert state_of(served, "tess").state == "held"
+    assert state_of(served, "tess", "instagram").state == "held"
     (message,) = hook
     assert "held" in message["text"] and message["content"] == message["text"]
     assert "vibot account resume tess" in message["text"] and graph.token not in message["text"]

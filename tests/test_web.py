@@ -24,10 +24,11 @@ from bot.web.queries import BadCursorError, review_page
 from bot.web.serve import make_server
 from content.errors import ConfigError
 from storage.db import session_scope
-from storage.lifecycle import add_planned, transition
-from storage.models import MediaAsset, Post, PublishAttempt, WebSession, WebUser
-from storage.status import PostStatus
+from storage.lifecycle import add_planned, move_publication, transition
+from storage.models import MediaAsset, Post, WebSession, WebUser
+from storage.status import PostStatus, PublicationStatus
 from tests.support.cli import cli_here
+from tests.support.posts import killed_mid_publish
 from tests.support.web import PASSWORD, REVIEWER, Site, api_routes, csrf_of, login, vibot_web
 
 
@@ -290,11 +291,11 @@ def test_moving_a_slot_in_the_calendar(site: Site, user: httpx.Client) -> None:
 def stuck(app: App, post_id: int) -> None:
     """A post whose publication nobody could confirm."""
     approve(app, post_id, "tester")
+    killed_mid_publish(app, post_id, publisher="graph")
     with session_scope(app.engine) as session:
-        transition(session, post_id, PostStatus.APPROVED, PostStatus.PUBLISHING)
-        session.add(PublishAttempt(id=f"attempt-{post_id}", post_id=post_id, publisher="graph"))
-    with session_scope(app.engine) as session:
-        transition(session, post_id, PostStatus.PUBLISHING, PostStatus.NEEDS_RECONCILE, note="timeout")
+        move_publication(
+            session, post_id, "instagram", PublicationStatus.PUBLISHING, PublicationStatus.NEEDS_RECONCILE
+        )
 
 
 def test_history_settles_posts_that_need_reconciling(site: Site, user: httpx.Client) -> None:
@@ -344,7 +345,7 @@ def test_failed_posts_show_their_reason_and_can_be_retried(site: Site, user: htt
 def test_personas_page_shows_account_states_and_resumes(site: Site, user: httpx.Client) -> None:
     from bot.accounts import hold
 
-    hold(site.app, "tess", "the access token expired")
+    hold(site.app, "tess", "instagram", "the access token expired")
     page = user.get("/personas").text
     assert "account-held" in page and "the access token expired" in page and "Next slots" in page
     user.post("/accounts/tess/resume", data={"csrf": csrf_of(user)})
@@ -354,7 +355,7 @@ def test_personas_page_shows_account_states_and_resumes(site: Site, user: httpx.
 
 def test_health_page(site: Site, user: httpx.Client) -> None:
     page = user.get("/health").text
-    assert "sqlite, schema 0006" in page
+    assert "sqlite, schema 0007" in page
     assert "daemon" in page and "not running" in page
     assert "2 post(s) in review" in page
     assert httpx.get(f"{site.url}/healthz").json() == {"status": "ok"}

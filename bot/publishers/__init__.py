@@ -68,6 +68,7 @@ def no_progress(handle: str) -> None:
 
 class Publisher(Protocol):
     name: str
+    ai_flag: str  # how this publisher tells the platform a post is AI-made, recorded per publication
 
     def publish(self, request: PublishRequest, progress: Progress = no_progress) -> RemoteMedia: ...
 
@@ -127,22 +128,23 @@ def registry() -> dict[str, Registration]:
     return dict(sorted(found.items()))
 
 
-def publisher_for(persona: Persona, settings: Settings, url_for: UrlFor) -> Publisher:
-    """The persona's publisher; `url_for(post_id, sha256)` gives a public URL for a media file."""
-    account = persona.account
+def publisher_for(persona: Persona, account: AccountBase, settings: Settings, url_for: UrlFor) -> Publisher:
+    """The publisher for one of the persona's accounts; `url_for(post_id, sha256)` gives a
+    public URL for a media file."""
     registration = registry().get(account.publisher)
     if registration is None:
         raise ConfigError(f"publisher '{account.publisher}' is not available in this version")
     return registration.build(account, persona, settings, url_for)
 
 
-def from_env(persona: Persona, key: str, name: str | None) -> str:
-    """The secret in the environment variable `name`, which account.`key` names."""
+def from_env(persona: Persona, account: AccountBase, key: str, name: str | None) -> str:
+    """The secret in the environment variable `name`, which the account's `key` names."""
+    where = f"accounts[{persona.accounts.index(account)}]" if account in persona.accounts else "account"
     if name is None:
         raise ConfigError(
-            f"persona {persona.id} publishes with {persona.account.publisher} — set account.{key} in its file"
+            f"persona {persona.id} publishes with {account.publisher} — set {where}.{key} in its file"
         )
     value = os.environ.get(name)
     if not value:
-        raise ConfigError(f"persona {persona.id}: the environment variable {name} (account.{key}) is not set")
+        raise ConfigError(f"persona {persona.id}: the environment variable {name} ({where}.{key}) is not set")
     return value

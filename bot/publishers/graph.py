@@ -80,6 +80,7 @@ class GraphConfig:
 
 class GraphPublisher:
     name = "graph"
+    ai_flag = "is_ai_generated=true"
     flow = INSTAGRAM_FLOW
 
     def __init__(
@@ -275,8 +276,8 @@ def container_config(
     return GraphConfig(
         base_url=base_url,
         version=version,
-        ig_user_id=from_env(persona, "user_id_env", account.user_id_env),
-        access_token=from_env(persona, "token_env", account.token_env),
+        ig_user_id=from_env(persona, account, "user_id_env", account.user_id_env),
+        access_token=from_env(persona, account, "token_env", account.token_env),
         request_timeout_s=settings.graph_request_timeout_s,
     )
 

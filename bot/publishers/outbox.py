@@ -25,6 +25,7 @@ from content.platforms.instagram import OutboxAccount
 
 class OutboxPublisher:
     name = "outbox"
+    ai_flag = "none (the caption line and the visible label)"
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -58,6 +58,7 @@ class PrivateConfig:
 
 class PrivatePublisher:
     name = "instagrapi"
+    ai_flag = "the account's AI label (account_set_ai_info)"
 
     def __init__(self, config: PrivateConfig, client: Any = None) -> None:
         self.config = config
@@ -219,8 +220,8 @@ def build(
     account: InstagrapiAccount, persona: Persona, settings: Settings, url_for: UrlFor
 ) -> PrivatePublisher:
     config = PrivateConfig(
-        username=from_env(persona, "username_env", account.username_env),
-        password=from_env(persona, "password_env", account.password_env),
+        username=from_env(persona, account, "username_env", account.username_env),
+        password=from_env(persona, account, "password_env", account.password_env),
         settings_path=settings.home / "sessions" / f"{persona.id}.json",
         totp_seed=os.environ.get(account.totp_seed_env) if account.totp_seed_env else None,
         proxy=os.environ.get(account.proxy_env) if account.proxy_env else None,

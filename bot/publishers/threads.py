@@ -25,6 +25,7 @@ THREADS_FLOW = ContainerFlow(
 
 class ThreadsPublisher(GraphPublisher):
     name = "threads"
+    ai_flag = "none in the API (the caption line and the visible label)"
     flow = THREADS_FLOW
 
     def _containers(self, request: PublishRequest) -> str:

@@ -67,6 +67,7 @@ class TikTokConfig:
 
 class TikTokPublisher:
     name = "tiktok"
+    ai_flag = "is_aigc=true"
 
     def __init__(
         self,
@@ -231,7 +232,7 @@ class TikTokPublisher:
 
 def build(account: TikTokAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> TikTokPublisher:
     config = TikTokConfig(
-        settings.tiktok_api_url, from_env(persona, "token_env", account.token_env), account.privacy
+        settings.tiktok_api_url, from_env(persona, account, "token_env", account.token_env), account.privacy
     )
     return TikTokPublisher(config, url_for)
 

@@ -75,6 +75,7 @@ def title_of(caption: str) -> str:
 
 class YouTubePublisher:
     name = "youtube"
+    ai_flag = "status.containsSyntheticMedia=true"
 
     def __init__(
         self, config: YouTubeConfig, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -229,7 +230,7 @@ class YouTubePublisher:
 def build(account: YouTubeAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> YouTubePublisher:
     config = YouTubeConfig(
         base_url=settings.youtube_api_url,
-        access_token=from_env(persona, "token_env", account.token_env),
+        access_token=from_env(persona, account, "token_env", account.token_env),
         privacy=account.privacy,
         quota_per_day=account.quota_per_day,
         quota_file=settings.home / "quota" / "youtube.json",

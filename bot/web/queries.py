@@ -10,6 +10,7 @@ import json
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,8 +19,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from bot.accounts import pause_reason, state_of
+from bot.accounts import label, pause_reason, state_of
 from bot.context import App
+from bot.review import captions_of
 from bot.signing import b64, unb64
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
@@ -27,8 +29,8 @@ from content.models import KNOWN_MODELS
 from content.platforms import PlatformSpec
 from content.platforms.instagram import OutboxAccount
 from storage.db import read_scope
-from storage.models import Event, MediaAsset, Post, PublishAttempt, utcnow
-from storage.status import PostStatus
+from storage.models import Event, MediaAsset, Post, Publication, PublishAttempt, utcnow
+from storage.status import PostStatus, PublicationStatus
 
 PAGE_SIZE = 20
 MAX_ROW_ID = 2**63 - 1  # the databases' signed 64-bit ids
@@ -115,6 +117,16 @@ class IdentityView:
         return cls(limit, stills, within, None if frames is None else len(frames), compared)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """The caption for one of the post's other platforms, as the post page edits it."""
+
+    platform: PlatformSpec
+    body: str  # without the locked disclosure line; empty when it has none yet
+    length: int
+    hashtags: int
+
+
 @dataclass
 class Card:
     """One post as the review queue and the post page show it."""
@@ -130,8 +142,9 @@ class Card:
     records: list[dict[str, Any]]
     licence: str
     platform: PlatformSpec = field(default_factory=OutboxAccount.spec)  # its limits, for the counters
-    permalink: str | None = None
+    publications: list[Publication] = field(default_factory=list)  # one per platform, once approved
     identity: IdentityView | None = None
+    variants: list[Variant] = field(default_factory=list)
 
     @property
     def video(self) -> MediaAsset | None:
@@ -146,6 +159,16 @@ class Card:
         return [m for m in self.media if m.kind == "image"]
 
     @property
+    def permalinks(self) -> list[tuple[str, str]]:
+        """(platform, link) of every publication that went out."""
+        return [(p.platform, p.permalink) for p in self.publications if p.permalink]
+
+    @property
+    def waiting(self) -> list[str]:
+        """The platforms where only a person can tell whether the post went out."""
+        return [p.platform for p in self.publications if p.status == PublicationStatus.NEEDS_RECONCILE]
+
+    @property
     def caption_length(self) -> int:
         return len(self.post.caption or "")
 
@@ -158,13 +181,20 @@ class Page:
     prev_cursor: str | None
 
 
-def card_for(app: App, post: Post, media: list[MediaAsset], permalink: str | None = None) -> Card:
+def card_for(app: App, post: Post, media: list[MediaAsset], publications: Sequence[Publication] = ()) -> Card:
     persona = app.personas.get(post.persona_id)
     caption = post.caption or ""
     disclosure = caption_disclosure(persona) if persona else None
     line = disclosure.line if disclosure else ""
-    lines = caption.splitlines()
-    body = "\n".join(lines[1:]).strip() if lines and lines[0].strip() == line else caption
+    body = _without_line(caption, line)
+    variants = []
+    if persona is not None:
+        others = {k: v for k, v in captions_of(post, persona).items() if k != persona.platform.name}
+        for name, text in others.items():
+            variants.append(
+                Variant(persona.target(name).spec(), _without_line(text or "", line), len(text or ""),
+                        len(hashtags_in(text or "")))
+            )  # fmt: skip
     records = json.loads(post.generation) if post.generation else []
     model = next((r.get("model") for r in records if r.get("model")), None)
     info = KNOWN_MODELS.get(model) if model else None
@@ -180,9 +210,15 @@ def card_for(app: App, post: Post, media: list[MediaAsset], permalink: str | Non
         platform=persona.platform if persona else OutboxAccount.spec(),
         records=records,
         licence=info.licence if info else next((r.get("licence") for r in records if r.get("licence")), "?"),
-        permalink=permalink,
+        publications=list(publications),
         identity=IdentityView.from_records(records),
+        variants=variants,
     )
+
+
+def _without_line(caption: str, line: str) -> str:
+    lines = caption.splitlines()
+    return "\n".join(lines[1:]).strip() if lines and lines[0].strip() == line else caption
 
 
 def _media_of(session: Session, ids: list[int]) -> dict[int, list[MediaAsset]]:
@@ -277,7 +313,7 @@ HISTORY = {
 def history_page(
     app: App, show: str, after: str | None = None, before: str | None = None, size: int = PAGE_SIZE
 ) -> Page:
-    """Finished or stuck posts, latest change first, with permalinks of published ones."""
+    """Finished or stuck posts, latest change first, with their publications."""
     statuses = HISTORY.get(show, HISTORY["published"])
     where = [col(Post.status).in_(statuses)]
     with read_scope(app.engine) as session:
@@ -297,15 +333,15 @@ def history_page(
             posts.reverse()
         ids = [p.id for p in posts if p.id is not None]
         media = _media_of(session, ids)
-        links: dict[int, str] = {}
+        publications: dict[int, list[Publication]] = defaultdict(list)
         if ids:
-            for post_id, link in session.exec(
-                select(PublishAttempt.post_id, PublishAttempt.permalink).where(
-                    col(PublishAttempt.post_id).in_(ids), col(PublishAttempt.permalink).is_not(None)
-                )
+            for publication in session.exec(
+                select(Publication)
+                .where(col(Publication.post_id).in_(ids))
+                .order_by(col(Publication.platform))
             ):
-                links[post_id] = link or ""
-    cards = [card_for(app, p, media[p.id or 0], links.get(p.id or 0)) for p in posts]
+                publications[publication.post_id].append(publication)
+    cards = [card_for(app, p, media[p.id or 0], publications[p.id or 0]) for p in posts]
     has_next = bool(cards) and (more if not backwards else True)
     has_prev = bool(cards) and (more if backwards else after is not None)
     return Page(
@@ -361,15 +397,22 @@ def calendar_days(app: App, persona_id: str, view: str, start: date) -> tuple[li
     return list(days.values()), previous, following
 
 
-@dataclass
-class PersonaOverview:
-    persona_id: str
-    name: str
+@dataclass(frozen=True)
+class AccountOverview:
+    platform: str
+    title: str
     publisher: str
     state: str  # active | cooling | held
     until: datetime | None
     reason: str | None
     paused: str | None  # why it cannot publish right now (cap, spacing, hold...)
+
+
+@dataclass(frozen=True)
+class PersonaOverview:
+    persona_id: str
+    name: str
+    accounts: list[AccountOverview]  # one per platform, the main one first
     counts: dict[str, int]
     next_posts: list[tuple[str, Post]]  # (local time, post)
 
@@ -395,18 +438,28 @@ def personas_overview(app: App, now: datetime | None = None) -> list[PersonaOver
         }
     overview = []
     for persona_id, persona in sorted(app.personas.items()):
-        state = state_of(app, persona_id)
+        accounts = []
+        for account in persona.targets:
+            platform = account.spec().name
+            state = state_of(app, persona_id, platform)
+            accounts.append(
+                AccountOverview(
+                    platform=platform,
+                    title=account.spec().title,
+                    publisher=account.publisher,
+                    state="cooling"
+                    if state.state == "cooling" and state.until and state.until > now
+                    else ("active" if state.state == "cooling" else state.state),
+                    until=state.until,
+                    reason=state.reason,
+                    paused=pause_reason(app, persona_id, platform, now),
+                )
+            )
         overview.append(
             PersonaOverview(
                 persona_id=persona_id,
                 name=persona.name,
-                publisher=persona.account.publisher,
-                state="cooling"
-                if state.state == "cooling" and state.until and state.until > now
-                else ("active" if state.state == "cooling" else state.state),
-                until=state.until,
-                reason=state.reason,
-                paused=pause_reason(app, persona_id, now),
+                accounts=accounts,
                 counts=counts.get(persona_id, {}),
                 next_posts=[
                     (f"{p.slot_utc.astimezone(persona.zone):%a %d %b %H:%M} {persona.timezone}", p)
@@ -472,10 +525,15 @@ def health(app: App, now: datetime | None = None) -> list[Check]:
     checks.append(Check("review queue", True, f"{in_review} post(s) in review{waiting}"))
     reconcile = counts.get(PostStatus.NEEDS_RECONCILE, 0)
     checks.append(
-        Check("reconciliation", reconcile == 0, f"{reconcile} post(s) need a person to check Instagram")
+        Check("reconciliation", reconcile == 0, f"{reconcile} post(s) need a person to check the platform")
     )
     checks.append(Check("failures", failures == 0, f"{failures} post(s) failed in the last 24 hours"))
-    paused = [p for p in app.personas if state_of(app, p).state == "held"]
+    paused = [
+        label(app, persona_id, account.spec().name)
+        for persona_id, persona in app.personas.items()
+        for account in persona.targets
+        if state_of(app, persona_id, account.spec().name).state == "held"
+    ]
     checks.append(
         Check(
             "accounts", not paused, f"held: {', '.join(paused)}" if paused else f"{len(app.personas)} active"

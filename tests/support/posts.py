@@ -10,7 +10,9 @@ from bot.prepare import prepare_post
 from bot.publishers import PublishRequest
 from bot.review import get_post
 from storage.db import session_scope
-from storage.lifecycle import add_planned
+from storage.lifecycle import add_planned, ensure_publications, move_publication
+from storage.models import PublishAttempt
+from storage.status import PublicationStatus
 
 
 def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
@@ -64,3 +66,14 @@ def publish_request(app: App, post_id: int, marker: str = "attempt-1") -> Publis
         media_sha256=[m.sha256 for m in view.media],
         marker=marker,
     )
+
+
+def killed_mid_publish(app: App, post_id: int, publisher: str = "outbox", platform: str = "instagram") -> str:
+    """What a process killed during an approved post's publish call leaves behind: its
+    publication in `publishing` and an open attempt (the returned marker)."""
+    attempt_id = f"attempt-{post_id}"
+    with session_scope(app.engine) as session:
+        session.add(PublishAttempt(id=attempt_id, post_id=post_id, platform=platform, publisher=publisher))
+        ensure_publications(session, post_id, {platform: publisher})
+        move_publication(session, post_id, platform, PublicationStatus.PENDING, PublicationStatus.PUBLISHING)
+    return attempt_id

@@ -84,8 +84,7 @@ def load_view(request: Request, post_id: int) -> tuple[queries.Card, PostView]:
         view = get_post(app, post_id)
     except PostNotFoundError:
         raise HTTPException(404, "There is no such post.") from None
-    permalink = next((a.permalink for a in reversed(view.attempts) if a.permalink), None)
-    return queries.card_for(app, view.post, view.media, permalink), view
+    return queries.card_for(app, view.post, view.media, view.publications), view
 
 
 def post_page(request: Request, post_id: int, error: str | None = None, status_code: int = 200) -> Response:
@@ -165,11 +164,22 @@ def reject_post(
     return act(request, post_id, lambda: reject(app, post_id, reason, who(request)), "rejected", next)
 
 
+Platform = Annotated[str, Form(max_length=32)]  # a platform name; the action checks it
+
+
 @router.post("/posts/{post_id}/caption")
-def edit_post_caption(request: Request, post_id: RowId, caption: Annotated[str, Form()] = "") -> Response:
+def edit_post_caption(
+    request: Request, post_id: RowId, caption: Annotated[str, Form()] = "", platform: Platform = ""
+) -> Response:
     state = vibot(request)
     app = state.app
-    return act(request, post_id, lambda: edit_caption(app, post_id, caption, who(request)), "saved", "")
+    return act(
+        request,
+        post_id,
+        lambda: edit_caption(app, post_id, caption, who(request), platform or None),
+        "saved",
+        "",
+    )
 
 
 @router.post("/posts/{post_id}/regenerate")
@@ -235,6 +245,7 @@ def settle_post(
     post_id: RowId,
     decision: Annotated[str, Form()] = "",
     permalink: Annotated[str, Form()] = "",
+    platform: Platform = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
     state = vibot(request)
@@ -242,18 +253,21 @@ def settle_post(
     return act(
         request,
         post_id,
-        lambda: settle(app, post_id, decision, who(request), permalink.strip() or None),
+        lambda: settle(app, post_id, decision, who(request), permalink.strip() or None, platform or None),
         f"settled-{decision}",
         next,
     )
 
 
 @router.post("/accounts/{persona_id}/resume")
-def resume_account(request: Request, persona_id: str) -> Response:
+def resume_account(request: Request, persona_id: str, platform: Platform = "") -> Response:
     state = vibot(request)
     app = state.app
-    if persona_id not in app.personas:
+    persona = app.personas.get(persona_id)
+    if persona is None:
         raise HTTPException(404, "There is no such persona.")
-    resume(app, persona_id)
-    log.info("account resumed", persona=persona_id, by=who(request))
+    if platform and platform not in {account.spec().name for account in persona.targets}:
+        raise HTTPException(404, "This persona has no account there.")
+    resume(app, persona_id, platform or None)
+    log.info("account resumed", persona=persona_id, platform=platform or "all", by=who(request))
     return back("/personas", done="resumed")

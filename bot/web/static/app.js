@@ -72,23 +72,24 @@ function postKeys() {
 // The count the server will see: the locked line, a blank line, the body, and the
 // disclosure hashtag if the body lacks it (see content/disclosure/label.py: lock_disclosure).
 function liveCount() {
-  const area = document.querySelector("#caption");
-  const count = document.querySelector("#count");
-  const tags = document.querySelector("#tags");
-  if (!area || !count) return;
-  const prefix = Number(area.dataset.prefix), limit = Number(area.dataset.limit);
-  const hashtag = (area.dataset.hashtag || "").toLowerCase();
-  const update = () => {
-    const body = area.value.trim();
-    const words = body.toLowerCase().split(/\s+/);
-    const extra = hashtag && !words.includes(hashtag) ? hashtag.length + 1 : 0;
-    const total = prefix + body.length + extra;
-    count.textContent = `${total} / ${limit}`;
-    count.classList.toggle("over", total > limit);
-    if (tags) tags.textContent = String(words.filter((w) => w.startsWith("#") && w.length > 1).length + (extra ? 1 : 0));
-  };
-  area.addEventListener("input", update);
-  update();
+  for (const area of document.querySelectorAll("textarea[data-limit]")) {
+    const count = document.getElementById(area.dataset.count);
+    const tags = document.getElementById(area.dataset.tags);
+    if (!count) continue;
+    const prefix = Number(area.dataset.prefix), limit = Number(area.dataset.limit);
+    const hashtag = (area.dataset.hashtag || "").toLowerCase();
+    const update = () => {
+      const body = area.value.trim();
+      const words = body.toLowerCase().split(/\s+/);
+      const extra = hashtag && !words.includes(hashtag) ? hashtag.length + 1 : 0;
+      const total = prefix + body.length + extra;
+      count.textContent = `${total} / ${limit}`;
+      count.classList.toggle("over", total > limit);
+      if (tags) tags.textContent = String(words.filter((w) => w.startsWith("#") && w.length > 1).length + (extra ? 1 : 0));
+    };
+    area.addEventListener("input", update);
+    update();
+  }
 }
 
 // Disclosure layers are read back by the server once per file (it can take a second), so the
