@@ -302,6 +302,9 @@ def check_specs(app: App, post: Post, assets: list[MediaAsset], platforms: list[
     persona = app.persona(post.persona_id)
     captions = captions_of(post, persona)
     media = [app.media.path(a.path) for a in assets]
+    if not persona.targets_for(post.format):  # YouTube alone and a photo: nowhere to go
+        problems = persona.platform.post_problems(post.format, media)
+        raise ApprovalMismatchError(f"post {post.id} breaks {persona.platform.title}'s spec: {problems[0]}")
     for platform in platforms:
         spec = persona.target(platform).spec()
         caption = captions.get(platform) or ""

@@ -173,8 +173,9 @@ def template_caption(
 
 def fit_caption(caption: str, persona: Persona, platform: PlatformSpec) -> str:
     """The caption cut down to another platform's limits. The disclosure line and the
-    mandatory hashtags stay; the other hashtags go first, last ones first, then the text is
-    shortened at a word, ending in an ellipsis."""
+    mandatory hashtags always stay. The generated hashtags go first (last ones first), the
+    persona's fixed ones only where the platform caps hashtags; then the text is shortened
+    at a word, ending in an ellipsis."""
     if not platform.caption_problems(caption, len(hashtags_in(caption))):
         return caption
     disclosure = caption_disclosure(persona)
@@ -183,21 +184,24 @@ def fit_caption(caption: str, persona: Persona, platform: PlatformSpec) -> str:
     tags = last.split()
     if not prose or not all(_HASHTAG.fullmatch(tag) for tag in tags):
         prose, tags = text, []
-    mandatory = {"#ad", persona.disclosure.hashtag.lower()}
 
     def build(prose: str, tags: list[str]) -> str:
         return lock_disclosure(f"{prose.strip()}\n\n{' '.join(tags)}", disclosure)
 
     def too_many(tags: list[str]) -> bool:
-        limit = platform.hashtag_limit
-        return (limit is not None and len(tags) > limit) or len(build(prose, tags)) > platform.caption_limit
+        return platform.hashtag_limit is not None and len(tags) > platform.hashtag_limit
 
-    while too_many(tags) and any(tag.lower() not in mandatory for tag in tags):
-        optional = [i for i, tag in enumerate(tags) if tag.lower() not in mandatory]
-        del tags[optional[-1]]
-    over = len(build(prose, tags)) - platform.caption_limit
-    if over > 0:
-        kept = prose[: max(0, len(prose) - over - 1)]
+    def too_long(tags: list[str]) -> bool:
+        return too_many(tags) or len(build(prose, tags)) > platform.caption_limit
+
+    fixed = {tag.lower() for tag in hashtags_for(persona, sponsored=True)}
+    mandatory = {"#ad", persona.disclosure.hashtag.lower()}
+    for keep, over in ((fixed, too_long), (mandatory, too_many)):
+        while over(tags) and any(tag.lower() not in keep for tag in tags):
+            del tags[max(i for i, tag in enumerate(tags) if tag.lower() not in keep)]
+    excess = len(build(prose, tags)) - platform.caption_limit
+    if excess > 0:
+        kept = prose[: max(0, len(prose) - excess - 1)]
         prose = (kept.rsplit(" ", 1)[0] if " " in kept else kept).rstrip(" ,.;:—-") + "…"
     return build(prose, tags)
 

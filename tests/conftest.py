@@ -130,7 +130,10 @@ def site_templates(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -
     """Homes with generated posts, one per set of formats, generated once per test run: the
     first test worker to need one builds it under a file lock in the run's shared temporary
     folder, the others wait for it and read it (tests only ever use copies)."""
-    shared = tmp_path_factory.getbasetemp().parent / "site-templates"
+    # Under xdist each worker's temporary folder sits in the run's; alone, the parent would
+    # be every run's, and a later run would reuse stale posts whose slots have passed.
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "site-templates"
     shared.mkdir(exist_ok=True)
 
     def template(formats: tuple[str, ...]) -> SiteTemplate:

@@ -167,7 +167,9 @@ def test_a_timeout_falls_back_to_templates(persona: Persona, server: FakeOpenAI)
     ("bad", "reason"),
     [
         pytest.param(
-            draft("Cheap flights got me here, no regrets."), "the caption uses banned words: cheap", id="banned"
+            draft("Cheap flights got me here, no regrets."),
+            "the caption uses banned words: cheap",
+            id="banned",
         ),
         pytest.param(
             draft("Harbour " * 400),
@@ -185,7 +187,9 @@ def test_a_timeout_falls_back_to_templates(persona: Persona, server: FakeOpenAI)
             id="human-claim",
         ),
         pytest.param(
-            draft(hashtags=[f"#t{i}" for i in range(9)]), "9 hashtags given in the caption; at most 4", id="hashtags"
+            draft(hashtags=[f"#t{i}" for i in range(9)]),
+            "9 hashtags given in the caption; at most 4",
+            id="hashtags",
         ),
         pytest.param(draft(hashtags=["travel"]), "these are not hashtags: travel", id="not-a-hashtag"),
     ],

@@ -41,6 +41,7 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path, monkeypatch: py
         "pillar",
         "scene",
         "caption",
+        "caption_variants",
         "alt_text",
         "caption_writer",
         "review_flags",

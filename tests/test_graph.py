@@ -267,7 +267,7 @@ def test_a_rate_limit_cools_the_account_down_across_passes(served: App, graph: F
     assert "cooling down" in publish_pass(served).paused["tess"]
     assert len(graph.calls) == calls  # no call at all while cooling
     with session_scope(served.engine) as session:  # the cool-down passes
-        row = session.get(AccountState, "tess")
+        row = session.get(AccountState, ("tess", "instagram"))
         assert row is not None
         row.until = utcnow() - timedelta(seconds=1)
         session.add(row)

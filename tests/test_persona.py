@@ -91,9 +91,28 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         ),
         pytest.param(
             lambda t: t.replace("timezone: Europe/Berlin", "timezone: Europe/Berlin\ntimezon: x"),
-            "4:1: timezon: unknown key 'timezon' — did you mean 'timezone'? (allowed: account, appearance, "
+            "4:1: timezon: unknown key 'timezon' — did you mean 'timezone'? (allowed: account, accounts, "
+            "appearance, "
             "bio, commercial, disclosure, id, name, pillars, pipeline, schedule, timezone, voice)",
             id="unknown-key",
+        ),
+        pytest.param(
+            lambda t: t + "accounts:\n  - publisher: graph\n  - publisher: outbox\n",
+            "17:16: accounts[1].publisher: entries 1 and 2 both post to Instagram — list one account "
+            "per platform",
+            id="two-accounts-on-one-platform",
+        ),
+        pytest.param(
+            lambda t: t + "account: {publisher: outbox}\naccounts:\n  - publisher: tiktok\n",
+            "15:10: account: give account: (one platform) or accounts: (several), not both — move it "
+            "into accounts:",
+            id="account-and-accounts",
+        ),
+        pytest.param(
+            lambda t: t + "accounts:\n  - publisher: graph\n  - publisher: tiktok\n    user_id_env: X\n",
+            "18:5: accounts[1].user_id_env: 'user_id_env' belongs to a graph or threads account, not "
+            "tiktok — remove it, or set publisher: graph",
+            id="a-field-of-another-publisher-in-accounts",
         ),
         pytest.param(
             lambda t: t.replace("  posts_per_week: 5", "  posts_per_week: 5\n  post_per_day: 2"),

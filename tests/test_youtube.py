@@ -158,7 +158,9 @@ def test_quota_and_a_refused_token_pause_the_account_and_never_show_the_token(
     approve(app_with_bad_token, posts["reel"], "tester")
     report = publish_pass(app_with_bad_token, until=datetime.now(UTC) + timedelta(days=1))
     assert report.published == [] and state_of(app_with_bad_token, "tess", "youtube").state == "held"
-    assert "ya29" not in str(report) and "ya29" not in (state_of(app_with_bad_token, "tess", "youtube").reason or "")
+    assert "ya29" not in str(report) and "ya29" not in (
+        state_of(app_with_bad_token, "tess", "youtube").reason or ""
+    )
 
 
 def test_titles_follow_youtubes_rules() -> None:

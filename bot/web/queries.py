@@ -26,7 +26,7 @@ from bot.signing import b64, unb64
 from content.captions import caption_disclosure, hashtags_in
 from content.disclosure import has_disclosure
 from content.models import KNOWN_MODELS
-from content.platforms import PlatformSpec
+from content.platforms import PlatformSpec, platforms
 from content.platforms.instagram import OutboxAccount
 from storage.db import read_scope
 from storage.models import Event, MediaAsset, Post, Publication, PublishAttempt, utcnow
@@ -164,9 +164,14 @@ class Card:
         return [(p.platform, p.permalink) for p in self.publications if p.permalink]
 
     @property
-    def waiting(self) -> list[str]:
+    def waiting(self) -> list[PlatformSpec]:
         """The platforms where only a person can tell whether the post went out."""
-        return [p.platform for p in self.publications if p.status == PublicationStatus.NEEDS_RECONCILE]
+        known = platforms()
+        return [
+            known[p.platform]
+            for p in self.publications
+            if p.status == PublicationStatus.NEEDS_RECONCILE and p.platform in known
+        ]
 
     @property
     def caption_length(self) -> int:

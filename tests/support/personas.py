@@ -44,6 +44,8 @@ BASE_PERSONA: dict[str, Any] = {
 def persona_data(**overrides: Any) -> dict[str, Any]:
     """The base persona with nested overrides, e.g. persona_data(schedule={"posts_per_week": 3})."""
     data = copy.deepcopy(BASE_PERSONA)
+    if "accounts" in overrides:  # several platforms instead of the one account
+        data.pop("account")
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
