@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -17,14 +18,14 @@ from bot.accounts import resume, state_of
 from bot.captioning import regenerate_caption
 from bot.context import App
 from bot.publishing import publish_pass
-from bot.review import approve, captions_of, edit_caption, get_post
+from bot.review import approve, captions_of, get_post
 from content.errors import UserError
 from storage.status import PostStatus, PublicationStatus
 from tests.fakes.graph_server import INSTAGRAM, THREADS, FakeGraph, fake_graph
 from tests.fakes.tiktok_server import FakeTikTok, fake_tiktok
 from tests.fakes.youtube_server import FakeYouTube, fake_youtube
 from tests.support.serving import free_port, serving
-from tests.support.web import SiteBuilder, copy_with_persona, home_app
+from tests.support.web import SiteBuilder, copy_with_persona, csrf_of, home_app, login
 
 ACCOUNTS = [
     {"publisher": "graph", "user_id_env": "TESS_IG_ID", "token_env": "TESS_IG"},
@@ -119,7 +120,19 @@ def test_a_cross_posted_reel_goes_everywhere_once_and_tiktok_trouble_stays_on_ti
         "threads",
         "tiktok",
     ]  # YouTube takes reels only
-    edit_caption(app, reel, "Harbour lights, in 500 characters or fewer.", "tester", platform="threads")
+    with httpx.Client(base_url=str(app.settings.public_base_url), follow_redirects=False) as browser:
+        login(browser)  # the reviewer edits the Threads caption on the post page
+        page = browser.get(f"/posts/{reel}").text
+        assert 'id="caption-threads"' in page and 'data-limit="500"' in page and "Caption for YouTube" in page
+        data = {
+            "csrf": csrf_of(browser),
+            "platform": "threads",
+            "caption": "Harbour lights, in 500 characters or fewer.",
+        }
+        assert browser.post(f"/posts/{reel}/caption", data=data).status_code == 303
+        data["platform"] = "bluesky"
+        refused = browser.post(f"/posts/{reel}/caption", data=data)
+        assert refused.status_code == 409 and "does not go to &#39;bluesky&#39;" in refused.text
     for post_id in (reel, photo):
         approve(app, post_id, "tester")
 
@@ -162,9 +175,8 @@ def test_a_cross_posted_reel_goes_everywhere_once_and_tiktok_trouble_stays_on_ti
     assert container["is_ai_generated"] == "true" and container["caption"] == view.post.caption
     (th,) = [p for p in fakes.threads.published if p["id"] == _remote(view, "threads")]
     text = fakes.threads.containers[th["container"]].params["text"]
-    assert (
-        text.endswith("Harbour lights, in 500 characters or fewer.\n#AIgenerated") or "Harbour lights" in text
-    )
+    assert text == captions_of(view.post, app.persona("tess"))["threads"]  # its own caption
+    assert "Harbour lights, in 500 characters or fewer." in text and text != view.post.caption
     assert text.splitlines()[0] == app.persona("tess").disclosure.caption_line
     (tt,) = [p for p in fakes.tiktok.published() if str(p.post_id) == _remote(view, "tiktok")]
     assert tt.post_info["is_aigc"] is True and tt.post_info["title"] == captions["tiktok"]
