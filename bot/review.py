@@ -153,8 +153,9 @@ def approve(app: App, post_id: int, by: str) -> Approval:
                 f"write one with 'vibot queue edit {post_id}{option} --caption TEXT'"
             )
         if not has_disclosure(caption, caption_disclosure(persona)):
+            which = "caption" if not option else f"{persona.target(platform).spec().title} caption"
             raise UserError(
-                f"post {post_id}: the {platform} caption lacks its AI disclosure line — "
+                f"post {post_id}: the {which} lacks its AI disclosure line — "
                 f"set it again with 'vibot queue edit {post_id}{option} --caption TEXT'"
             )
     hashes = []
