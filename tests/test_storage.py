@@ -15,7 +15,7 @@ from storage.db import make_engine, session_scope, upgrade
 from storage.lifecycle import add_planned, current_status, transition
 from storage.locks import hold_lock
 from storage.media import MediaStore, sha256_file
-from storage.models import Event, Post
+from storage.models import AccountState, Event, Post, Publication, PublishAttempt
 from storage.status import TRANSITIONS, PostStatus
 
 SLOT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -261,3 +261,47 @@ def test_the_migrations_build_exactly_the_models_tables(database_url: str) -> No
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []  # a model change without its migration fails here
+
+
+def test_upgrading_to_publications_keeps_every_post_and_account_state(tmp_path: Path) -> None:
+    """0006 → 0007: a published and a stuck post get the one Instagram publication they had,
+    and a held account stays held, now on Instagram."""
+    from alembic import command
+
+    from storage.db import _alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0006")
+        for post_id, status in ((1, "published"), (2, "needs_reconcile"), (3, "approved")):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO posts (id, persona_id, slot_utc, timezone, format, pillar, scene, seed, "
+                    "status, keep_caption, created_at, updated_at) VALUES (:id, 'tess', :at, 'UTC', "
+                    "'photo', 'p', 's', 1, :status, 0, :at, :at)"
+                ),
+                {"id": post_id, "status": status, "at": f"2026-11-0{post_id} 10:00:00"},
+            )
+        connection.execute(
+            sa.text(
+                "INSERT INTO publish_attempts (id, post_id, publisher, started_at, outcome, remote_id, "
+                "permalink) VALUES ('a1', 1, 'graph', '2026-11-01 10:00:00', 'published', 'r1', "
+                "'https://www.instagram.com/p/X/')"
+            )
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO account_states (persona_id, state, reason, updated_at) "
+                "VALUES ('tess', 'held', 'token expired', '2026-11-01 10:00:00')"
+            )
+        )
+    upgrade(engine)
+    with session_scope(engine) as session:
+        rows = {p.post_id: p for p in session.exec(select(Publication))}
+        state = session.get(AccountState, ("tess", "instagram"))
+        attempt = session.get(PublishAttempt, "a1")
+    assert set(rows) == {1, 2} and rows[1].status == "published" and rows[2].status == "needs_reconcile"
+    assert rows[1].publisher == "graph" and rows[1].permalink == "https://www.instagram.com/p/X/"
+    assert state is not None and state.state == "held" and state.reason == "token expired"
+    assert attempt is not None and attempt.platform == "instagram"
+    engine.dispose()

@@ -12,18 +12,20 @@ import sqlalchemy as sa
 
 from bot.context import App
 from bot.publishing import publish_pass
-from bot.review import approve, captions_of, edit_caption, get_post
+from bot.review import approve, captions_of, edit_caption, get_post, settle
 from content.captions import CaptionRequest, LLMConfig, compose, fit_caption, write_caption
 from content.disclosure import has_disclosure
 from content.errors import UserError
 from content.persona import Persona, load_persona
 from content.platforms import platforms
 from storage.db import session_scope
+from storage.lifecycle import move_publication
 from storage.models import Post
 from storage.status import PostStatus
+from storage.status import PublicationStatus as P
 from tests.fakes.openai_server import FakeOpenAI, completion, draft, fake_openai
 from tests.support.personas import make_app, write_persona
-from tests.support.posts import ready_post
+from tests.support.posts import killed_mid_publish, ready_post
 
 PACING = {"daily_cap": 50, "min_spacing": "0m"}
 ON_TWO = [
@@ -114,3 +116,25 @@ def _disclosure(persona: Persona):  # type: ignore[no-untyped-def]
     from content.captions import caption_disclosure
 
     return caption_disclosure(persona)
+
+
+def test_each_platform_is_settled_on_its_own(on_two: App) -> None:
+    app = on_two
+    post_id = ready_post(app)
+    approve(app, post_id, "ana")
+    for platform, publisher in (("instagram", "outbox"), ("threads", "threads")):
+        killed_mid_publish(app, post_id, publisher, platform)
+        with session_scope(app.engine) as session:
+            move_publication(session, post_id, platform, P.PUBLISHING, P.NEEDS_RECONCILE, note="timeout")
+    assert get_post(app, post_id).post.status == PostStatus.NEEDS_RECONCILE
+    with pytest.raises(UserError, match="waits on instagram, threads — pick one with --platform"):
+        settle(app, post_id, "published", "ana")
+    settle(app, post_id, "skip", "ana", platform="threads")
+    assert get_post(app, post_id).post.status == PostStatus.NEEDS_RECONCILE  # Instagram still waits
+    settle(app, post_id, "published", "ana", "https://www.instagram.com/p/X/")  # the one left
+    view = get_post(app, post_id)
+    assert view.post.status == PostStatus.PUBLISHED
+    assert {p.platform: (p.status, p.permalink) for p in view.publications} == {
+        "instagram": ("published", "https://www.instagram.com/p/X/"),
+        "threads": ("skipped", None),
+    }

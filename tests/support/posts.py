@@ -71,7 +71,7 @@ def publish_request(app: App, post_id: int, marker: str = "attempt-1") -> Publis
 def killed_mid_publish(app: App, post_id: int, publisher: str = "outbox", platform: str = "instagram") -> str:
     """What a process killed during an approved post's publish call leaves behind: its
     publication in `publishing` and an open attempt (the returned marker)."""
-    attempt_id = f"attempt-{post_id}"
+    attempt_id = f"attempt-{post_id}" if platform == "instagram" else f"attempt-{post_id}-{platform}"
     with session_scope(app.engine) as session:
         session.add(PublishAttempt(id=attempt_id, post_id=post_id, platform=platform, publisher=publisher))
         ensure_publications(session, post_id, {platform: publisher})
