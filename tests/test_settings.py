@@ -27,3 +27,14 @@ def test_env_example_lists_every_setting() -> None:
         alias = field.validation_alias
         names = set(alias.choices) if alias is not None else {f"VIBOT_{name.upper()}"}  # type: ignore[union-attr]
         assert names & listed, f"{name} is missing from .env.example"
+
+
+def test_a_publishers_api_url_comes_from_vibot_api_urls_its_own_setting_or_its_module(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VIBOT_API_URLS", '{"bluesky": "http://127.0.0.1:9/xrpc"}')
+    monkeypatch.setenv("VIBOT_TIKTOK_API_URL", "http://127.0.0.1:8")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.api_url("bluesky", "https://bsky.social") == "http://127.0.0.1:9/xrpc"
+    assert settings.api_url("tiktok", "https://open.tiktokapis.com") == "http://127.0.0.1:8"
+    assert settings.api_url("mastodon", "https://mastodon.social") == "https://mastodon.social"
