@@ -83,7 +83,10 @@ def _parse_time(text: str | None, option: str = "--until") -> datetime | None:
 
 
 @app.command()
-def demo(home: Annotated[Path | None, typer.Option(help="data directory for the demo")] = None) -> None:
+def demo(
+    home: Annotated[Path | None, typer.Option(help="data directory for the demo")] = None,
+    posts: Annotated[int, typer.Option(min=1, max=10, help="posts to prepare per persona")] = 2,
+) -> None:
     """Offline end-to-end run on the example personas: plan, prepare, leave posts in review."""
     from bot.demo import run_demo
 
@@ -93,7 +96,7 @@ def demo(home: Annotated[Path | None, typer.Option(help="data directory for the 
     context = _app()
     if "VIBOT_LOG_LEVEL" not in os.environ:
         configure_logging("WARNING", context.settings.log_format)  # the demo prints its own progress
-    run_demo(context, out)
+    run_demo(context, out, posts)
 
 
 @persona_app.command("check")

@@ -20,10 +20,9 @@ from storage.locks import hold_lock
 from storage.status import PostStatus
 
 DEMO_DAYS = 7
-POSTS_PER_PERSONA = 2
 
 
-def run_demo(app: App, console: Console) -> None:
+def run_demo(app: App, console: Console, posts_per_persona: int = 2) -> None:
     started = time.perf_counter()
     home = app.settings.home.resolve()
     console.print(f"vibot demo — data in {home}")
@@ -37,7 +36,7 @@ def run_demo(app: App, console: Console) -> None:
         chosen = [
             post.id
             for persona_id in app.personas
-            for post, _ in list_posts(app, PostStatus.PLANNED, persona_id, POSTS_PER_PERSONA)
+            for post, _ in list_posts(app, PostStatus.PLANNED, persona_id, posts_per_persona)
             if post.id is not None
         ]
         with Progress(

@@ -15,13 +15,11 @@ import pytest
 from sqlmodel import select
 
 from bot.context import App
-from bot.prepare import prepare_post
-from bot.review import approve
 from storage.db import session_scope
 from storage.lifecycle import add_planned
 from storage.models import Post
 from storage.status import PostStatus
-from tests.support.posts import outbox_lines
+from tests.support.posts import approved_copies, outbox_lines
 
 POSTS = 30
 KILLS = 40
@@ -46,9 +44,7 @@ def approved_posts(app: App, count: int) -> list[int]:
             ],
         )
     ids = [p.id for p in posts if p.id is not None]
-    for post_id in ids:
-        prepare_post(app, post_id)
-        approve(app, post_id, by="crash-test")
+    approved_copies(app, ids, by="crash-test")
     return ids
 
 

@@ -25,7 +25,6 @@ from sqlmodel import col, select
 
 from bot.accounts import resume, state_of
 from bot.context import App
-from bot.prepare import prepare_post
 from bot.public_media import make_token, public_url, read_token, signing_key
 from bot.publishers.graph import GraphConfig, GraphPublisher
 from bot.publishing import publish_pass
@@ -38,7 +37,7 @@ from storage.status import PostStatus
 from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.personas import make_app, write_persona
-from tests.support.posts import publish_request, ready_post
+from tests.support.posts import approved_copies, publish_request, ready_post
 from tests.support.serving import free_port, serving
 from tests.support.web import SiteBuilder, SiteTemplate, copy_with_persona, home_app
 
@@ -359,9 +358,7 @@ def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: 
             ],
         )  # fmt: skip
     ids = [p.id for p in planned if p.id is not None]
-    for post_id in ids:
-        prepare_post(served, post_id)
-        approve(served, post_id, "crash-test")
+    approved_copies(served, ids, "crash-test")
     settings = served.settings
     env = {
         **os.environ,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from sqlmodel import col, select
+
 from bot.context import App
 from bot.prepare import prepare_post
 from bot.publishers import PublishRequest
-from bot.review import get_post
+from bot.review import approve, get_post
 from storage.db import session_scope
-from storage.lifecycle import add_planned, ensure_publications, move_publication
-from storage.models import PublishAttempt
-from storage.status import PublicationStatus
+from storage.lifecycle import add_planned, ensure_publications, move_publication, transition
+from storage.models import MediaAsset, Post, PublishAttempt
+from storage.status import PostStatus, PublicationStatus
 
 
 def planned_post(app: App, slot: datetime, fmt: str = "photo") -> int:
@@ -77,3 +79,32 @@ def killed_mid_publish(app: App, post_id: int, publisher: str = "outbox", platfo
         ensure_publications(session, post_id, {platform: publisher})
         move_publication(session, post_id, platform, PublicationStatus.PENDING, PublicationStatus.PUBLISHING)
     return attempt_id
+
+
+def approved_copies(app: App, post_ids: list[int], by: str = "tester") -> None:
+    """Approve planned posts the cheap way: the first is prepared for real, the others get
+    its files (the media store is content-addressed, so they share them) and a caption of
+    their own, then each is approved as a person would. For tests about publishing many
+    posts, where making each image again would only cost time."""
+    first, *others = post_ids
+    assert prepare_post(app, first)
+    with session_scope(app.engine) as session:
+        source = session.get(Post, first)
+        assert source is not None and source.caption is not None
+        assets = list(
+            session.exec(
+                select(MediaAsset).where(MediaAsset.post_id == first).order_by(col(MediaAsset.position))
+            )
+        )
+        for number, post_id in enumerate(others, start=1):
+            transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
+            transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING)
+            for asset in assets:
+                session.add(MediaAsset(**asset.model_dump(exclude={"id", "post_id"}), post_id=post_id))
+            transition(
+                session, post_id, PostStatus.GENERATING, PostStatus.IN_REVIEW,
+                caption=f"{source.caption}\ncopy {number}", prompt=source.prompt, alt_text=source.alt_text,
+                generation=source.generation, caption_writer=source.caption_writer,
+            )  # fmt: skip
+    for post_id in post_ids:
+        approve(app, post_id, by)
