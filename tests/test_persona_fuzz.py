@@ -119,7 +119,7 @@ def run_check(path: Path) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(text=damaged_personas())
 def test_a_damaged_persona_is_valid_or_one_line_errors_with_exit_2(folder: Path, text: str) -> None:
     path = folder / "fuzzed.yaml"
