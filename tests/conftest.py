@@ -163,3 +163,21 @@ def user(site: Site) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=site.url, follow_redirects=False) as logged_in:
         assert login(logged_in).status_code == 303
         yield logged_in
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """With VIBOT_TEST_TIMELINE=FILE, each test's worker, start and end go to FILE: where a
+    parallel run's minutes go (benchmarks/suite_timeline.py reads it)."""
+    timeline = os.environ.get("VIBOT_TEST_TIMELINE")
+    if not timeline:
+        return (yield)
+    import time
+
+    started = time.time()
+    try:
+        return (yield)
+    finally:
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        with open(timeline, "a") as out:
+            out.write(f"{worker}\t{started:.3f}\t{time.time():.3f}\t{item.nodeid}\n")

@@ -345,7 +345,7 @@ def hook(served: App, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]: 
 def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: FakeGraph) -> None:
     """The spine's crash test against the fake Graph API: `vibot publish` killed right after
     Meta recorded a publication, again and again; reconciliation starts from the container."""
-    count = 12
+    count = 8
     now = datetime.now(UTC)
     with session_scope(served.engine) as session:
         planned = add_planned(

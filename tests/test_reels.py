@@ -225,15 +225,16 @@ def held_clip(still: Path, seconds: float, out: Path) -> Path:
 @pytest.mark.slow
 def test_transitions_crossfade_slide_and_cut(tmp_path: Path, stills: list[Path]) -> None:
     # Held clips, not camera moves: what moves mid-frame is then the transition alone.
-    segments = [Segment(held_clip(s, 2.5, tmp_path / f"{i}.mp4"), "clip") for i, s in enumerate(stills)]
+    # Two seconds, half a second of transition: every frame is encoded, so short is cheap.
+    segments = [Segment(held_clip(s, 1.25, tmp_path / f"{i}.mp4"), "clip") for i, s in enumerate(stills)]
     middles = {}
     for transition in ("crossfade", "slide", "cut"):
-        plan = ReelPlan(segments, 4.0, LABEL, transition=transition, transition_s=1.0)  # type: ignore[arg-type]
+        plan = ReelPlan(segments, 2.0, LABEL, transition=transition, transition_s=0.5)  # type: ignore[arg-type]
         reel = render_reel(plan, tmp_path / f"{transition}.mp4")
-        assert int(next(s for s in probe(reel)["streams"] if s["codec_type"] == "video")["nb_frames"]) == 120
-        middles[transition] = mid = np.asarray(frame_at(reel, 2.0).crop((0, 0, 1080, 1500)), dtype=np.float32)
+        assert int(next(s for s in probe(reel)["streams"] if s["codec_type"] == "video")["nb_frames"]) == 60
+        middles[transition] = mid = np.asarray(frame_at(reel, 1.0).crop((0, 0, 1080, 1500)), dtype=np.float32)
         before, after = (
-            np.asarray(frame_at(reel, t).crop((0, 0, 1080, 1500)), dtype=np.float32) for t in (1.4, 2.6)
+            np.asarray(frame_at(reel, t).crop((0, 0, 1080, 1500)), dtype=np.float32) for t in (0.7, 1.3)
         )
         apart = np.abs(before - after).mean()
         if transition == "crossfade":  # halfway: about the mean of both sides
@@ -282,9 +283,9 @@ def test_camera_moves_are_smooth_and_deterministic(tmp_path: Path, detailed_stil
     # whole-pixel stutter shows as frames that do not move at all next to double jumps.
     middle = motion[30:60]
     assert middle.min() > 0.5 * middle.max()
-    if move == "parallax":
-        again = render_reel(plan, tmp_path / "b.mp4")
-        assert np.array_equal(np.asarray(frame_at(reel, 1.5)), np.asarray(frame_at(again, 1.5)))
+    if move == "parallax":  # deterministic: the frames the encoder gets are the same every time
+        frames = list(move_frames(still, move, 3))
+        assert frames == list(move_frames(still, move, 3))
 
 
 def test_a_camera_move_starts_and_ends_on_the_still_as_a_still_reel_frames_it(tmp_path: Path) -> None:
