@@ -48,12 +48,14 @@ models_app = typer.Typer(no_args_is_help=True, help="Image models.")
 disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and provenance.")
 account_app = typer.Typer(no_args_is_help=True, help="Publishing accounts: states and limits.")
 web_app = typer.Typer(help="The approval web UI and its reviewers.")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail (VIBOT_HOME/audit.jsonl).")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
 app.add_typer(models_app, name="models")
 app.add_typer(disclosure_app, name="disclosure")
 app.add_typer(account_app, name="account")
 app.add_typer(web_app, name="web")
+app.add_typer(audit_app, name="audit")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
 PLATFORM_HELP = f"one of the post's platforms: {', '.join(platforms())} (default: the persona's main one)"
@@ -690,6 +692,35 @@ def account_resume(
         raise UserError(f"persona {persona_id} has no {platform} account — use one of {', '.join(names)}")
     resume(context, persona_id, platform)
     out.print(f"account of {persona_id}{f' on {platform}' if platform else ''}: active")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit trail: names the first edited, removed or reordered line (exit 1)."""
+    from storage.audit import verify_log
+
+    context = _app()
+    context.write_audit()  # entries a crash left unwritten are late, not missing
+    verdict = verify_log(context.engine, context.settings.audit_file)
+    if not verdict.ok:
+        sys.stderr.write(f"audit trail broken: {verdict.problem}\n")
+        raise typer.Exit(1)
+    out.print(f"audit trail intact: {verdict.lines} line(s), every one chained and matching the database")
+
+
+@audit_app.command("export")
+def audit_export(
+    since: Annotated[
+        str | None, typer.Option(help="only lines from this time (ISO 8601; UTC unless given)")
+    ] = None,
+) -> None:
+    """Print the audit trail's lines (JSON lines), from --since on."""
+    from storage.audit import export_lines
+
+    context = _app()
+    context.write_audit()
+    for line in export_lines(context.settings.audit_file, _parse_time(since, "--since")):
+        sys.stdout.write(line + "\n")
 
 
 @app.command()

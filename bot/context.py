@@ -12,6 +12,7 @@ from bot.settings import Settings
 from content.disclosure.certs import SigningMaterial, load_material
 from content.errors import NotFoundError
 from content.persona import Persona, load_personas, persona_files
+from storage.audit import write_log
 from storage.db import make_engine, upgrade
 from storage.media import MediaStore
 
@@ -46,6 +47,10 @@ class App:
                 f"persona folder '{directory}' does not exist — create it or set VIBOT_PERSONAS_DIR"
             )
         return {persona.id: persona for persona in load_personas(persona_files(directory))}
+
+    def write_audit(self) -> None:
+        """Append the committed audit entries the trail lacks (after every state change)."""
+        write_log(self.engine, self.settings.audit_file)
 
     def persona(self, persona_id: str) -> Persona:
         try:

@@ -217,6 +217,7 @@ class Daemon:
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
                 web = self.start_web()  # first: a taken port stops the start before any job runs
+                self.app.write_audit()  # lines a crash left unwritten go in before anything new
                 self.add_jobs()
                 self.scheduler.start()
                 while not self.stop.wait(1.0):

@@ -50,6 +50,7 @@ from content.reels.encode import read_frames
 from content.reels.kinds import ReelBackend
 from content.reels.local import LocalVideo
 from content.tiny import ensure_model
+from storage import audit
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
 from storage.models import MediaAsset, Post
@@ -401,12 +402,14 @@ def prepare_post(app: App, post_id: int) -> bool:
                 PostStatus.IN_REVIEW,
                 note=f"prepared in {time.perf_counter() - started:.1f} s",
             )
+            audit.record(session, "generated", post_id, "vibot", **generated(post.format, assets, records))
     except VibotError as err:
         _fail(app, post_id, str(err))
         raise
     except Exception as err:
         _fail(app, post_id, f"{type(err).__name__}: {err}")
         raise
+    app.write_audit()
     log.info(
         "post ready for review",
         post=post_id,
@@ -415,6 +418,23 @@ def prepare_post(app: App, post_id: int) -> bool:
         seconds=round(time.perf_counter() - started, 2),
     )
     return True
+
+
+def generated(fmt: str, assets: list[MediaAsset], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the audit trail keeps of a generation: every file's hash, and how each image was
+    made (model, its fingerprint, the LoRA's hash, the seed)."""
+    images = [
+        {
+            "model": record.get("model"),
+            "model_fingerprint": record.get("model_fingerprint"),
+            "lora_sha256": (record.get("lora") or {}).get("sha256"),
+            "seed": record.get("seed"),
+        }
+        for record in records
+        if record.get("kind") != "reel"
+    ]
+    files = [{"kind": asset.kind, "sha256": asset.sha256} for asset in assets]
+    return {"format": fmt, "files": files, "images": images}
 
 
 def _fail(app: App, post_id: int, reason: str) -> None:

@@ -517,4 +517,5 @@ def publish_pass(app: App, until: datetime | None = None, lock_wait_s: float = 3
             pause = account_pause(app, account.persona_id, account.platform, utcnow())
             if pause is not None:
                 report.pauses[account.label] = pause
+    app.write_audit()
     return report

@@ -22,6 +22,7 @@ from content.disclosure import has_disclosure, lock_disclosure
 from content.errors import PostNotFoundError, UserError
 from content.persona import Persona
 from content.platforms import PlatformSpec
+from storage import audit
 from storage.db import read_scope, session_scope
 from storage.lifecycle import move_publication, record_event, set_fields, transition
 from storage.media import sha256_file, sha256_text
@@ -190,6 +191,11 @@ def approve(app: App, post_id: int, by: str) -> Approval:
             review_note=None,
         )
         session.add(approval)
+        audit.record(
+            session, "approved", post_id, by, caption_sha256=approval.caption_sha256,
+            variants_sha256=approval.variants_sha256, media_sha256=hashes,
+        )  # fmt: skip
+    app.write_audit()
     return approval
 
 
@@ -208,6 +214,8 @@ def reject(app: App, post_id: int, reason: str, by: str) -> None:
             note=f"rejected by {by}: {reason}",
             review_note=reason,
         )
+        audit.record(session, "rejected", post_id, by, reason=reason)
+    app.write_audit()
 
 
 def edit_caption(app: App, post_id: int, text: str, by: str, platform: str | None = None) -> str:
@@ -246,6 +254,8 @@ def edit_caption(app: App, post_id: int, text: str, by: str, platform: str | Non
             )
         which = "caption" if platform == persona.platform.name else f"{platform} caption"
         record_event(session, post_id, "caption", f"{which} edited by {by}")
+        audit.record(session, "edited", post_id, by, platform=platform, caption_sha256=sha256_text(caption))
+    app.write_audit()
     return caption
 
 
@@ -384,7 +394,10 @@ def settle(
                 attempt.permalink = permalink or attempt.permalink
                 fields |= {"permalink": attempt.permalink, "remote_id": attempt.remote_id}
             session.add(attempt)
-        move_publication(session, post_id, platform, PublicationStatus.NEEDS_RECONCILE, target, **fields)
+        move_publication(
+            session, post_id, platform, PublicationStatus.NEEDS_RECONCILE, target, by=by, **fields
+        )
+    app.write_audit()
 
 
 def shown_path(text: str | None, personas_dir: Path) -> str:

@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.home / "outbox"
 
+    @property
+    def audit_file(self) -> Path:
+        """The hash-chained audit trail (storage/audit.py)."""
+        return self.home / "audit.jsonl"
+
     def api_url(self, platform: str, default: str) -> str:
         """A publisher's API base URL: VIBOT_API_URLS' entry, else its own setting, else the
         default its module gives."""

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from content.errors import ConflictError, IllegalTransitionError, PostNotFoundError
+from storage import audit
 from storage.models import Event, Post, Publication, utcnow
 from storage.status import (
     TRANSITIONS_OF_PUBLICATIONS,
@@ -134,10 +135,12 @@ def move_publication(
     platform: str,
     current: PublicationStatus,
     target: PublicationStatus,
+    by: str | None = None,
     **fields: Any,
 ) -> PostStatus:
     """Move one publication (compare-and-swap, like a post), then the post to the sum of its
-    publications; returns the post's status. The caller commits."""
+    publications; returns the post's status. `by` is who, for the audit trail of a
+    publication (None: vibot itself). The caller commits."""
     if target not in TRANSITIONS_OF_PUBLICATIONS[current]:
         raise ValueError(f"a publication cannot go from {current} to {target}")
     result = session.execute(
@@ -154,6 +157,9 @@ def move_publication(
         raise ConflictError(post_id, current, target)
     note = f": {fields['note']}" if fields.get("note") else ""
     record_event(session, post_id, "publication", f"{platform}: {current} → {target}{note}")
+    if target == PublicationStatus.PUBLISHED:
+        published = {key: fields.get(key) for key in ("remote_id", "permalink", "ai_flag")}
+        audit.record(session, "published", post_id, by or "vibot", platform=platform, **published)
     return sum_up(session, post_id)
 
 

@@ -181,6 +181,21 @@ class Event(SQLModel, table=True):
     message: str
 
 
+class AuditEntry(SQLModel, table=True):
+    """One line of the audit trail, committed with the state change it records; `logged`
+    once it is in the hash-chained file (storage/audit.py)."""
+
+    __tablename__ = "audit_entries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(default_factory=utcnow)
+    kind: str = Field(max_length=32)  # generated | approved | edited | rejected | published
+    post_id: int | None = Field(default=None, foreign_key="posts.id", index=True)
+    actor: str = Field(max_length=200)  # who: a reviewer's name, or vibot itself
+    data: str  # JSON: file hashes, model and LoRA hashes, seed, permalink… as the kind has them
+    logged: bool = Field(default=False, index=True)
+
+
 class WebUser(SQLModel, table=True):
     """A reviewer who may log in to the web UI (`vibot web add-user NAME`)."""
 

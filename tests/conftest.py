@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from bot.context import App
 from tests.support.personas import make_app, write_persona
 from tests.support.pg import PostgresServer
-from tests.support.shared import built_once
+from tests.support.shared import built_once, run_folder
 from tests.support.web import (
     CHROMIUM,
     Site,
@@ -130,10 +130,7 @@ def site_templates(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -
     """Homes with generated posts, one per set of formats, generated once per test run: the
     first test worker to need one builds it under a file lock in the run's shared temporary
     folder, the others wait for it and read it (tests only ever use copies)."""
-    # Under xdist each worker's temporary folder sits in the run's; alone, the parent would
-    # be every run's, and a later run would reuse stale posts whose slots have passed.
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "site-templates"
+    shared = run_folder(tmp_path_factory) / "site-templates"
     shared.mkdir(exist_ok=True)
 
     def template(formats: tuple[str, ...]) -> SiteTemplate:
