@@ -540,6 +540,9 @@ def verify(
                 f"{' '.join(report.c2pa.errors)}",
                 markup=False,
             )
+            if report.c2pa.timestamp:
+                authority = report.c2pa.timestamp_authority or "?"
+                out.print(f"  timestamp  {report.c2pa.timestamp} (RFC 3161, {authority})", markup=False)
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
 

@@ -4,6 +4,7 @@ and the gate that refuses media missing any of them."""
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import shutil
@@ -330,3 +331,27 @@ def test_a_forked_child_starts_its_own_exiftool_and_leaves_the_parents_running(t
     assert os.waitstatus_to_exitcode(status) == 0
     assert xmp_layer._resident() is parent and parent.running  # the child did not stop it
     assert xmp_layer.read(image).description == "AI-generated: parent"
+
+
+def test_a_timestamp_authority_stamps_the_signature_and_verify_shows_it(
+    tmp_path: Path, material: SigningMaterial
+) -> None:
+    """Against OpenSSL's own TSA (`openssl ts -reply`) on 127.0.0.1, with its own test root."""
+    from tests.fakes.tsa_server import fake_tsa
+
+    unstamped = save(labelled_image(), tmp_path / "plain.jpg")
+    disclose(unstamped, JOB, material)
+    assert verify_file(unstamped, material.ca_pem).c2pa.timestamp is None  # no TSA: no trusted time
+    with fake_tsa() as tsa:
+        stamped = save(labelled_image(), tmp_path / "stamped.jpg")
+        disclose(stamped, JOB, dataclasses.replace(material, timestamp_url=tsa.url))
+        assert len(tsa.requests) == 1  # one RFC 3161 round trip a signature
+    report = verify_file(stamped, material.ca_pem)
+    assert report.ok and report.c2pa.timestamp_authority == "vibot test TSA"
+    when = datetime.fromisoformat(str(report.c2pa.timestamp))
+    assert abs((when - datetime.now(UTC)).total_seconds()) < 120
+    shown = subprocess.run(
+        [sys.executable, "-m", "bot", "verify", str(stamped)], capture_output=True, text=True, check=False,
+        env={**os.environ, "VIBOT_HOME": str(tmp_path / "home")},
+    )  # fmt: skip
+    assert f"timestamp  {report.c2pa.timestamp} (RFC 3161, vibot test TSA)" in shown.stdout

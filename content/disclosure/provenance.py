@@ -43,6 +43,9 @@ class C2paReading:
     digital_source_type: str | None
     disclosure: dict[str, Any] = field(default_factory=dict)  # vibot's own assertion
     errors: list[str] = field(default_factory=list)
+    # An RFC 3161 timestamp the signature carries and that validated: when, and by whom.
+    timestamp: str | None = None
+    timestamp_authority: str | None = None
 
 
 def mime_of(path: Path) -> str:
@@ -144,4 +147,20 @@ def read(path: Path, trust_anchor_pem: bytes | None = None) -> C2paReading:
     codes = [
         s["code"] for s in report.get("validation_status", []) if s["code"] != "signingCredential.untrusted"
     ]
-    return C2paReading(reader.get_validation_state() or "Invalid", source_type, disclosure, codes)
+    stamped = next(
+        (
+            s
+            for s in report.get("validation_results", {}).get("activeManifest", {}).get("success", [])
+            if s["code"] == "timeStamp.validated"
+        ),
+        None,
+    )
+    return C2paReading(
+        reader.get_validation_state() or "Invalid",
+        source_type,
+        disclosure,
+        codes,
+        # c2pa-rs says "timestamp message digest matched: <the TSA's name>"
+        manifest.get("signature_info", {}).get("time") if stamped else None,
+        stamped["explanation"].partition(": ")[2] or None if stamped else None,
+    )

@@ -53,6 +53,8 @@ class C2paCheck:
     state: str
     digital_source_type: str | None
     errors: list[str]
+    timestamp: str | None = None  # the RFC 3161 time the signature carries, when it validated
+    timestamp_authority: str | None = None
 
 
 @dataclass
@@ -132,6 +134,13 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
         and not manifest.errors
         and manifest.digital_source_type == xmp.TRAINED_ALGORITHMIC_MEDIA
     )
-    c2pa_check = C2paCheck(c2pa_ok, manifest.state, manifest.digital_source_type, manifest.errors)
+    c2pa_check = C2paCheck(
+        c2pa_ok,
+        manifest.state,
+        manifest.digital_source_type,
+        manifest.errors,
+        manifest.timestamp,
+        manifest.timestamp_authority,
+    )
     ok = label.ok and mark.ok and xmp_check.ok and c2pa_check.ok
     return VerifyReport(str(path), "video" if video else "image", ok, label, mark, xmp_check, c2pa_check)
