@@ -147,6 +147,7 @@ def _reel(
         segments=[],
         seconds=reel.seconds,
         label=persona.disclosure.label,
+        label_style=persona.disclosure.label_style,
         transition=finish.transition,
         transition_s=finish.transition_seconds,
         look=Look(
@@ -178,7 +179,10 @@ def _reel(
     records.append(record)
     log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
     with Image.open(stills[0]) as first:
-        cover = save_lossless(burn_label(first, persona.disclosure.label), workdir / "cover.png")
+        disclosure = persona.disclosure
+        cover = save_lossless(
+            burn_label(first, disclosure.label, disclosure.label_style), workdir / "cover.png"
+        )
     return [
         MadeFile(video, "video", "video/mp4", *REEL_SIZE, frames / FPS),
         MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
@@ -298,7 +302,7 @@ def make_media(
     for index in range(count):
         generated = guarded_photo(app, persona, post, post.prompt, post.seed + index, size, flags)
         records.append(generated.record)
-        image = burn_label(generated.image, label)
+        image = burn_label(generated.image, label, persona.disclosure.label_style)
         path = save_lossless(image, workdir / f"photo-{index}.png")
         made.append(MadeFile(path, "image", "image/jpeg", *size))
     return made
@@ -308,6 +312,7 @@ def disclosure_job(persona: Persona, post_id: int) -> DisclosureJob:
     return DisclosureJob(
         post_id=post_id,
         visible_label=persona.disclosure.label,
+        visible_label_style=persona.disclosure.label_style,
         description=f"AI-generated media of {persona.name}, a virtual influencer. "
         f"{persona.disclosure.caption_line}",
         models=[persona.pipeline.image.model],

@@ -31,6 +31,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from content.disclosure.label import LabelStyle
 from content.errors import PersonaError, Problem
 from content.models import ModelInfo, model_info, upscaler_info
 from content.platforms import AccountBase, PlatformSpec, account_models, publisher_names, ratio_name
@@ -104,6 +105,7 @@ else:
 
 class Disclosure(Strict):
     label: NonEmptyText = "AI-generated"
+    label_style: LabelStyle = LabelStyle.TEXT
     caption_line: NonEmptyText
     hashtag: str = "#AIgenerated"
 

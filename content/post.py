@@ -25,7 +25,7 @@ from typing import Literal
 from PIL import Image, ImageDraw, ImageFont
 
 from content.disclosure.apply import video_marker
-from content.disclosure.label import label_overlay
+from content.disclosure.label import LabelStyle, label_overlay
 from content.errors import GenerationError
 from content.reels.encode import (
     AAC_ARGS,
@@ -80,6 +80,7 @@ class ReelPlan:
     seed: int = 0
     crf: int = 20
     watermark: bytes | None = None  # the invisible watermark's payload, embedded while rendering
+    label_style: LabelStyle = LabelStyle.TEXT
 
 
 def segment_seconds(seconds: float, count: int, transition: Transition, transition_s: float) -> float:
@@ -234,8 +235,11 @@ def _grain_chain(look: Look) -> str:
 def _overlays(plan: ReelPlan, workdir: Path, first_input: int) -> tuple[str, list[Path]]:
     """The label (full, then badge) and the optional text, each overlaid only over its box."""
     layers = [
-        (label_overlay(WIDTH, HEIGHT, plan.label), f"lt(t,{LABEL_FULL_SECONDS})"),
-        (label_overlay(WIDTH, HEIGHT, plan.label, BADGE_SCALE), f"gte(t,{LABEL_FULL_SECONDS})"),
+        (label_overlay(WIDTH, HEIGHT, plan.label, style=plan.label_style), f"lt(t,{LABEL_FULL_SECONDS})"),
+        (
+            label_overlay(WIDTH, HEIGHT, plan.label, BADGE_SCALE, plan.label_style),
+            f"gte(t,{LABEL_FULL_SECONDS})",
+        ),
     ]
     if plan.text:
         layers.append((text_overlay(plan.text), "1"))

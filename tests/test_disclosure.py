@@ -355,3 +355,24 @@ def test_a_timestamp_authority_stamps_the_signature_and_verify_shows_it(
         env={**os.environ, "VIBOT_HOME": str(tmp_path / "home")},
     )  # fmt: skip
     assert f"timestamp  {report.c2pa.timestamp} (RFC 3161, vibot test TSA)" in shown.stdout
+
+
+def test_the_eu_ai_icon_is_drawn_at_the_labels_minimum_size_and_verified(
+    tmp_path: Path, material: SigningMaterial
+) -> None:
+    from content.disclosure.label import LabelStyle, label_box_height, label_overlay, label_present
+
+    width, height = 1080, 1350
+    overlay = np.asarray(label_overlay(width, height, "AI-generated", style=LabelStyle.EU_AI))
+    text_only = np.asarray(label_overlay(width, height, "AI-generated"))
+    rows = np.flatnonzero((overlay[..., 3] == 255).any(axis=1))
+    assert rows[-1] - rows[0] + 1 >= label_box_height(width, height)  # the icon: the minimum size
+    assert (overlay[..., 3] == 255).sum() > (text_only[..., 3] == 255).sum()  # "AI" and its frame
+    noise = (np.random.default_rng(5).random((height // 8, width // 8, 3)) * 255).astype("uint8")
+    plain = Image.fromarray(noise).resize((width, height), Image.Resampling.LANCZOS)
+    path = save(burn_label(plain, "AI-generated", LabelStyle.EU_AI), tmp_path / "eu.jpg")
+    disclose(path, dataclasses.replace(JOB, visible_label_style="eu-ai"), material)
+    report = verify_file(path, material.ca_pem)
+    assert report.ok, report.problems()  # the manifest names the style; verify draws the icon too
+    with Image.open(path) as image:
+        assert not label_present(image.convert("RGB"), "AI-generated")[0]  # it is not the text label

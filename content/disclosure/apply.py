@@ -30,6 +30,7 @@ class DisclosureJob:
     description: str  # dc:description, e.g. "AI-generated image of Mara Lind (virtual influencer)"
     models: list[str]
     title: str
+    visible_label_style: str = "text"
 
 
 JPEG_QUALITIES = (92, 95, 98)  # the first at which the watermark reads back is kept
@@ -153,6 +154,7 @@ def disclose(
             title=job.title,
             models=job.models,
             visible_label=job.visible_label,
+            visible_label_style=job.visible_label_style,
             watermark_payload=payload.hex(),
             watermark_frames=frames,
         ),

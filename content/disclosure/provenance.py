@@ -35,6 +35,7 @@ class Provenance:
     watermark_payload: str  # hex
     watermark_frames: list[int] | None = None  # a reel's watermarked frame numbers
     software_version: str = "0.1.0"
+    visible_label_style: str = "text"  # label.LabelStyle: what `vibot verify` draws to compare
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def _manifest(info: Provenance) -> dict[str, Any]:
                 "label": VIBOT_ASSERTION,
                 "data": {
                     "visible_label": info.visible_label,
+                    "visible_label_style": info.visible_label_style,
                     "watermark": info.watermark_payload,
                     # as text: C2PA's CBOR turns a list of small integers into a byte string
                     "watermark_frames": ",".join(map(str, info.watermark_frames or [])),

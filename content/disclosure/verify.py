@@ -14,7 +14,7 @@ from PIL import Image
 
 from content.disclosure import provenance, watermark, xmp
 from content.disclosure.apply import video_size
-from content.disclosure.label import label_present
+from content.disclosure.label import LabelStyle, label_present
 from content.errors import NotFoundError
 from content.reels.encode import read_frames
 
@@ -89,8 +89,8 @@ def _frames(path: Path, size: tuple[int, int], indices: list[int]) -> dict[int, 
     return frames
 
 
-def _check_label(images: list[tuple[int, Image.Image]], text: str) -> LabelCheck:
-    results = [label_present(image, text) for _, image in images]
+def _check_label(images: list[tuple[int, Image.Image]], text: str, style: LabelStyle) -> LabelCheck:
+    results = [label_present(image, text, style=style) for _, image in images]
     return LabelCheck(all(ok for ok, _ in results), text, list(results[0][1]), [i for i, _ in images])
 
 
@@ -107,6 +107,8 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
     manifest = provenance.read(path, trust_anchor_pem)
     disclosure = manifest.disclosure
     text = str(disclosure.get("visible_label") or DEFAULT_LABEL)
+    styles = {style.value: style for style in LabelStyle}
+    style = styles.get(str(disclosure.get("visible_label_style")), LabelStyle.TEXT)
     expected = bytes.fromhex(disclosure["watermark"]) if disclosure.get("watermark") else None
     video = path.suffix.lower() == ".mp4"
     if video:
@@ -115,12 +117,12 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
         listed = str(disclosure.get("watermark_frames") or "0")
         marked = [int(n) for n in listed.split(",") if n.strip().isdigit()][:2] or [0]
         frames = _frames(path, (width, height), labelled + marked)
-        label = _check_label([(i, frames[i]) for i in labelled], text)
+        label = _check_label([(i, frames[i]) for i in labelled], text, style)
         mark = _check_watermark([(i, frames[i]) for i in marked], expected)
     else:
         with Image.open(path) as opened:
             image = opened.convert("RGB")
-        label = _check_label([(0, image)], text)
+        label = _check_label([(0, image)], text, style)
         mark = _check_watermark([(0, image)], expected)
     fields = xmp.read(path)
     xmp_check = XmpCheck(
