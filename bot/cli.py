@@ -266,12 +266,14 @@ def queue_list(
 ) -> None:
     """List posts, soonest slot first."""
     from bot.accounts import account_pause
-    from bot.review import list_posts, post_json
+    from bot.review import list_posts, post_json, publications_of
 
     context = _app()
     rows = list_posts(context, status, persona, limit)
     if json_output:
-        sys.stdout.write(json.dumps([post_json(context, p, m) for p, m in rows], indent=2) + "\n")
+        published = publications_of(context, [p.id for p, _ in rows if p.id is not None])
+        listed = [post_json(context, p, m, published.get(p.id or 0, [])) for p, m in rows]
+        sys.stdout.write(json.dumps(listed, indent=2) + "\n")
         return
     now = datetime.now(UTC)
     waits = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,7 +54,9 @@ def captions_of(post: Post, persona: Persona) -> dict[str, str | None]:
     }
 
 
-def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
+def post_json(
+    app: App, post: Post, media: list[MediaAsset], publications: Sequence[Publication] = ()
+) -> dict[str, Any]:
     """The stable JSON shape of `vibot queue list --json` (documented in docs/cli.md)."""
     return {
         "id": post.id,
@@ -70,7 +73,31 @@ def post_json(app: App, post: Post, media: list[MediaAsset]) -> dict[str, Any]:
         "caption_writer": post.caption_writer,
         "review_flags": json.loads(post.review_flags) if post.review_flags else [],
         "media": [{"path": str(app.media.path(m.path)), "kind": m.kind, "sha256": m.sha256} for m in media],
+        "publications": [
+            {
+                "platform": p.platform,
+                "status": str(p.status),
+                "remote_id": p.remote_id,
+                "permalink": p.permalink,
+                "ai_flag": p.ai_flag,
+            }
+            for p in publications
+        ],
     }
+
+
+def publications_of(app: App, post_ids: Sequence[int]) -> dict[int, list[Publication]]:
+    """Each post's publications, one query for them all."""
+    found: dict[int, list[Publication]] = {post_id: [] for post_id in post_ids}
+    with read_scope(app.engine) as session:
+        rows = session.exec(
+            select(Publication)
+            .where(col(Publication.post_id).in_(list(post_ids)))
+            .order_by(col(Publication.platform))
+        )
+        for publication in rows:
+            found[publication.post_id].append(publication)
+    return found
 
 
 def list_posts(

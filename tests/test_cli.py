@@ -46,6 +46,7 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path, monkeypatch: py
         "caption_writer",
         "review_flags",
         "media",
+        "publications",
     }
     first = listed[0]["id"]
     prepared = vibot("prepare", "--post", str(first))
