@@ -216,6 +216,8 @@ def test_verify_cli_exit_codes_and_json(tmp_path: Path, certs_dir: Path) -> None
         "state": "Trusted",
         "digital_source_type": xmp_layer.TRAINED_ALGORITHMIC_MEDIA,
         "errors": [],
+        "timestamp": None,  # no timestamp authority configured
+        "timestamp_authority": None,
     }
     failed = subprocess.run(
         [sys.executable, "-m", "bot", "verify", str(good), str(bad)],
