@@ -351,11 +351,14 @@ def publish_post(app: App, post: Post, publishers: Publishers, report: PassRepor
     """Every publication of one due post that is still to go, each on its own account."""
     assert post.id is not None
     targets = _targets(app, post)
+    fresh = post.status == PostStatus.APPROVED
+    pending = [] if fresh else [p.platform for p in _pending(app, post.id)]
+    if not fresh and not pending:
+        return  # what is left is in flight or waits for a person: nothing to check or send
     try:
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
-        pending = [p.platform for p in _pending(app, post.id)] if post.status != PostStatus.APPROVED else []
-        check_specs(app, post, assets, list(targets) if post.status == PostStatus.APPROVED else pending)
+        check_specs(app, post, assets, list(targets) if fresh else pending)
     except ApprovalMismatchError as err:
         refuse(app, post, err, report)
         return
