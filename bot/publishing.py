@@ -53,7 +53,14 @@ from content.errors import (
     VibotError,
 )
 from storage.db import session_scope
-from storage.lifecycle import due_posts, ensure_publications, move_publication, set_fields, transition
+from storage.lifecycle import (
+    due_posts,
+    ensure_publications,
+    move_publication,
+    set_fields,
+    skip_pending,
+    transition,
+)
 from storage.locks import hold_lock
 from storage.media import sha256_file, sha256_text
 from storage.models import Approval, MediaAsset, Post, Publication, PublishAttempt, utcnow
@@ -484,15 +491,9 @@ def skip_missed(app: App, now: datetime, report: PassReport) -> None:
         if persona is None or post.slot_utc + persona.schedule.grace >= now or post.id is None:
             continue
         why = f"slot {post.slot_utc:%Y-%m-%d %H:%M} UTC passed beyond the {persona.schedule.grace} grace"
-        if post.status == PostStatus.APPROVED:
-            _move(app, post.id, PostStatus.APPROVED, PostStatus.SKIPPED, why)
-            report.skipped.append(post.id)
-            continue
-        pending = _pending(app, post.id)
         with session_scope(app.engine) as session:
-            for publication in pending:
-                move_publication(session, post.id, publication.platform, P.PENDING, P.SKIPPED, note=why)
-        report.skipped += [post.id] * len(pending)
+            platforms = skip_pending(session, post.id, why)
+        report.skipped += [post.id] * (1 if post.status == PostStatus.APPROVED else len(platforms))
 
 
 def due(app: App, until: datetime) -> list[Post]:

@@ -163,14 +163,41 @@ def move_publication(
     return sum_up(session, post_id)
 
 
-def sum_up(session: Session, post_id: int) -> PostStatus:
+def sum_up(session: Session, post_id: int, note: str = "") -> PostStatus:
     """Set an approved post's status from its publications (see `post_status_for`)."""
     states = session.exec(select(Publication.status).where(Publication.post_id == post_id)).all()
     current = current_status(session, post_id)
     target = post_status_for([PublicationStatus(state) for state in states])
     if target != current:
-        transition(session, post_id, current, target)
+        transition(session, post_id, current, target, note=note)
     return target
+
+
+def skip_pending(session: Session, post_id: int, note: str) -> list[str]:
+    """Every pending publication of a post skipped at once, then the post summed up once (one
+    at a time, an approved post would pass through `publishing` on the way); the platforms.
+    A post with no publication yet is skipped as a whole."""
+    platforms = list(
+        session.exec(
+            select(Publication.platform).where(
+                Publication.post_id == post_id, Publication.status == PublicationStatus.PENDING
+            )
+        )
+    )
+    session.execute(
+        sa.update(Publication)
+        .where(col(Publication.post_id) == post_id, col(Publication.status) == PublicationStatus.PENDING)
+        .values(status=PublicationStatus.SKIPPED, note=note, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    for platform in platforms:
+        record_event(session, post_id, "publication", f"{platform}: pending → skipped: {note}")
+    current = current_status(session, post_id)
+    if current == PostStatus.APPROVED and not platforms:
+        transition(session, post_id, current, PostStatus.SKIPPED, note=note)
+    else:
+        sum_up(session, post_id, note)
+    return platforms
 
 
 def due_posts(session: Session, status: PostStatus, until: datetime, limit: int = 500) -> list[Post]:

@@ -20,7 +20,7 @@ from bot.publishing import publish_pass
 from bot.review import approve, edit_caption, get_post, reject
 from content.errors import UserError
 from storage.db import session_scope
-from storage.lifecycle import add_planned, transition
+from storage.lifecycle import add_planned, ensure_publications, transition
 from storage.models import PublishAttempt
 from storage.status import PostStatus
 from tests.support.personas import make_app, write_persona
@@ -192,9 +192,13 @@ def test_missed_slots_publish_late_within_grace_else_skip(sqlite_app: App) -> No
     too_late = ready_post(app, slot=datetime.now(UTC) - timedelta(hours=3))
     approve(app, late, by="ana")
     approve(app, too_late, by="ana")
+    with session_scope(app.engine) as session:  # as a rate limit leaves it: approved, pending
+        ensure_publications(session, too_late, {"instagram": "outbox"})
     report = publish_pass(app)
     assert report.published == [late] and report.skipped == [too_late]
-    assert get_post(app, too_late).post.status == PostStatus.SKIPPED
+    view = get_post(app, too_late)
+    assert view.post.status == PostStatus.SKIPPED and [p.status for p in view.publications] == ["skipped"]
+    assert "approved → skipped: slot" in view.events[-1].message  # straight there, not via publishing
 
 
 def test_interrupted_preparation_is_retried(app: App) -> None:
