@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from bot.context import App
 from bot.notify import notify
+from content.errors import UserError
 from content.timing import format_duration
 from storage.db import session_scope
 from storage.models import AccountState, Post, PublishAttempt, utcnow
@@ -63,8 +64,10 @@ def hold(app: App, persona_id: str, platform: str, reason: str) -> None:
 
 def resume(app: App, persona_id: str, platform: str | None = None) -> None:
     """Make the account active again: on one platform, or on all of the persona's."""
-    platforms = [platform] if platform else [a.spec().name for a in app.persona(persona_id).targets]
-    for name in platforms:
+    listed = [a.spec().name for a in app.persona(persona_id).targets]
+    if platform is not None and platform not in listed:
+        raise UserError(f"persona {persona_id} has no {platform} account — use one of {', '.join(listed)}")
+    for name in [platform] if platform else listed:
         _save(app, persona_id, name, "active", None, None)
 
 

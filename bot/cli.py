@@ -690,12 +690,7 @@ def account_resume(
     """Clear a hold or cool-down once the cause is fixed (a renewed token, a solved challenge)."""
     from bot.accounts import resume
 
-    context = _app()
-    persona = context.persona(persona_id)  # an unknown persona is a user error
-    names = [account.spec().name for account in persona.targets]
-    if platform is not None and platform not in names:
-        raise UserError(f"persona {persona_id} has no {platform} account — use one of {', '.join(names)}")
-    resume(context, persona_id, platform)
+    resume(_app(), persona_id, platform)  # an unknown persona or platform is a user error
     out.print(f"account of {persona_id}{f' on {platform}' if platform else ''}: active")
 
 

@@ -87,7 +87,6 @@ class PassReport:
     """What a pass did. Lists hold post ids, once per publication; accounts are named as
     `bot.accounts.label` writes them ('kai', or 'kai on TikTok' for a persona on several)."""
 
-    published: list[int] = field(default_factory=list)
     published_on: list[tuple[int, str]] = field(default_factory=list)  # (post, platform title)
     reconciled: list[int] = field(default_factory=list)
     retried: list[int] = field(default_factory=list)
@@ -100,6 +99,10 @@ class PassReport:
     waiting: Counter[str] = field(default_factory=Counter)  # account → due publications held back by it
     pauses: dict[str, Pause] = field(default_factory=dict)  # account → its pause, when it ended
     held_back: set[Account] = field(default_factory=set)  # the accounts behind `waiting`
+
+    @property
+    def published(self) -> list[int]:
+        return [post_id for post_id, _ in self.published_on]
 
     def waiting_line(self) -> str | None:
         """'3 approved posts wait: kai cooling down until 03:13 UTC (rate limit), …', or None."""
@@ -349,8 +352,9 @@ def refuse(app: App, post: Post, err: ApprovalMismatchError, report: PassReport)
             review_note=f"Refused to publish: {err}. Review it again.",
         )  # fmt: skip
         return
+    pending = _pending(app, post.id)
     with session_scope(app.engine) as session:
-        for publication in _pending(app, post.id):
+        for publication in pending:
             move_publication(session, post.id, publication.platform, P.PENDING, P.FAILED, note=str(err))
 
 
@@ -359,39 +363,36 @@ def publish_post(app: App, post: Post, publishers: Publishers, report: PassRepor
     assert post.id is not None
     targets = _targets(app, post)
     fresh = post.status == PostStatus.APPROVED
-    pending = [] if fresh else [p.platform for p in _pending(app, post.id)]
+    pending = [] if fresh else _pending(app, post.id)
     if not fresh and not pending:
         return  # what is left is in flight or waits for a person: nothing to check or send
     try:
         assets, approval = approved_state(app, post)
         check_unchanged(app, post, assets, approval)
-        check_specs(app, post, assets, list(targets) if fresh else pending)
+        check_specs(app, post, assets, list(targets) if fresh else [p.platform for p in pending])
     except ApprovalMismatchError as err:
         refuse(app, post, err, report)
         return
-    if post.status == PostStatus.APPROVED:
+    if fresh:
         with session_scope(app.engine) as session:
             ensure_publications(session, post.id, targets)
+        pending = _pending(app, post.id)
     captions = captions_of(post, app.persona(post.persona_id))
-    for publication in _pending(app, post.id):
-        account = Account(
-            post.persona_id, publication.platform, label(app, post.persona_id, publication.platform)
-        )
+    for publication in pending:
+        platform = publication.platform
+        account = Account(post.persona_id, platform, label(app, post.persona_id, platform))
         if account.label not in report.paused:
-            pause = account_pause(app, account.persona_id, account.platform, utcnow())
+            pause = account_pause(app, post.persona_id, platform, utcnow())
             if pause is not None:
                 report.paused[account.label] = pause.reason
-            else:
-                try:
-                    publisher = publishers.get(post.persona_id, publication.platform)
-                except KeyError:
-                    continue  # the persona dropped this account; ensure_publications removes the row
-                caption = captions.get(publication.platform) or ""
-                publish_one(app, post, publication, publisher, caption, assets, account, report)
-                if account.label not in report.paused:
-                    continue
-        report.waiting[account.label] += 1  # its account is paused: a later pass tries again
-        report.held_back.add(account)
+            elif platform in targets:  # else the persona no longer lists it: it waits out its grace
+                publisher = publishers.get(post.persona_id, platform)
+                publish_one(
+                    app, post, publication, publisher, captions.get(platform) or "", assets, account, report
+                )
+        if account.label in report.paused:  # a later pass tries again
+            report.waiting[account.label] += 1
+            report.held_back.add(account)
 
 
 def publish_one(
@@ -467,7 +468,6 @@ def publish_one(
         remote_id=remote.remote_id, permalink=remote.permalink, ai_flag=publisher.ai_flag,
         note=f"remote id {remote.remote_id}",
     )  # fmt: skip
-    report.published.append(post.id)
     report.published_on.append((post.id, title))
     log.info(
         "published",

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     tiktok_api_url: str = "https://open.tiktokapis.com"
     # Publishing YouTube Shorts through the YouTube Data API v3 (uploads and their status).
     youtube_api_url: str = "https://www.googleapis.com"
-    # Any other publisher's API base URL, by platform name (VIBOT_API_URLS='{"bluesky": "…"}'):
+    # Any publisher's API base URL, by publisher name (VIBOT_API_URLS='{"bluesky": "…"}'):
     # a new publisher keeps its default in its own module and needs no field here.
     api_urls: dict[str, str] = Field(default_factory=dict)
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")
@@ -156,11 +156,11 @@ class Settings(BaseSettings):
         """The hash-chained audit trail (storage/audit.py)."""
         return self.home / "audit.jsonl"
 
-    def api_url(self, platform: str, default: str) -> str:
-        """A publisher's API base URL: VIBOT_API_URLS' entry, else its own setting, else the
-        default its module gives."""
-        own = getattr(self, f"{platform}_api_url", None)
-        return self.api_urls.get(platform) or (own if isinstance(own, str) else None) or default
+    def api_url(self, publisher: str, default: str = "") -> str:
+        """A publisher's API base URL: VIBOT_API_URLS' entry, else its own setting
+        (VIBOT_TIKTOK_API_URL…), else the default its module gives."""
+        own = getattr(self, f"{publisher}_api_url", None)
+        return self.api_urls.get(publisher) or (own if isinstance(own, str) else None) or default
 
 
 @lru_cache(maxsize=1)

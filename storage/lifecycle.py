@@ -155,12 +155,24 @@ def move_publication(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(post_id, current, target)
-    note = f": {fields['note']}" if fields.get("note") else ""
-    record_event(session, post_id, "publication", f"{platform}: {current} → {target}{note}")
+    _publication_event(session, post_id, platform, current, target, fields.get("note"))
     if target == PublicationStatus.PUBLISHED:
         published = {key: fields.get(key) for key in ("remote_id", "permalink", "ai_flag")}
         audit.record(session, "published", post_id, by or "vibot", platform=platform, **published)
     return sum_up(session, post_id)
+
+
+def _publication_event(
+    session: Session,
+    post_id: int,
+    platform: str,
+    current: PublicationStatus,
+    target: PublicationStatus,
+    note: str | None,
+) -> None:
+    record_event(
+        session, post_id, "publication", f"{platform}: {current} → {target}" + (f": {note}" if note else "")
+    )
 
 
 def sum_up(session: Session, post_id: int, note: str = "") -> PostStatus:
@@ -191,7 +203,9 @@ def skip_pending(session: Session, post_id: int, note: str) -> list[str]:
         .execution_options(synchronize_session=False)
     )
     for platform in platforms:
-        record_event(session, post_id, "publication", f"{platform}: pending → skipped: {note}")
+        _publication_event(
+            session, post_id, platform, PublicationStatus.PENDING, PublicationStatus.SKIPPED, note
+        )
     current = current_status(session, post_id)
     if current == PostStatus.APPROVED and not platforms:
         transition(session, post_id, current, PostStatus.SKIPPED, note=note)

@@ -33,6 +33,7 @@ from content.post import still_reel
 from storage.db import session_scope
 from storage.models import Post
 from storage.status import PostStatus
+from tests.support.cli import cli_here
 from tests.support.posts import ready_post
 
 JOB = DisclosureJob(
@@ -336,7 +337,7 @@ def test_a_forked_child_starts_its_own_exiftool_and_leaves_the_parents_running(t
 
 
 def test_a_timestamp_authority_stamps_the_signature_and_verify_shows_it(
-    tmp_path: Path, material: SigningMaterial
+    tmp_path: Path, material: SigningMaterial, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Against OpenSSL's own TSA (`openssl ts -reply`) on 127.0.0.1, with its own test root."""
     from tests.fakes.tsa_server import fake_tsa
@@ -352,10 +353,7 @@ def test_a_timestamp_authority_stamps_the_signature_and_verify_shows_it(
     assert report.ok and report.c2pa.timestamp_authority == "vibot test TSA"
     when = datetime.fromisoformat(str(report.c2pa.timestamp))
     assert abs((when - datetime.now(UTC)).total_seconds()) < 120
-    shown = subprocess.run(
-        [sys.executable, "-m", "bot", "verify", str(stamped)], capture_output=True, text=True, check=False,
-        env={**os.environ, "VIBOT_HOME": str(tmp_path / "home")},
-    )  # fmt: skip
+    shown = cli_here(monkeypatch, tmp_path, "verify", str(stamped))
     assert f"timestamp  {report.c2pa.timestamp} (RFC 3161, vibot test TSA)" in shown.stdout
 
 

@@ -283,7 +283,9 @@ def container_config(
 
 
 def build(account: GraphAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> GraphPublisher:
-    config = container_config(settings.graph_api_url, settings.graph_api_version, account, persona, settings)
+    config = container_config(
+        settings.api_url("graph"), settings.graph_api_version, account, persona, settings
+    )
     return GraphPublisher(config, url_for)
 
 

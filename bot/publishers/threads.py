@@ -55,7 +55,7 @@ class ThreadsPublisher(GraphPublisher):
 
 def build(account: ThreadsAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> ThreadsPublisher:
     config = container_config(
-        settings.threads_api_url, settings.threads_api_version, account, persona, settings
+        settings.api_url("threads"), settings.threads_api_version, account, persona, settings
     )
     return ThreadsPublisher(config, url_for)
 

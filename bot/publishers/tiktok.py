@@ -232,7 +232,9 @@ class TikTokPublisher:
 
 def build(account: TikTokAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> TikTokPublisher:
     config = TikTokConfig(
-        settings.tiktok_api_url, from_env(persona, account, "token_env", account.token_env), account.privacy
+        settings.api_url("tiktok"),
+        from_env(persona, account, "token_env", account.token_env),
+        account.privacy,
     )
     return TikTokPublisher(config, url_for)
 

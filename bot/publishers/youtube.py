@@ -229,7 +229,7 @@ class YouTubePublisher:
 
 def build(account: YouTubeAccount, persona: Persona, settings: Settings, url_for: UrlFor) -> YouTubePublisher:
     config = YouTubeConfig(
-        base_url=settings.youtube_api_url,
+        base_url=settings.api_url("youtube"),
         access_token=from_env(persona, account, "token_env", account.token_env),
         privacy=account.privacy,
         quota_per_day=account.quota_per_day,

@@ -263,11 +263,11 @@ def settle_post(
 def resume_account(request: Request, persona_id: str, platform: Platform = "") -> Response:
     state = vibot(request)
     app = state.app
-    persona = app.personas.get(persona_id)
-    if persona is None:
+    if persona_id not in app.personas:
         raise HTTPException(404, "There is no such persona.")
-    if platform and platform not in {account.spec().name for account in persona.targets}:
-        raise HTTPException(404, "This persona has no account there.")
-    resume(app, persona_id, platform or None)
+    try:
+        resume(app, persona_id, platform or None)
+    except UserError:
+        raise HTTPException(404, "This persona has no account there.") from None
     log.info("account resumed", persona=persona_id, platform=platform or "all", by=who(request))
     return back("/personas", done="resumed")
