@@ -531,9 +531,14 @@ def verify(
                 f"at {report.label.region}",
                 markup=False,
             )
+            frames = (
+                f", {mark.frames_agreeing} of {len(mark.frames_checked)} frames agree"
+                if report.kind == "video"
+                else ""
+            )
             out.print(
-                f"  watermark  {'ok' if mark.ok else 'missing'} payload {mark.payload} "
-                f"post {mark.post_id} bits {mark.bit_agreement}",
+                f"  watermark  {'ok' if mark.ok else 'missing'} post {mark.post_id} "
+                f"confidence {mark.confidence:.2f}{frames} (payload {mark.payload}, {mark.algorithm or '-'})",
                 markup=False,
             )
             out.print(f"  xmp        {report.xmp.digital_source_type or '-'}", markup=False)

@@ -4,6 +4,7 @@ and the gate that refuses media missing any of them."""
 from __future__ import annotations
 
 import atexit
+import binascii
 import dataclasses
 import json
 import os
@@ -154,9 +155,9 @@ def test_a_missing_label_is_caught(tmp_path: Path, material: SigningMaterial) ->
     assert verify_file(path, material.ca_pem).problems() == ["visible label missing or invalid"]
 
 
-def test_watermark_payload_checksum() -> None:
+def test_watermark_payload_names_the_post() -> None:
     assert post_id_from(payload_for(123456)) == 123456
-    assert post_id_from(b"vb\x00\x01\xe2\x40\x00\x00") is None  # wrong checksum: noise
+    assert post_id_from(b"X\x00\x01\xe2\x40") is None  # not vibot's magic
     assert post_id_from(b"\x00" * 8) is None
 
 
@@ -169,7 +170,9 @@ def test_a_reel_carries_every_layer(tmp_path: Path, material: SigningMaterial) -
     report = verify_file(reel, material.ca_pem)
     assert report.ok, report.problems()
     assert report.kind == "video" and report.label.frames_checked == [0, 57]
-    assert report.watermark.frames_checked == [0, 30] and report.watermark.post_id == 4242
+    mark = report.watermark
+    assert mark.frames_checked == [0, 22, 44, 66, 88] and mark.post_id == 4242
+    assert mark.frames_agreeing == 5 and mark.confidence > 0.9 and mark.algorithm == watermark.ALGORITHM
 
 
 @pytest.mark.slow
@@ -283,15 +286,23 @@ def test_the_publisher_checks_every_layer_again(sqlite_app: App) -> None:
     assert report.published == [post_id]
 
 
-def test_the_batched_watermark_is_the_librarys_own_maths() -> None:
+def test_a_file_marked_before_the_robust_watermark_still_verifies() -> None:
+    """Files made by an earlier vibot carry dwtDctSvd's 64 bits; their manifest names that
+    payload, and the batched legacy decoder reads exactly what the library's own reads."""
     rng = np.random.default_rng(3)
     small = (rng.random((90, 60, 3)) * 255).astype(np.uint8)
-    bgr = np.asarray(Image.fromarray(small).resize((540, 960), Image.Resampling.BICUBIC))
-    bits = list(np.unpackbits(np.frombuffer(watermark.payload_for(77), dtype=np.uint8)))
-    library, batched = watermark._dwt_dct_svd(), watermark._vectorised()
-    marked = library(bits, wmLen=64).encode(bgr.copy())
-    assert np.array_equal(batched(bits, wmLen=64).encode(bgr.copy()), marked)
-    assert list(batched([], wmLen=64).decode(marked)) == list(library([], wmLen=64).decode(marked))
+    rgb = np.asarray(Image.fromarray(small).resize((540, 960), Image.Resampling.BICUBIC))
+    legacy = b"vb" + (77).to_bytes(4, "big")
+    legacy += binascii.crc_hqx(legacy, 0xFFFF).to_bytes(2, "big")
+    bits = list(np.unpackbits(np.frombuffer(legacy, dtype=np.uint8)))
+    library = watermark._dwt_dct_svd()
+    marked_bgr = library(bits, wmLen=64).encode(np.ascontiguousarray(rgb[..., ::-1]))
+    batched = watermark._legacy_decoder()([], wmLen=64).decode(marked_bgr.copy())
+    assert list(batched) == list(library([], wmLen=64).decode(marked_bgr.copy()))
+    reading = watermark.read(np.ascontiguousarray(marked_bgr[..., ::-1]), expected=legacy)
+    assert reading.post_id == 77 and reading.bit_agreement == 1.0
+    assert reading.algorithm == watermark.LEGACY_ALGORITHM
+    assert watermark.read(np.ascontiguousarray(marked_bgr[..., ::-1])).post_id is None  # blind: robust only
 
 
 # PyExifTool drops a dead exiftool's pipes without closing them (3 descriptors, once per death).

@@ -20,7 +20,7 @@ from content.reels import h264_reel_args
 from content.reels.encode import FrameEdit, pipe_frames, raw_input, raw_output, read_frames
 from content.reels.spec import probe
 
-VIDEO_WATERMARK_EVERY = 30  # frames: one watermarked frame a second at 30 fps
+MARKED_FRAMES = "all"  # a reel carries its mark in every frame (~15 ms a 1080×1920 frame)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def watermark_image(path: Path, payload: bytes, final_suffix: str | None = None)
     for quality in JPEG_QUALITIES:
         _save_final(marked, final, quality)
         with Image.open(final) as written:
-            if watermark.read(np.asarray(written.convert("RGB"))).post_id == watermark.post_id_from(payload):
+            if watermark.read(np.asarray(written.convert("RGB")), payload).matches:
                 break
     else:
         raise GenerationError(
@@ -83,33 +83,25 @@ def video_size(path: Path) -> tuple[int, int, float]:
     return int(width), int(height), float(meta["fps"])
 
 
-def video_marker(payload: bytes, size: tuple[int, int], every: int = VIDEO_WATERMARK_EVERY) -> FrameEdit:
-    """A pipe_frames edit embedding the payload in every `every`-th raw yuv420p frame.
-
-    OpenCV's I420 conversions use BT.601 limited range, as ffmpeg does for untagged video:
-    a marked frame keeps the colours of its neighbours."""
-    import cv2
-
+def video_marker(payload: bytes, size: tuple[int, int]) -> FrameEdit:
+    """A pipe_frames edit embedding the payload in every raw yuv420p frame. Every frame:
+    a platform's re-encode keeps a mark that stands still better than one that blinks,
+    and a reader can take any frames it likes. Only the Y plane changes: the mark lives
+    in luminance, so colour stays exactly as the encoder would have had it."""
     width, height = size
+    luma_bytes = width * height
 
     def mark(index: int, frame: bytes) -> bytes:
-        if index % every:
-            return frame
-        planes = np.frombuffer(frame, dtype=np.uint8).reshape(height * 3 // 2, width)
-        rgb = cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
-        return bytes(cv2.cvtColor(watermark.embed(rgb, payload), cv2.COLOR_RGB2YUV_I420).tobytes())
+        plane = np.frombuffer(frame, dtype=np.uint8, count=luma_bytes).reshape(height, width)
+        return watermark.embed_luma_plane(plane, payload).tobytes() + frame[luma_bytes:]
 
     return mark
 
 
-def marked_frames(frame_count: int, every: int = VIDEO_WATERMARK_EVERY) -> list[int]:
-    return list(range(0, frame_count, every))
-
-
-def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVERY) -> list[int]:
-    """Embed the payload in every `every`-th frame and re-encode to the Reels spec, keeping
-    the audio. Returns the watermarked frame numbers. (vibot's own reels are marked while
-    they render, and skip this second encode: see `already_marked`.)"""
+def watermark_video(path: Path, payload: bytes) -> None:
+    """Embed the payload in every frame and re-encode to the Reels spec, keeping the
+    audio. (vibot's own reels are marked while they render, and skip this second encode:
+    see `already_marked`.)"""
     width, height, fps = video_size(path)
     with tempfile.TemporaryDirectory() as workdir:
         out = Path(workdir) / f"marked{path.suffix}"
@@ -118,22 +110,21 @@ def watermark_video(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVE
             *raw_input((width, height), fps), "-i", str(path), "-map", "0:v", "-map", "1:a?",
             *h264_reel_args(fps, crf=18), "-c:a", "copy", "-movflags", "+faststart", str(out),
         ]  # fmt: skip
-        count = pipe_frames(
+        pipe_frames(
             source, sink, (width, height), f"re-encode {path.name} with its watermark",
-            video_marker(payload, (width, height), every),
+            video_marker(payload, (width, height)),
         )  # fmt: skip
         out.replace(path)
-    return marked_frames(count, every)
 
 
-def already_marked(path: Path, payload: bytes, every: int = VIDEO_WATERMARK_EVERY) -> list[int] | None:
-    """The marked frames of a video that carries `payload` from its render, else None.
-    Frame 0 is read back: a reel is trusted to be marked only where the mark is found."""
+def already_marked(path: Path, payload: bytes) -> bool:
+    """Whether a video carries `payload` from its render. Frame 0 is read back: a reel is
+    trusted to be marked only where the mark is found."""
     video = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
     first = next(read_frames(path, (int(video["width"]), int(video["height"])), [0]), None)
-    if first is None or watermark.read(np.asarray(first[1])).post_id != watermark.post_id_from(payload):
-        return None
-    return marked_frames(int(video["nb_frames"]), every)
+    return first is not None and watermark.read(np.asarray(first[1])).post_id == watermark.post_id_from(
+        payload
+    )
 
 
 def disclose(
@@ -142,9 +133,11 @@ def disclose(
     """Watermark, XMP and C2PA on one finished file (label and size already final).
     Returns the final file: `path`, or for an image the same name with `final_suffix`."""
     payload = watermark.payload_for(job.post_id)
-    frames: list[int] | None = None
+    frames: str | None = None
     if path.suffix.lower() == ".mp4":
-        frames = already_marked(path, payload) or watermark_video(path, payload)
+        if not already_marked(path, payload):
+            watermark_video(path, payload)
+        frames = MARKED_FRAMES
     else:
         path = watermark_image(path, payload, final_suffix)
     xmp.write(path, job.description)
@@ -156,6 +149,7 @@ def disclose(
             visible_label=job.visible_label,
             visible_label_style=job.visible_label_style,
             watermark_payload=payload.hex(),
+            watermark_algorithm=watermark.ALGORITHM,
             watermark_frames=frames,
         ),
         material,

@@ -5,6 +5,7 @@ It is signed last: any later edit of the file breaks the signature."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import tempfile
@@ -17,6 +18,7 @@ from content.disclosure.xmp import TRAINED_ALGORITHMIC_MEDIA
 from content.errors import GenerationError
 
 VIBOT_ASSERTION = "org.vibot.disclosure"
+SOFT_BINDING = "c2pa.soft-binding"
 MIME = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -33,7 +35,8 @@ class Provenance:
     models: list[str]
     visible_label: str
     watermark_payload: str  # hex
-    watermark_frames: list[int] | None = None  # a reel's watermarked frame numbers
+    watermark_algorithm: str  # watermark.ALGORITHM: named in the soft-binding assertion
+    watermark_frames: str | None = None  # a reel's marked frames: "all"
     software_version: str = "0.1.0"
     visible_label_style: str = "text"  # label.LabelStyle: what `vibot verify` draws to compare
 
@@ -47,6 +50,8 @@ class C2paReading:
     # An RFC 3161 timestamp the signature carries and that validated: when, and by whom.
     timestamp: str | None = None
     timestamp_authority: str | None = None
+    soft_binding: dict[str, Any] = field(default_factory=dict)  # {"alg", "value"} when present
+    manifest: dict[str, Any] = field(default_factory=dict)  # the active manifest, as c2pa reads it
 
 
 def mime_of(path: Path) -> str:
@@ -87,13 +92,26 @@ def _manifest(info: Provenance) -> dict[str, Any]:
                 },
             },
             {
+                # C2PA 2.1 §18.10 soft binding: the watermark's value leads back here, so a
+                # copy stripped of this manifest can still be matched to it.
+                "label": SOFT_BINDING,
+                "data": {
+                    "alg": info.watermark_algorithm,
+                    "blocks": [
+                        {
+                            "scope": {},  # the whole asset: every pixel, every frame
+                            "value": base64.b64encode(bytes.fromhex(info.watermark_payload)).decode(),
+                        }
+                    ],
+                },
+            },
+            {
                 "label": VIBOT_ASSERTION,
                 "data": {
                     "visible_label": info.visible_label,
                     "visible_label_style": info.visible_label_style,
                     "watermark": info.watermark_payload,
-                    # as text: C2PA's CBOR turns a list of small integers into a byte string
-                    "watermark_frames": ",".join(map(str, info.watermark_frames or [])),
+                    "watermark_frames": info.watermark_frames or "",
                 },
             },
         ],
@@ -138,7 +156,9 @@ def read(path: Path, trust_anchor_pem: bytes | None = None) -> C2paReading:
         return C2paReading("absent", None, errors=[str(err)[:200]])
     report = json.loads(reader.json())
     manifest = report["manifests"][report["active_manifest"]]
-    source_type, disclosure = None, {}
+    source_type: str | None = None
+    disclosure: dict[str, Any] = {}
+    soft_binding: dict[str, Any] = {}
     for assertion in manifest.get("assertions", []):
         if assertion["label"].startswith("c2pa.actions"):
             for action in assertion["data"].get("actions", []):
@@ -146,6 +166,9 @@ def read(path: Path, trust_anchor_pem: bytes | None = None) -> C2paReading:
                     source_type = action.get("digitalSourceType")
         elif assertion["label"] == VIBOT_ASSERTION:
             disclosure = assertion["data"]
+        elif assertion["label"] == SOFT_BINDING:
+            blocks = assertion["data"].get("blocks") or [{}]
+            soft_binding = {"alg": assertion["data"].get("alg"), "value": blocks[0].get("value")}
     codes = [
         s["code"] for s in report.get("validation_status", []) if s["code"] != "signingCredential.untrusted"
     ]
@@ -165,4 +188,6 @@ def read(path: Path, trust_anchor_pem: bytes | None = None) -> C2paReading:
         # c2pa-rs says "timestamp message digest matched: <the TSA's name>"
         manifest.get("signature_info", {}).get("time") if stamped else None,
         stamped["explanation"].partition(": ")[2] or None if stamped else None,
+        soft_binding,
+        manifest,
     )

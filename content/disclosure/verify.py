@@ -17,6 +17,7 @@ from content.disclosure.apply import video_size
 from content.disclosure.label import LabelStyle, label_present
 from content.errors import NotFoundError
 from content.reels.encode import read_frames
+from content.reels.spec import probe
 
 DEFAULT_LABEL = "AI-generated"
 LABEL_CHECK_SECONDS = (0.0, 1.9)  # a reel shows the full label for at least its first 2 seconds
@@ -37,6 +38,9 @@ class WatermarkCheck:
     post_id: int | None
     bit_agreement: float | None
     frames_checked: list[int]
+    confidence: float = 0.0  # 0–1: bit agreement, discounted for a weak sync
+    algorithm: str | None = None
+    frames_agreeing: int = 0  # of frames_checked, how many name the post on their own
 
 
 @dataclass
@@ -80,6 +84,11 @@ class VerifyReport:
         return [f"{names[layer]} missing or invalid" for layer in names if not getattr(self, layer).ok]
 
 
+def frame_count(path: Path) -> int:
+    video = next(s for s in probe(path)["streams"] if s["codec_type"] == "video")
+    return int(video.get("nb_frames") or 1)
+
+
 def _frames(path: Path, size: tuple[int, int], indices: list[int]) -> dict[int, Image.Image]:
     """Frames `indices` of a video, decoded in one ffmpeg run (one decode, not one a frame)."""
     frames = dict(read_frames(path, size, indices))
@@ -95,10 +104,30 @@ def _check_label(images: list[tuple[int, Image.Image]], text: str, style: LabelS
 
 
 def _check_watermark(images: list[tuple[int, Image.Image]], expected: bytes | None) -> WatermarkCheck:
-    readings = [watermark.read(np.asarray(image.convert("RGB")), expected) for _, image in images]
-    best = max(readings, key=lambda r: (r.post_id is not None, r.bit_agreement or 0.0))
-    ok = best.post_id is not None and (expected is None or best.bit_agreement == 1.0)
-    return WatermarkCheck(ok, best.payload_hex, best.post_id, best.bit_agreement, [i for i, _ in images])
+    """The majority over the frames read (one, for an image). A file whose manifest names
+    a payload must carry that one (checked informed, bit by bit); a file without one must
+    give a post id blind."""
+    frames = [np.asarray(image.convert("RGB")) for _, image in images]
+    found = watermark.read_frames(frames, expected)
+    best = found.reading
+    post_id = best.post_id
+    if post_id is None and best.matches and expected is not None:
+        post_id = watermark.post_id_from(expected) or watermark.legacy_post_id(expected)
+    payload = best.payload_hex or (expected.hex() if best.matches and expected is not None else None)
+    return WatermarkCheck(
+        best.found, payload, post_id, best.bit_agreement, [i for i, _ in images],
+        best.confidence, best.algorithm if best.found else None, found.frames_agreeing,
+    )  # fmt: skip
+
+
+def watermark_frames(frame_count: int, listed: str) -> list[int]:
+    """Which frames to read: a legacy reel lists its marked ones; a reel marked in every
+    frame is read at five points spread over its length."""
+    numbers = [int(n) for n in listed.split(",") if n.strip().isdigit()]
+    if numbers:
+        return numbers[:2]
+    last = max(frame_count - 2, 0)
+    return sorted({round(i * last / 4) for i in range(5)})
 
 
 def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyReport:
@@ -114,8 +143,7 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
     if video:
         width, height, fps = video_size(path)
         labelled = [round(t * fps) for t in LABEL_CHECK_SECONDS]
-        listed = str(disclosure.get("watermark_frames") or "0")
-        marked = [int(n) for n in listed.split(",") if n.strip().isdigit()][:2] or [0]
+        marked = watermark_frames(frame_count(path), str(disclosure.get("watermark_frames") or ""))
         frames = _frames(path, (width, height), labelled + marked)
         label = _check_label([(i, frames[i]) for i in labelled], text, style)
         mark = _check_watermark([(i, frames[i]) for i in marked], expected)
