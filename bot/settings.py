@@ -99,6 +99,12 @@ class Settings(BaseSettings):
         le=1 << 30,
         description="largest request body in bytes, checked before parsing",
     )
+    # The public /verify page: anyone may upload a copy of a post (streamed to disk) to
+    # read its watermark, so its uploads get their own size limit and a per-address rate.
+    web_verify_max_bytes: int = Field(
+        default=64 << 20, ge=1 << 20, le=1 << 31, description="largest upload to /verify in bytes"
+    )
+    web_verify_per_minute: int = Field(default=10, ge=1, le=10_000, description="/verify lookups per address")
     public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
     public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
 

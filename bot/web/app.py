@@ -3,7 +3,7 @@
 Every page and action sits behind `guard` (bot/web/state.py): no session → the login page
 (or 401 for a form post); a state change without the session's CSRF token → 403. Media is
 found by its database id, never by a path from the URL. The expiring public media URLs
-that the platforms fetch are the only files served without a login.
+that the platforms fetch, and the public /verify lookup, are all there is without a login.
 
 This module assembles the server: the body limit, the security headers, one error page
 for every error, and the routers of bot/web/routes/, which read the server's state from
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.context import App
 from bot.web.body import BodyLimit
-from bot.web.routes import auth, pages, public, review
+from bot.web.routes import auth, pages, public, review, verify
 from bot.web.state import (
     ERROR_TEXT,
     HERE,
@@ -47,7 +47,12 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         response = error_page(templates, status, detail)
         return bytes(response.body), [(k.encode(), v.encode()) for k, v in response.headers.items()]
 
-    web.add_middleware(BodyLimit, max_bytes=app.settings.web_max_body, refusal=refusal)
+    web.add_middleware(
+        BodyLimit,
+        max_bytes=app.settings.web_max_body,
+        refusal=refusal,
+        uploads={path: app.settings.web_verify_max_bytes for path in verify.UPLOAD_PATHS},
+    )
 
     @web.middleware("http")
     async def headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -93,7 +98,7 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         log.error("web request failed", path=request.url.path, error=type(err).__name__)
         return error_page(templates, 500, ERROR_TEXT[500])
 
-    for router in (public.router, auth.router, auth.signed_in, review.router, pages.router):
+    for router in (public.router, verify.router, auth.router, auth.signed_in, review.router, pages.router):
         web.include_router(router)
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return web

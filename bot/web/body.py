@@ -21,14 +21,30 @@ Refusal = Callable[[int, str], tuple[bytes, list[tuple[bytes, bytes]]]]  # statu
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int, refusal: Refusal) -> None:
+    """`uploads` are paths that take files: a larger limit of their own, a Content-Length
+    required (then the server itself stops the body there), and the body passed on as it
+    comes, for the route to stream to disk instead of holding it here."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, refusal: Refusal, uploads: dict[str, int] | None = None
+    ) -> None:
         self.app, self.max_bytes, self.refusal = app, max_bytes, refusal
+        self.uploads = uploads or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
+        upload_limit = self.uploads.get(scope.get("path", ""))
+        if upload_limit is not None and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            if declared is None:
+                await self._refuse(send, 411, "Send the upload with a Content-Length.")
+            elif declared > upload_limit:
+                await self._refuse(send, 413, limit=upload_limit)
+            else:
+                await self.app(scope, receive, send)
+            return
         if declared is not None and declared > self.max_bytes:
             await self._refuse(send, 413)
             return
@@ -61,11 +77,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, status: int) -> None:
-        limit = (
-            f"{self.max_bytes / (1 << 20):g} MiB" if self.max_bytes >= 1 << 20 else f"{self.max_bytes} bytes"
+    async def _refuse(
+        self, send: Send, status: int, detail: str | None = None, limit: int | None = None
+    ) -> None:
+        most = self.max_bytes if limit is None else limit
+        shown = f"{most / (1 << 20):g} MiB" if most >= 1 << 20 else f"{most} bytes"
+        content, headers = self.refusal(
+            status, detail or f"The request is larger than this server accepts ({shown})."
         )
-        content, headers = self.refusal(status, f"The request is larger than this server accepts ({limit}).")
         headers = [*headers, (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -53,7 +53,9 @@ ERROR_TEXT = {
     400: "The request was malformed — go back and try again.",
     404: "There is nothing here.",
     405: "That does not work on this address.",
+    411: "Send the request with a Content-Length.",
     413: "The request is larger than this server accepts.",
+    429: "Too many requests from your address — wait a minute and try again.",
     500: "Something went wrong on the server; it has been logged. Try again, or see the health page.",
 }
 
@@ -104,6 +106,7 @@ class WebState:
     app: App
     templates: Jinja2Templates
     limiter: LoginLimiter
+    lookups: LoginLimiter  # /verify: every lookup counts, per client address, a minute long
     checks: DisclosureChecks
     wake: Callable[[], None]  # tells the prepare worker there is work (`vibot web` alone: nothing)
 
@@ -117,6 +120,7 @@ class WebState:
             app=app,
             templates=templates,
             limiter=LoginLimiter(app.settings.web_login_attempts),
+            lookups=LoginLimiter(app.settings.web_verify_per_minute, window_s=60.0),
             checks=DisclosureChecks(app),
             wake=wake_prepare or (lambda: None),  # `vibot web` alone: the next prepare pass finds it
         )
