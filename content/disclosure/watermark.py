@@ -275,6 +275,13 @@ def _scan_scales() -> Array:
 
 
 @cache
+def _sync_spectrum() -> Array:
+    """The sync tile as the conjugate spectrum a fold is correlated with."""
+    spectrum: Array = np.conj(np.fft.rfft2(_layout().sync_tile))
+    return spectrum
+
+
+@cache
 def _half_sync_spectrum() -> Array:
     """The sync tile at half resolution, as the conjugate spectrum the scan correlates with."""
     half = _layout().sync_tile.reshape(TILE // 2, 2, TILE // 2, 2).mean(axis=(1, 3))
@@ -288,20 +295,21 @@ def _scan(residual: Array) -> list[float]:
     far more sensitive than the autocorrelation when little of the mark is left."""
     import cv2
 
-    height, width = residual.shape
+    half = cv2.resize(residual, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    height, width = half.shape
     half_tile = TILE // 2
     scored = []
     for scale in _scan_scales():
-        side = min(int(WINDOW_TILES * TILE * scale), height, width)
-        tiles = int(side / (TILE * scale))
+        period = half_tile * scale  # the tile's size in the halved residual
+        tiles = min(WINDOW_TILES, int(min(height, width) / period))
         if tiles < 1:
             continue
-        side = round(tiles * TILE * scale)
+        side = round(tiles * period)
         top, left = (height - side) // 2, (width - side) // 2
         window = cv2.resize(
-            residual[top : top + side, left : left + side],
+            half[top : top + side, left : left + side],
             (tiles * half_tile, tiles * half_tile),
-            interpolation=cv2.INTER_AREA,
+            interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR,
         )
         fold = window.reshape(tiles, half_tile, tiles, half_tile).sum(axis=(0, 2))
         correlation = np.fft.irfft2(np.fft.rfft2(fold) * _half_sync_spectrum(), s=fold.shape)
