@@ -371,10 +371,22 @@ def _decode(score: float, hard: Array) -> tuple[bytes, float] | None:
 
 
 def _read_residual(residual: Array, expected: bytes | None) -> WatermarkReading:
+    if expected is not None:
+        # A file whose manifest names its payload is vibot's own, at the size it was
+        # marked: try that first. (Informed reads are never public, so an early answer
+        # leaks nothing; blind ones always do the whole search.)
+        at_size = _reading_at(residual, 1.0, expected)
+        if at_size is not None and at_size.matches:
+            return at_size
     scale = _locate(residual)
-    fold = _fold(residual, scale) if scale is not None else None
-    if scale is None or fold is None:
-        return NO_MARK
+    found = _reading_at(residual, scale, expected) if scale is not None else None
+    return found or NO_MARK
+
+
+def _reading_at(residual: Array, scale: float, expected: bytes | None) -> WatermarkReading | None:
+    fold = _fold(residual, scale)
+    if fold is None:
+        return None
     score, hard = _hard_bits(fold)
     decoded = _decode(score, hard)
     payload, agreement = decoded if decoded is not None else (None, None)
