@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import binascii
-import io
 import os
 import subprocess
 import tempfile
@@ -32,32 +31,10 @@ from content.disclosure.apply import video_size, watermark_video
 from content.post import still_reel
 from content.reels import ffmpeg_exe
 from content.reels.encode import read_frames
-from tests.support.pictures import photo_like
+from tests.support.pictures import Pixels, cropped, jpeg, photo_like, resized
 
-Pixels = np.ndarray  # type: ignore[type-arg]
 SIZE = (1080, 1350)
 FIRST_ID = 70_000
-
-
-def jpeg(pixels: Pixels, quality: int) -> Pixels:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def resized(pixels: Pixels, width: int, quality: int | None = 92) -> Pixels:
-    image = Image.fromarray(pixels)
-    image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
-    return np.asarray(image) if quality is None else jpeg(np.asarray(image), quality)
-
-
-def cropped(pixels: Pixels, left: float, top: float, right: float, bottom: float) -> Pixels:
-    height, width = pixels.shape[:2]
-    box = pixels[
-        round(height * top) : height - round(height * bottom),
-        round(width * left) : width - round(width * right),
-    ]
-    return jpeg(np.ascontiguousarray(box), 92)
 
 
 ATTACKS: dict[str, Callable[[Pixels], Pixels]] = {

@@ -4,7 +4,6 @@ benchmarks/watermark.py; here each attack class on a few pictures."""
 
 from __future__ import annotations
 
-import io
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,47 +17,21 @@ from content.disclosure.apply import video_size, watermark_video
 from content.post import still_reel
 from content.reels import ffmpeg_exe
 from content.reels.encode import read_frames
-from tests.support.pictures import photo_like
+from tests.support.pictures import Pixels, cropped, jpeg, photo_like, resized
 
-Pixels = np.ndarray  # type: ignore[type-arg]
 SIZE = (720, 900)  # smaller than a feed photo, so the suite stays fast; the benchmark uses 1080×1350
-
-
-def jpeg(pixels: Pixels, quality: int) -> Pixels:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
-    return np.asarray(Image.open(buffer).convert("RGB"))
-
-
-def resized(pixels: Pixels, factor: float, quality: int = 92, fmt: str = "JPEG") -> Pixels:
-    image = Image.fromarray(pixels)
-    image = image.resize(
-        (round(image.width * factor), round(image.height * factor)), Image.Resampling.LANCZOS
-    )
-    if fmt == "PNG":
-        return np.asarray(image)
-    return jpeg(np.asarray(image), quality)
-
-
-def cropped(pixels: Pixels, left: float, top: float, right: float, bottom: float) -> Pixels:
-    height, width = pixels.shape[:2]
-    box = pixels[
-        round(height * top) : height - round(height * bottom),
-        round(width * left) : width - round(width * right),
-    ]
-    return jpeg(np.ascontiguousarray(box), 92)
 
 
 ATTACKS: dict[str, Callable[[Pixels], Pixels]] = {
     "jpeg-q60": lambda p: jpeg(p, 60),
-    "resize-50%": lambda p: resized(p, 0.5),
-    "resize-75%-q75": lambda p: resized(p, 0.75, 75),
+    "resize-50%": lambda p: resized(p, p.shape[1] // 2),
+    "resize-75%-q75": lambda p: resized(p, p.shape[1] * 3 // 4, 75),
     "crop-10%-left": lambda p: cropped(p, 0.10, 0, 0, 0),
     "crop-5%-top-right": lambda p: cropped(p, 0, 0.05, 0.05, 0),
     "crop-10%-all-sides": lambda p: cropped(p, 0.05, 0.05, 0.05, 0.05),
     # Instagram: 1080 wide (here an upscale of a smaller picture), q75, no metadata.
-    "instagram": lambda p: resized(p, 1080 / p.shape[1], 75),
-    "screenshot-png-90%": lambda p: resized(p, 0.9, fmt="PNG"),
+    "instagram": lambda p: resized(p, 1080, 75),
+    "screenshot-png-90%": lambda p: resized(p, p.shape[1] * 9 // 10, None),
 }
 
 
