@@ -139,9 +139,12 @@ def render_audio(plan: ReelPlan, out: Path) -> Path:
     return out
 
 
-def still_reel(still: Path, label: str, out: Path, seconds: float, move: str = "zoom-in") -> Path:
-    """One still, one camera move, the label: the simplest reel (tests and tools)."""
-    return render_reel(ReelPlan([Segment(still, "still", move)], seconds, label), out)
+def still_reel(
+    still: Path, label: str, out: Path, seconds: float, move: str = "zoom-in", watermark: bytes | None = None
+) -> Path:
+    """One still, one camera move, the label (and the watermark's payload, marked while
+    rendering): the simplest reel (tests and tools)."""
+    return render_reel(ReelPlan([Segment(still, "still", move)], seconds, label, watermark=watermark), out)
 
 
 def _video_graph(plan: ReelPlan, workdir: Path) -> tuple[list[str], str, list[FrameFeed]]:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from content.disclosure import watermark
-from content.disclosure.apply import video_size, watermark_video
+from content.disclosure.apply import video_size
 from content.post import still_reel
 from content.reels import ffmpeg_exe
 from content.reels.encode import read_frames
@@ -78,8 +78,9 @@ def test_a_reel_reencoded_by_a_platform_keeps_its_post_id(tmp_path: Path) -> Non
     does) leaves enough that the majority of frames still names the post."""
     still = tmp_path / "still.jpg"
     Image.fromarray(photo_like(21, (1080, 1920))).save(still, "JPEG", quality=92)
-    reel = still_reel(still, "AI-generated", tmp_path / "reel.mp4", seconds=1)
-    watermark_video(reel, watermark.payload_for(4321))
+    reel = still_reel(
+        still, "AI-generated", tmp_path / "reel.mp4", seconds=1, watermark=watermark.payload_for(4321)
+    )
     copy = tmp_path / "copy.mp4"
     subprocess.run(
         [ffmpeg_exe(), "-v", "error", "-y", "-i", str(reel), "-vf", "scale=720:-2",

@@ -122,7 +122,7 @@ def _check_watermark(images: list[tuple[int, Image.Image]], expected: bytes | No
 
 def watermark_frames(frame_count: int, listed: str) -> list[int]:
     """Which frames to read: a legacy reel lists its marked ones; a reel marked in every
-    frame is read at five points spread over its length."""
+    frame is read at five points spread over the first `frame_count` frames."""
     numbers = [int(n) for n in listed.split(",") if n.strip().isdigit()]
     if numbers:
         return numbers[:2]
@@ -143,7 +143,10 @@ def verify_file(path: Path, trust_anchor_pem: bytes | None = None) -> VerifyRepo
     if video:
         width, height, fps = video_size(path)
         labelled = [round(t * fps) for t in LABEL_CHECK_SECONDS]
-        marked = watermark_frames(frame_count(path), str(disclosure.get("watermark_frames") or ""))
+        # Within the label's first 2 s: the frames are decoded in the same ffmpeg run, and
+        # no further (a whole reel's decode for a check that any stretch answers).
+        spread = min(frame_count(path), labelled[-1] + 2)
+        marked = watermark_frames(spread, str(disclosure.get("watermark_frames") or ""))
         frames = _frames(path, (width, height), labelled + marked)
         label = _check_label([(i, frames[i]) for i in labelled], text, style)
         mark = _check_watermark([(i, frames[i]) for i in marked], expected)

@@ -184,14 +184,23 @@ def embed(rgb: Array, payload: bytes) -> Array:
     return marked
 
 
-def embed_luma_plane(plane: Array, payload: bytes) -> Array:
-    """A video frame's Y plane (limited range, as ffmpeg's yuv420p) with the payload
-    embedded: no conversion to RGB and back, and the same mark as `embed`."""
+def luma_plane_delta(plane: Array, payload: bytes) -> Array:
+    """What `embed_luma_plane` adds to a video frame's Y plane (limited range, as ffmpeg's
+    yuv420p): the same mark as `embed`, scaled from full to limited range."""
+    delta: Array = _delta(plane.astype(np.float32), payload) * np.float32(219 / 255)
+    return delta
+
+
+def add_delta(plane: Array, delta: Array) -> Array:
     import cv2
 
-    delta = _delta(plane.astype(np.float32), payload) * np.float32(219 / 255)
     marked: Array = cv2.add(plane, delta, dtype=cv2.CV_8U)  # rounds and saturates
     return marked
+
+
+def embed_luma_plane(plane: Array, payload: bytes) -> Array:
+    """A video frame's Y plane with the payload embedded: no conversion to RGB and back."""
+    return add_delta(plane, luma_plane_delta(plane, payload))
 
 
 def _residual(luma: Array) -> Array:
