@@ -222,6 +222,17 @@ class Pillar(Strict):
     expect_face: bool | None = None  # overrides appearance.identity.expect_face for this pillar
 
 
+class Adapt(Strict):
+    """The planner learns from the audience (opt-in): Thompson sampling over pillars and
+    posting hours inside the windows (content/adapt.py), within these bounds."""
+
+    pillars: bool = True
+    windows: bool = False  # which hour of each posting window
+    explore: float = Field(default=0.2, ge=0.0, le=1.0)  # share kept on the persona's own weights
+    min_weight: float = Field(default=0.1, ge=0.0, le=0.5)  # every arm keeps at least this share
+    metric: Literal["engagement_rate", "reach", "views", "views_per_follower"] = "engagement_rate"
+
+
 class Schedule(Strict):
     posts_per_week: int = Field(ge=0, le=70)
     reel_share: float = Field(default=0.0, ge=0.0, le=1.0)
@@ -231,6 +242,7 @@ class Schedule(Strict):
     grace: Duration = timedelta(hours=2)
     min_gap: Duration = timedelta(hours=3)
     scene_repeat_days: int = Field(default=14, ge=0, le=365)
+    adapt: Adapt | None = None  # off unless the persona opts in
 
     @model_validator(mode="after")
     def _shares(self) -> Schedule:
@@ -435,6 +447,17 @@ class Persona(Strict):
             hint = f"did you mean '{close[0]}'?" if close else "use an IANA name like Europe/Berlin"
             raise _custom("timezone", f"unknown time zone '{value}' — {hint}")
         return value
+
+    @model_validator(mode="after")
+    def _adapt_fits(self) -> Persona:
+        adapt = self.schedule.adapt
+        if adapt is not None and adapt.pillars and adapt.min_weight * len(self.pillars) > 1.0 + 1e-9:
+            raise _custom(
+                "adapt",
+                f"schedule.adapt.min_weight {adapt.min_weight:g} × {len(self.pillars)} pillars is more "
+                f"than all the slots — lower it to at most {1 / len(self.pillars):.2f}",
+            )
+        return self
 
     @field_validator("pillars")
     @classmethod

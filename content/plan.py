@@ -4,17 +4,25 @@ A pure function. Each local week gets a deterministic list of candidate slots
 (seeded by persona id, week and seed), so planning the same week again yields
 the same candidates and only the missing ones are added: re-planning never
 duplicates a slot, and a longer horizon extends a shorter one.
+
+A persona with `schedule.adapt` has its candidates' pillars, and the hour inside each
+window, chosen by content/adapt.py from the outcomes passed in; every other rule (cadence,
+windows, gaps, shares, scenes) applies unchanged. Without it the plan is exactly as before.
 """
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
+from content.adapt import ArmStats, Outcome, allocate, apportion, arm_stats, hour_arm
 from content.persona import Persona
 from content.timing import Window
 
@@ -33,6 +41,7 @@ class Slot:
     pillar: str
     scene: str
     seed: int
+    reason: str = ""  # why the adaptive planner chose this pillar and hour; "" when it did not
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,15 @@ class _Candidate:
     pillar: str
     scene_pick: float
     seed: int
+    day: date
+    window: int  # index into the persona's windows
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class _Arms:
+    pillars: dict[str, ArmStats] = field(default_factory=dict)
+    hours: dict[str, ArmStats] = field(default_factory=dict)
 
 
 def to_utc(day: date, clock: time, zone: ZoneInfo) -> datetime:
@@ -55,25 +73,25 @@ def _week_start(moment: datetime, zone: ZoneInfo) -> date:
     return local_day - timedelta(days=local_day.weekday())
 
 
-def _window_days(week: date, windows: Sequence[Window]) -> list[tuple[date, Window]]:
+def _window_days(week: date, windows: Sequence[Window]) -> list[tuple[date, int, Window]]:
     return [
-        (week + timedelta(days=offset), window)
+        (week + timedelta(days=offset), index, window)
         for offset in range(7)
-        for window in windows
+        for index, window in enumerate(windows)
         if offset in window.days
     ]
 
 
 def _pick_window_days(
-    rng: random.Random, options: list[tuple[date, Window]], count: int
-) -> list[tuple[date, Window]]:
+    rng: random.Random, options: list[tuple[date, int, Window]], count: int
+) -> list[tuple[date, int, Window]]:
     """Spread posts over distinct days first; a second post on a day only when needed."""
     shuffled = rng.sample(options, len(options))
-    chosen: list[tuple[date, Window]] = []
+    chosen: list[tuple[date, int, Window]] = []
     used_days: set[date] = set()
-    for day, window in shuffled:
+    for day, index, window in shuffled:
         if len(chosen) < count and day not in used_days:
-            chosen.append((day, window))
+            chosen.append((day, index, window))
             used_days.add(day)
     while len(chosen) < count and shuffled:
         chosen.append(shuffled[len(chosen) % len(shuffled)])
@@ -102,7 +120,7 @@ def _week_candidates(persona: Persona, week: date, seed: int) -> list[_Candidate
     pillars = [pillar.name for pillar in persona.pillars]
     weights = [pillar.weight for pillar in persona.pillars]
     candidates = []
-    for (day, window), post_format in zip(
+    for (day, index, window), post_format in zip(
         _pick_window_days(rng, options, count), _formats(rng, persona, count), strict=True
     ):
         steps = max(window.minutes() // SLOT_MINUTES, 1)
@@ -115,9 +133,71 @@ def _week_candidates(persona: Persona, week: date, seed: int) -> list[_Candidate
                 pillar=rng.choices(pillars, weights)[0],
                 scene_pick=rng.random(),
                 seed=rng.randrange(2**31),
+                day=day,
+                window=index,
             )
         )
     return sorted(candidates, key=lambda c: c.slot_utc)
+
+
+def _window_hours(window: Window) -> dict[int, int]:
+    """Each clock hour the window touches → how many of its minutes fall in that hour."""
+    start = window.start.hour * 60 + window.start.minute
+    end = start + window.minutes()
+    return {
+        hour: min(end, (hour + 1) * 60) - max(start, hour * 60)
+        for hour in range(start // 60, (end - 1) // 60 + 1)
+        if min(end, (hour + 1) * 60) > max(start, hour * 60)
+    }
+
+
+def _adapted(
+    persona: Persona, week: date, seed: int, candidates: list[_Candidate], arms: _Arms
+) -> list[_Candidate]:
+    """The week's candidates with pillars and hours chosen from what the audience did."""
+    adapt = persona.schedule.adapt
+    if adapt is None or not candidates:
+        return candidates
+    # Its own generator: the candidates' draws stay exactly as without adaptation.
+    rng = np.random.default_rng([zlib.crc32(persona.id.encode()), week.toordinal(), seed])
+    pillars = [c.pillar for c in candidates]
+    reasons: list[list[str]] = [[] for _ in candidates]
+    if adapt.pillars:
+        weights = {pillar.name: pillar.weight for pillar in persona.pillars}
+        allocation = allocate(weights, arms.pillars, adapt.explore, adapt.min_weight, rng)
+        pillars = apportion(allocation, len(candidates), rng, turn=week.toordinal() // 7)
+        for i, pillar in enumerate(pillars):
+            reasons[i].append(allocation.reason(pillar, adapt.metric))
+    times = [c.slot_utc for c in candidates]
+    if adapt.windows:
+        for index, window in enumerate(persona.schedule.windows):
+            members = [i for i, c in enumerate(candidates) if c.window == index]
+            if not members:
+                continue
+            hours = _window_hours(window)
+            by_arm = {hour_arm(index, hour): hour for hour in hours}
+            own = {hour_arm(index, hour): float(minutes) for hour, minutes in hours.items()}
+            allocation = allocate(own, arms.hours, adapt.explore, adapt.min_weight, rng)
+            chosen = apportion(allocation, len(members), rng, turn=week.toordinal() // 7)
+            for i, arm in zip(members, chosen, strict=True):
+                times[i] = _time_in_hour(persona, candidates[i].day, window, by_arm[arm], rng)
+                reasons[i].append(allocation.reason(arm, adapt.metric))
+    adapted = [
+        replace(c, pillar=pillars[i], slot_utc=times[i], reason="; ".join(reasons[i]))
+        for i, c in enumerate(candidates)
+    ]
+    return sorted(adapted, key=lambda c: c.slot_utc)
+
+
+def _time_in_hour(
+    persona: Persona, day: date, window: Window, hour: int, rng: np.random.Generator
+) -> datetime:
+    """A 5-minute mark inside both the window and the clock hour."""
+    start = max(window.start.hour * 60 + window.start.minute, hour * 60)
+    end = min(window.start.hour * 60 + window.start.minute + window.minutes(), (hour + 1) * 60)
+    steps = max((end - start) // SLOT_MINUTES, 1)
+    minute = start + int(rng.integers(steps)) * SLOT_MINUTES
+    return to_utc(day, time(minute // 60, minute % 60), persona.zone)
 
 
 def _pick_scene(persona: Persona, candidate: _Candidate, history: Sequence[Slot]) -> str:
@@ -141,11 +221,13 @@ def plan_slots(
     days: int,
     planned: Sequence[Slot] = (),
     seed: int = 0,
+    outcomes: Sequence[Outcome] = (),
 ) -> list[Slot]:
     """New slots for `persona` in [start, start + days), given the slots already planned.
 
     `planned` should hold the persona's slots from at least `scene_repeat_days`
-    before `start` to the end of the horizon; it is never modified.
+    before `start` to the end of the horizon; it is never modified. `outcomes` are what
+    the persona's published posts did, for a persona with `schedule.adapt`.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
@@ -158,9 +240,14 @@ def plan_slots(
         week = _week_start(slot.slot_utc, zone)
         per_week[week] = per_week.get(week, 0) + 1
     new_slots: list[Slot] = []
+    adapt = persona.schedule.adapt
+    arms = _Arms(
+        arm_stats(outcomes, "pillar") if adapt and adapt.pillars else {},
+        arm_stats(outcomes, "hour") if adapt and adapt.windows else {},
+    )
     week = _week_start(start, zone)
     while datetime.combine(week, time(), tzinfo=zone) < end:
-        for candidate in _week_candidates(persona, week, seed):
+        for candidate in _adapted(persona, week, seed, _week_candidates(persona, week, seed), arms):
             if not start <= candidate.slot_utc < end or candidate.slot_utc in taken:
                 continue
             if per_week.get(week, 0) >= persona.schedule.posts_per_week:
@@ -176,6 +263,7 @@ def plan_slots(
                 pillar=candidate.pillar,
                 scene=_pick_scene(persona, candidate, neighbours),
                 seed=candidate.seed,
+                reason=candidate.reason,
             )
             new_slots.append(slot)
             taken.add(slot.slot_utc)
