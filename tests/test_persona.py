@@ -117,7 +117,7 @@ def test_a_good_file_loads_with_defaults(tmp_path: Path) -> None:
         pytest.param(
             lambda t: t.replace("  posts_per_week: 5", "  posts_per_week: 5\n  post_per_day: 2"),
             "14:3: schedule.post_per_day: unknown key 'post_per_day' — did you mean 'posts_per_week'? "
-            "(allowed: carousel_share, grace, lead_time, min_gap, posts_per_week, reel_share, "
+            "(allowed: adapt, carousel_share, grace, lead_time, min_gap, posts_per_week, reel_share, "
             "scene_repeat_days, windows)",
             id="unknown-nested-key",
         ),
