@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 
 from bot.context import App
+from content.adapt import Outcome
 from content.persona import Persona
 from content.plan import Slot, plan_slots
 from storage.db import session_scope
@@ -28,10 +30,14 @@ def _existing_slots(app: App, persona: Persona, start: datetime, end: datetime) 
     ]
 
 
-def plan_persona(app: App, persona: Persona, start: datetime, days: int) -> list[Post]:
+def plan_persona(
+    app: App, persona: Persona, start: datetime, days: int, outcomes: Sequence[Outcome] = ()
+) -> list[Post]:
+    """Plan and store new slots. `outcomes` (what the persona's published posts did) feed a
+    persona with `schedule.adapt`; each slot keeps the planner's reason."""
     end = start + timedelta(days=days)
     existing = _existing_slots(app, persona, start, end)
-    slots = plan_slots(persona, start, days, existing, seed=app.settings.plan_seed)
+    slots = plan_slots(persona, start, days, existing, seed=app.settings.plan_seed, outcomes=outcomes)
     with session_scope(app.engine) as session:
         return add_planned(
             session,
@@ -44,6 +50,7 @@ def plan_persona(app: App, persona: Persona, start: datetime, days: int) -> list
                     "pillar": s.pillar,
                     "scene": s.scene,
                     "seed": s.seed,
+                    "plan_reason": s.reason or None,
                 }
                 for s in slots
             ],

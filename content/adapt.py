@@ -15,6 +15,8 @@ the statistics come in, a seeded generator draws.
 from __future__ import annotations
 
 import math
+import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,9 +71,11 @@ def arm_stats(outcomes: Sequence[Outcome], arm_of: str) -> dict[str, ArmStats]:
     stats = {}
     for arm, group in groups.items():
         others = [v for other, values in groups.items() if other != arm for v in values]
-        ratio = float(np.median(group)) / float(np.median(others)) if others else 1.0
-        logs = np.log(group)
-        stats[arm] = ArmStats(arm, len(group), float(logs.mean()), float(logs.var()), ratio)
+        ratio = statistics.median(group) / statistics.median(others) if others else 1.0
+        logs = [math.log(v) for v in group]
+        mean = sum(logs) / len(logs)
+        variance = sum((x - mean) ** 2 for x in logs) / len(logs)
+        stats[arm] = ArmStats(arm, len(group), mean, variance, ratio)
     return stats
 
 
@@ -136,7 +140,7 @@ def _floored(weights: dict[str, float], min_weight: float) -> dict[str, float]:
 GOLDEN = (5**0.5 - 1) / 2
 
 
-def apportion(allocation: Allocation, count: int, rng: np.random.Generator, turn: int = 0) -> list[str]:
+def apportion(allocation: Allocation, count: int, rng: random.Random, turn: int = 0) -> list[str]:
     """`count` arms in the allocation's shares, in a seeded order: systematic sampling, so
     a week's slots follow the shares as closely as whole slots can (7 slots at 70 % is 5
     of one arm, not anywhere from 2 to 7 as independent draws would give). The sampling's
@@ -146,5 +150,6 @@ def apportion(allocation: Allocation, count: int, rng: np.random.Generator, turn
     edges = np.cumsum([allocation.weights[a] for a in arms])
     edges /= edges[-1]
     points = ((turn * GOLDEN) % 1.0 + np.arange(count)) / count
-    chosen = [arms[min(int(np.searchsorted(edges, point)), len(arms) - 1)] for point in points]
-    return [chosen[i] for i in rng.permutation(count)]
+    picked = [arms[i] for i in np.minimum(np.searchsorted(edges, points), len(arms) - 1).tolist()]
+    rng.shuffle(picked)
+    return picked

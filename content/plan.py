@@ -12,6 +12,7 @@ windows, gaps, shares, scenes) applies unchanged. Without it the plan is exactly
 
 from __future__ import annotations
 
+import bisect
 import random
 import zlib
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from content.adapt import ArmStats, Outcome, allocate, apportion, arm_stats, hour_arm
+from content.adapt import Allocation, Outcome, allocate, apportion, arm_stats, hour_arm
 from content.persona import Persona
 from content.timing import Window
 
@@ -57,9 +58,37 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
-class _Arms:
-    pillars: dict[str, ArmStats] = field(default_factory=dict)
-    hours: dict[str, ArmStats] = field(default_factory=dict)
+class _Allocations:
+    """What the adaptive planner plays, drawn once per plan: the statistics do not change
+    between the weeks of one plan, so neither does the posterior."""
+
+    pillars: Allocation | None = None
+    hours: dict[int, Allocation] = field(default_factory=dict)  # window index → its hours
+    reasons: dict[tuple[int, str], str] = field(default_factory=dict)  # worded once per arm
+
+    def reason(self, allocation: Allocation, arm: str, metric: str) -> str:
+        key = (id(allocation), arm)
+        if key not in self.reasons:
+            self.reasons[key] = allocation.reason(arm, metric)
+        return self.reasons[key]
+
+
+def _allocations(persona: Persona, outcomes: Sequence[Outcome], seed: int) -> _Allocations:
+    adapt = persona.schedule.adapt
+    if adapt is None:
+        return _Allocations()
+    rng = np.random.default_rng([zlib.crc32(persona.id.encode()), seed])
+    pillars = None
+    if adapt.pillars:
+        weights = {pillar.name: pillar.weight for pillar in persona.pillars}
+        pillars = allocate(weights, arm_stats(outcomes, "pillar"), adapt.explore, adapt.min_weight, rng)
+    hours = {}
+    if adapt.windows:
+        stats = arm_stats(outcomes, "hour")
+        for index, window in enumerate(persona.schedule.windows):
+            own = {hour_arm(index, hour): float(minutes) for hour, minutes in _window_hours(window).items()}
+            hours[index] = allocate(own, stats, adapt.explore, adapt.min_weight, rng)
+    return _Allocations(pillars, hours)
 
 
 def to_utc(day: date, clock: time, zone: ZoneInfo) -> datetime:
@@ -152,36 +181,31 @@ def _window_hours(window: Window) -> dict[int, int]:
 
 
 def _adapted(
-    persona: Persona, week: date, seed: int, candidates: list[_Candidate], arms: _Arms
+    persona: Persona, week: date, seed: int, candidates: list[_Candidate], plays: _Allocations
 ) -> list[_Candidate]:
     """The week's candidates with pillars and hours chosen from what the audience did."""
     adapt = persona.schedule.adapt
     if adapt is None or not candidates:
         return candidates
     # Its own generator: the candidates' draws stay exactly as without adaptation.
-    rng = np.random.default_rng([zlib.crc32(persona.id.encode()), week.toordinal(), seed])
+    rng = random.Random(f"{persona.id}:{week.isoformat()}:{seed}:adapt")
+    turn = week.toordinal() // 7
     pillars = [c.pillar for c in candidates]
     reasons: list[list[str]] = [[] for _ in candidates]
-    if adapt.pillars:
-        weights = {pillar.name: pillar.weight for pillar in persona.pillars}
-        allocation = allocate(weights, arms.pillars, adapt.explore, adapt.min_weight, rng)
-        pillars = apportion(allocation, len(candidates), rng, turn=week.toordinal() // 7)
+    if plays.pillars is not None:
+        pillars = apportion(plays.pillars, len(candidates), rng, turn)
         for i, pillar in enumerate(pillars):
-            reasons[i].append(allocation.reason(pillar, adapt.metric))
+            reasons[i].append(plays.reason(plays.pillars, pillar, adapt.metric))
     times = [c.slot_utc for c in candidates]
-    if adapt.windows:
-        for index, window in enumerate(persona.schedule.windows):
-            members = [i for i, c in enumerate(candidates) if c.window == index]
-            if not members:
-                continue
-            hours = _window_hours(window)
-            by_arm = {hour_arm(index, hour): hour for hour in hours}
-            own = {hour_arm(index, hour): float(minutes) for hour, minutes in hours.items()}
-            allocation = allocate(own, arms.hours, adapt.explore, adapt.min_weight, rng)
-            chosen = apportion(allocation, len(members), rng, turn=week.toordinal() // 7)
-            for i, arm in zip(members, chosen, strict=True):
-                times[i] = _time_in_hour(persona, candidates[i].day, window, by_arm[arm], rng)
-                reasons[i].append(allocation.reason(arm, adapt.metric))
+    for index, allocation in plays.hours.items():
+        members = [i for i, c in enumerate(candidates) if c.window == index]
+        if not members:
+            continue
+        window = persona.schedule.windows[index]
+        by_arm = {hour_arm(index, hour): hour for hour in _window_hours(window)}
+        for i, arm in zip(members, apportion(allocation, len(members), rng, turn), strict=True):
+            times[i] = _time_in_hour(persona, candidates[i].day, window, by_arm[arm], rng)
+            reasons[i].append(plays.reason(allocation, arm, adapt.metric))
     adapted = [
         replace(c, pillar=pillars[i], slot_utc=times[i], reason="; ".join(reasons[i]))
         for i, c in enumerate(candidates)
@@ -189,19 +213,18 @@ def _adapted(
     return sorted(adapted, key=lambda c: c.slot_utc)
 
 
-def _time_in_hour(
-    persona: Persona, day: date, window: Window, hour: int, rng: np.random.Generator
-) -> datetime:
+def _time_in_hour(persona: Persona, day: date, window: Window, hour: int, rng: random.Random) -> datetime:
     """A 5-minute mark inside both the window and the clock hour."""
     start = max(window.start.hour * 60 + window.start.minute, hour * 60)
     end = min(window.start.hour * 60 + window.start.minute + window.minutes(), (hour + 1) * 60)
     steps = max((end - start) // SLOT_MINUTES, 1)
-    minute = start + int(rng.integers(steps)) * SLOT_MINUTES
+    minute = start + rng.randrange(steps) * SLOT_MINUTES
     return to_utc(day, time(minute // 60, minute % 60), persona.zone)
 
 
 def _pick_scene(persona: Persona, candidate: _Candidate, history: Sequence[Slot]) -> str:
-    """A scene of the pillar not used within scene_repeat_days, else the least recent one."""
+    """A scene of the pillar not used within scene_repeat_days, else the least recent one.
+    (`history` may be only the slots within scene_repeat_days: the answer is the same.)"""
     scenes = persona.pillar(candidate.pillar).scenes
     window = timedelta(days=persona.schedule.scene_repeat_days)
     last_used: dict[str, timedelta] = {}
@@ -235,37 +258,45 @@ def plan_slots(
     zone = persona.zone
     history = [slot for slot in planned if slot.persona_id == persona.id]
     taken = {slot.slot_utc for slot in history}
+    # Every slot so far, in time order: the gap and scene rules look only near a candidate.
+    timeline = sorted(history, key=lambda s: s.slot_utc)
+    times = [s.slot_utc for s in timeline]
+    scene_window = timedelta(days=persona.schedule.scene_repeat_days)
     per_week: dict[date, int] = {}
     for slot in history:
         week = _week_start(slot.slot_utc, zone)
         per_week[week] = per_week.get(week, 0) + 1
     new_slots: list[Slot] = []
-    adapt = persona.schedule.adapt
-    arms = _Arms(
-        arm_stats(outcomes, "pillar") if adapt and adapt.pillars else {},
-        arm_stats(outcomes, "hour") if adapt and adapt.windows else {},
-    )
+    plays = _allocations(persona, outcomes, seed)
     week = _week_start(start, zone)
     while datetime.combine(week, time(), tzinfo=zone) < end:
-        for candidate in _adapted(persona, week, seed, _week_candidates(persona, week, seed), arms):
+        for candidate in _adapted(persona, week, seed, _week_candidates(persona, week, seed), plays):
             if not start <= candidate.slot_utc < end or candidate.slot_utc in taken:
                 continue
             if per_week.get(week, 0) >= persona.schedule.posts_per_week:
                 break
-            neighbours = [*history, *new_slots]
-            if any(abs(s.slot_utc - candidate.slot_utc) < persona.schedule.min_gap for s in neighbours):
-                continue
+            moment, gap = candidate.slot_utc, persona.schedule.min_gap
+            if bisect.bisect_right(times, moment - gap) < bisect.bisect_left(times, moment + gap):
+                continue  # another slot closer than min_gap
+            near = timeline[
+                bisect.bisect_right(times, moment - scene_window) : bisect.bisect_left(
+                    times, moment + scene_window
+                )
+            ]
             slot = Slot(
                 persona_id=persona.id,
                 slot_utc=candidate.slot_utc,
                 timezone=persona.timezone,
                 format=candidate.format,
                 pillar=candidate.pillar,
-                scene=_pick_scene(persona, candidate, neighbours),
+                scene=_pick_scene(persona, candidate, near),
                 seed=candidate.seed,
                 reason=candidate.reason,
             )
             new_slots.append(slot)
+            at = bisect.bisect_left(times, slot.slot_utc)
+            times.insert(at, slot.slot_utc)
+            timeline.insert(at, slot)
             taken.add(slot.slot_utc)
             per_week[week] = per_week.get(week, 0) + 1
         week += timedelta(days=7)

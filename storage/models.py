@@ -67,6 +67,7 @@ class Post(SQLModel, table=True):
     motion_brief: str | None = None
     caption_writer: str | None = Field(default=None, max_length=16)  # llm | template
     review_flags: str | None = None  # JSON list: what a reviewer should look at
+    plan_reason: str | None = None  # why the adaptive planner chose this pillar and hour
     generation: str | None = None  # JSON list, one record per generated image: how it was made
     # Set when a person asks for new media: the next prepare keeps the caption (and its edits).
     keep_caption: bool = Field(default=False)

@@ -11,10 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlmodel import select
 
+from bot.context import App
+from bot.planning import plan_persona
 from content.adapt import Outcome
 from content.persona import Persona, load_persona
 from content.plan import Slot, plan_slots
+from storage.db import session_scope
+from storage.models import Post
 from tests.support.personas import write_persona
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -119,3 +124,14 @@ def test_adaptation_is_deterministic_for_a_seed_and_stays_in_the_windows(tmp_pat
         assert bounds[0] <= local.hour < bounds[1]
         assert slot.reason  # pillar and hour, each with its reason
     assert Counter(s.pillar for s in first)["fitness"] > Counter(s.pillar for s in first)["food"]
+
+
+def test_the_reason_is_stored_with_each_planned_post(sqlite_app: App, tmp_path: Path) -> None:
+    p = persona(tmp_path, schedule={"posts_per_week": 3, "adapt": ADAPT})
+    results = [Outcome("travel", 8, 0, 0.08)] * 5 + [Outcome("food", 9, 0, 0.02)] * 5
+    added = plan_persona(sqlite_app, p, START, 14, outcomes=results)
+    assert added and all(post.plan_reason for post in added)
+    with session_scope(sqlite_app.engine) as session:
+        stored = session.exec(select(Post).where(Post.persona_id == p.id)).all()
+    assert {post.plan_reason for post in stored} == {post.plan_reason for post in added}
+    assert any("travel: " in (post.plan_reason or "") for post in stored)

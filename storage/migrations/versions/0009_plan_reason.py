@@ -1,0 +1,26 @@
+"""why the adaptive planner chose a slot
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("posts") as batch_op:
+        batch_op.add_column(sa.Column("plan_reason", sa.String(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("posts") as batch_op:
+        batch_op.drop_column("plan_reason")
