@@ -48,6 +48,7 @@ models_app = typer.Typer(no_args_is_help=True, help="Image models.")
 disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and provenance.")
 account_app = typer.Typer(no_args_is_help=True, help="Publishing accounts: states and limits.")
 web_app = typer.Typer(help="The approval web UI and its reviewers.")
+insights_app = typer.Typer(no_args_is_help=True, help="What the audience did: collect and report insights.")
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail (VIBOT_HOME/audit.jsonl).")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
@@ -56,6 +57,7 @@ app.add_typer(disclosure_app, name="disclosure")
 app.add_typer(account_app, name="account")
 app.add_typer(web_app, name="web")
 app.add_typer(audit_app, name="audit")
+app.add_typer(insights_app, name="insights")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
 PLATFORM_HELP = f"one of the post's platforms: {', '.join(platforms())} (default: the persona's main one)"
@@ -220,13 +222,16 @@ def plan(
     persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
 ) -> None:
     """Plan calendar slots for the next N days."""
+    from bot.insights import outcomes_for
     from bot.planning import plan_persona
 
     context = _app()
     chosen = [context.persona(persona)] if persona else list(context.personas.values())
     horizon = days or context.settings.plan_days
     for item in chosen:
-        added = plan_persona(context, item, datetime.now(UTC), horizon)
+        adapt = item.schedule.adapt
+        outcomes = outcomes_for(context, item, adapt.metric) if adapt is not None else []
+        added = plan_persona(context, item, datetime.now(UTC), horizon, outcomes)
         out.print(f"{item.id}: {len(added)} new slot(s) over {horizon} days")
 
 
@@ -552,6 +557,59 @@ def verify(
                 out.print(f"  timestamp  {report.c2pa.timestamp} (RFC 3161, {authority})", markup=False)
     if not all(r.ok for r in reports):
         raise typer.Exit(1)
+
+
+@insights_app.command("collect")
+def insights_collect(
+    persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
+) -> None:
+    """Collect due insights now (the daemon does this every VIBOT_INSIGHTS_INTERVAL_S)."""
+    from bot.insights import collect
+
+    context = _app()
+    chosen = [context.persona(persona)] if persona else None
+    done = collect(context, chosen)
+    retired = f"; retired metrics dropped: {', '.join(done.retired)}" if done.retired else ""
+    out.print(
+        f"measured {done.measured} (post or account) × checkpoint(s): {done.values} values, "
+        f"{done.not_available} not available; {done.waiting} wait for the next hour's budget{retired}",
+        markup=False,
+    )
+
+
+@insights_app.command("report")
+def insights_report(
+    persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
+) -> None:
+    """Engagement by pillar and format, and the best and worst posts."""
+    from bot.insights import report
+
+    context = _app()
+    chosen = [context.persona(persona)] if persona else list(context.personas.values())
+    reports = [report(context, item) for item in chosen]
+    if json_output:
+        sys.stdout.write(json.dumps(reports, indent=2) + "\n")
+        return
+    for found in reports:
+        simulated = " (SIMULATED audience: the outbox publisher)" if found["simulated"] else ""
+        out.print(f"{found['persona']}: {found['posts_measured']} posts measured{simulated}", markup=False)
+        if found["followers"] is not None:
+            out.print(f"  followers {found['followers']:.0f}", markup=False)
+        for title, key in (("pillar", "by_pillar"), ("format", "by_format")):
+            for name, numbers in sorted(found[key].items()):
+                out.print(
+                    f"  {title} {name:<14} {numbers['posts']:>3} posts, median engagement "
+                    f"{numbers['median_engagement_rate']:.2%}",
+                    markup=False,
+                )
+        for label, key in (("best", "top"), ("worst", "bottom")):
+            for row in found[key]:
+                out.print(
+                    f"  {label:<5} #{row['post']} {row['pillar']} {row['format']}: engagement "
+                    f"{row['engagement_rate']:.2%}, reach {row['reach']:.0f}",
+                    markup=False,
+                )
 
 
 @disclosure_app.command("init-cert")

@@ -24,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
 from bot.context import App
+from bot.insights import outcomes_for
 from bot.planning import plan_persona
 from bot.prepare import posts_to_prepare, recover_interrupted, skip_missed_planned
 from bot.publishing import publish_pass
@@ -73,9 +74,16 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------
 
+    def insights_job(self) -> None:
+        from bot.insights import collect
+
+        collect(self.app)
+
     def plan_job(self, persona_id: str) -> None:
         persona = self.app.persona(persona_id)
-        added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days)
+        adapt = persona.schedule.adapt
+        outcomes = outcomes_for(self.app, persona, adapt.metric) if adapt is not None else []
+        added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days, outcomes)
         log.info("planned", persona=persona_id, new_slots=len(added))
         if added and self.scheduler.running:
             # New slots may already be within the lead time: prepare now, not at the next interval.
@@ -181,6 +189,13 @@ class Daemon:
             args=("publish", self.publish_job),
             id="publish",
             next_run_time=now,
+        )
+        self.scheduler.add_job(
+            self._guarded,
+            "interval",
+            seconds=settings.insights_interval_s,
+            args=("insights", self.insights_job),
+            id="insights",
         )
 
     def start_web(self) -> Any:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     plan_days: int = Field(default=14, ge=1, le=365)
     plan_seed: int = 0
     publish_interval_s: float = Field(default=60.0, gt=0)
+    insights_interval_s: float = Field(default=900.0, gt=0, description="how often insights are collected")
+    insights_calls_per_hour: int = Field(
+        default=150, ge=1, le=10_000, description="insights API calls per account"
+    )
     prepare_interval_s: float = Field(default=300.0, gt=0)
     misfire_grace_s: int = Field(default=600, ge=1)
 

@@ -142,6 +142,35 @@ class Publication(SQLModel, table=True):
     updated_at: datetime = _time(default_factory=utcnow)
 
 
+class Metric(SQLModel, table=True):
+    """One measured value: a post's or an account's metric at a checkpoint. Upserted by
+    (persona, platform, subject, metric, checkpoint); derived values (engagement rate,
+    views per follower) are computed on read, never stored."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (sa.UniqueConstraint("persona_id", "platform", "subject", "metric", "checkpoint"),)
+    id: int | None = Field(default=None, primary_key=True)
+    persona_id: str = Field(index=True, max_length=64)
+    platform: str = Field(max_length=32)
+    subject: str = Field(max_length=40)  # "post:ID" or "account"
+    post_id: int | None = Field(default=None, foreign_key="posts.id", index=True)
+    metric: str = Field(max_length=48)
+    checkpoint: str = Field(max_length=16)  # 1h | 24h | 72h | 7d | day:YYYY-MM-DD | retired
+    value: float | None = None  # None: the platform has none to give ("not available")
+    measured_at: datetime = _time(default_factory=utcnow)
+    source: str = Field(max_length=16)  # graph | simulated
+
+
+class InsightsCall(SQLModel, table=True):
+    """One insights API call, counted against the account's hourly budget."""
+
+    __tablename__ = "insights_calls"
+    id: int | None = Field(default=None, primary_key=True)
+    persona_id: str = Field(max_length=64)
+    platform: str = Field(max_length=32)
+    at: datetime = _time(default_factory=utcnow, index=True)
+
+
 class LLMUsage(SQLModel, table=True):
     """One call to a language model, for cost accounting and per-persona daily budgets."""
 

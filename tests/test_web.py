@@ -358,7 +358,7 @@ def test_personas_page_shows_account_states_and_resumes(site: Site, user: httpx.
 
 def test_health_page(site: Site, user: httpx.Client) -> None:
     page = user.get("/health").text
-    assert "sqlite, schema 0009" in page
+    assert "sqlite, schema 0010" in page
     assert "daemon" in page and "not running" in page
     assert "2 post(s) in review" in page
     assert httpx.get(f"{site.url}/healthz").json() == {"status": "ok"}

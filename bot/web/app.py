@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bot.context import App
 from bot.web.body import BodyLimit
-from bot.web.routes import auth, pages, public, review, verify
+from bot.web.routes import analytics, auth, pages, public, review, verify
 from bot.web.state import (
     ERROR_TEXT,
     HERE,
@@ -98,7 +98,16 @@ def create_web_app(app: App, wake_prepare: Callable[[], None] | None = None) -> 
         log.error("web request failed", path=request.url.path, error=type(err).__name__)
         return error_page(templates, 500, ERROR_TEXT[500])
 
-    for router in (public.router, verify.router, auth.router, auth.signed_in, review.router, pages.router):
+    routers = (
+        public.router,
+        verify.router,
+        auth.router,
+        auth.signed_in,
+        review.router,
+        pages.router,
+        analytics.router,
+    )
+    for router in routers:
         web.include_router(router)
     web.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return web

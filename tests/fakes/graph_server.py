@@ -6,6 +6,10 @@
     POST /{v}/{ig}/media_publish                  creation_id → media id
     GET  /{v}/{media}?fields=permalink
     GET  /{v}/{ig}/media                          the account's recent media
+    GET  /{v}/{media}/insights?metric=…           per-post insights (v22: a retired metric
+                                                  refuses the whole request; #10 for too few viewers)
+    GET  /{v}/{ig}/insights?metric=…&period=day   account insights, as total_value
+    GET  /{v}/{ig}?fields=followers_count
 
 Like Meta, it downloads every media URL it is given and records what it received, so
 tests can check the bytes that left vibot. Errors are injected per call.
@@ -81,6 +85,11 @@ class FakeGraph:
     containers: dict[str, Container] = field(default_factory=dict)
     published: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
+    # Insights: metrics Graph no longer serves, media with too few viewers, the followers.
+    retired_metrics: set[str] = field(default_factory=lambda: {"plays", "impressions"})
+    too_few_viewers: set[str] = field(default_factory=set)
+    followers: int = 5000
+    insight_requests: list[str] = field(default_factory=list)  # each request's metric list
 
     def fetch(self, url: str) -> str:
         """Download a media URL as Meta does; the SHA-256 of what arrived, or an error marker."""
@@ -172,7 +181,11 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 self.kill_after = True
             if self._injected(name):
                 return
-            if target == fake.ig_user_id:
+            if edge == "insights":
+                self._insights(target, params)
+            elif target == fake.ig_user_id and not edge and "followers_count" in params.get("fields", ""):
+                self._send(200, {"followers_count": fake.followers, "id": target})
+            elif target == fake.ig_user_id:
                 self._user_edge(edge, params)
             elif target in fake.containers:
                 self._container(fake.containers[target])
@@ -229,6 +242,41 @@ def handler_for(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"data": list(reversed(items))})
             else:
                 self._send(400, _error(100, f"unknown edge {edge}"))
+
+        def _insights(self, target: str, params: dict[str, str]) -> None:
+            metrics = [m for m in params.get("metric", "").split(",") if m]
+            fake.insight_requests.append(params.get("metric", ""))
+            retired = [m for m in metrics if m in fake.retired_metrics]
+            if retired:  # v22+: the whole request fails, naming the first retired metric
+                message = (
+                    f"(#100) Starting from version v22.0 and above, the {retired[0]} metric is no "
+                    "longer supported for IG Media"
+                )
+                self._send(400, _error(100, message, kind="OAuthException"))
+                return
+            if target == fake.ig_user_id:
+                numbers = {"reach": 800, "views": 2100, "accounts_engaged": 96}
+                data = [
+                    {"name": m, "period": "day", "total_value": {"value": numbers.get(m, 0)}} for m in metrics
+                ]
+                self._send(200, {"data": data})
+                return
+            if target in fake.too_few_viewers:
+                self._send(400, _error(10, "(#10) Not enough viewers for the media to show insights"))
+                return
+            if not any(m["id"] == target for m in fake.published):
+                self._send(404, _error(100, "Unsupported get request", 33))
+                return
+            seed = int(target[-4:])
+            reach = 400 + 37 * seed
+            numbers = {
+                "reach": reach, "views": reach * 2, "likes": reach // 20, "comments": 3, "saved": 5,
+                "shares": 2, "total_interactions": reach // 20 + 10, "ig_reels_avg_watch_time": 4200,
+            }  # fmt: skip
+            data = [
+                {"name": m, "period": "lifetime", "values": [{"value": numbers.get(m, 0)}]} for m in metrics
+            ]
+            self._send(200, {"data": data})
 
         def _container(self, container: Container) -> None:
             threads = fake.names.status == "status"  # Threads: `status` is the code, `error_message` why

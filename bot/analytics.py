@@ -1,0 +1,192 @@
+"""The analytics page's numbers: engagement and reach over time, results by pillar, by
+format and by weekday × hour, follower growth, the best and worst posts, and a CSV of
+every measured post. From each post's latest values (bot/insights.py keeps them as the
+`latest` checkpoint), in two queries, so 10,000 posts read in tens of milliseconds."""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from bot.context import App
+from bot.insights import LATEST
+from storage.db import read_scope
+from storage.models import MediaAsset, Metric, Post
+
+CSV_METRICS = ("reach", "views", "likes", "comments", "saved", "shares", "total_interactions")
+
+
+@dataclass(frozen=True)
+class PostResult:
+    post_id: int
+    persona_id: str
+    slot_utc: datetime
+    local: datetime
+    pillar: str
+    format: str
+    values: dict[str, float | None]
+
+    @property
+    def engagement_rate(self) -> float | None:
+        reach, interactions = self.values.get("reach"), self.values.get("total_interactions")
+        return interactions / reach if interactions is not None and reach else None
+
+
+@dataclass
+class Analytics:
+    persona_id: str | None  # None: every persona
+    simulated: bool
+    posts: list[PostResult]
+    followers: list[tuple[str, float]] = field(default_factory=list)  # (day, followers)
+    thumbnails: dict[int, int] = field(default_factory=dict)  # post id → its first media id
+
+    def series(self) -> dict[str, list[Any]]:
+        """Per day: the mean engagement rate and the total reach of the posts of that day."""
+        days: dict[str, list[PostResult]] = defaultdict(list)
+        for post in self.posts:
+            days[post.slot_utc.date().isoformat()].append(post)
+        ordered = sorted(days)
+        rates = [[p.engagement_rate for p in days[d] if p.engagement_rate is not None] for d in ordered]
+        return {
+            "days": ordered,
+            "engagement_rate": [round(statistics.fmean(r), 5) if r else None for r in rates],
+            "reach": [sum(p.values.get("reach") or 0 for p in days[d]) for d in ordered],
+        }
+
+    def by(self, key: str) -> list[dict[str, Any]]:
+        groups: dict[str, list[PostResult]] = defaultdict(list)
+        for post in self.posts:
+            groups[getattr(post, key)].append(post)
+        result = []
+        for name in sorted(groups):
+            rates = [p.engagement_rate for p in groups[name] if p.engagement_rate is not None]
+            result.append(
+                {
+                    "name": name,
+                    "posts": len(groups[name]),
+                    "median_engagement_rate": round(statistics.median(rates), 5) if rates else None,
+                    "reach": sum(p.values.get("reach") or 0 for p in groups[name]),
+                }
+            )
+        return result
+
+    def heatmap(self) -> list[list[float | None]]:
+        """7 weekdays × 24 local hours: the mean engagement rate of the posts at that time."""
+        cells: list[list[list[float]]] = [[[] for _ in range(24)] for _ in range(7)]
+        for post in self.posts:
+            if post.engagement_rate is not None:
+                cells[post.local.weekday()][post.local.hour].append(post.engagement_rate)
+        return [[round(statistics.fmean(c), 5) if c else None for c in row] for row in cells]
+
+    def ranked(self) -> list[PostResult]:
+        return sorted(
+            (p for p in self.posts if p.engagement_rate is not None), key=lambda p: -(p.engagement_rate or 0)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        ranked = self.ranked()
+
+        def brief(post: PostResult) -> dict[str, Any]:
+            return {
+                "post_id": post.post_id, "persona": post.persona_id, "pillar": post.pillar,
+                "format": post.format, "engagement_rate": round(post.engagement_rate or 0, 5),
+                "reach": post.values.get("reach"), "media_id": self.thumbnails.get(post.post_id),
+            }  # fmt: skip
+
+        return {
+            "persona": self.persona_id,
+            "simulated": self.simulated,
+            "posts": len(self.posts),
+            "series": self.series(),
+            "by_pillar": self.by("pillar"),
+            "by_format": self.by("format"),
+            "heatmap": self.heatmap(),
+            "followers": {
+                "days": [d for d, _ in self.followers],
+                "followers": [v for _, v in self.followers],
+            },
+            "top": [brief(p) for p in ranked[:5]],
+            "bottom": [brief(p) for p in ranked[-5:][::-1]] if len(ranked) > 5 else [],
+        }
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            ["post_id", "persona", "slot_utc", "pillar", "format", *CSV_METRICS, "engagement_rate"]
+        )
+        for post in sorted(self.posts, key=lambda p: p.post_id):
+            rate = post.engagement_rate
+            writer.writerow(
+                [post.post_id, post.persona_id, post.slot_utc.isoformat(), post.pillar, post.format,
+                 *[_number(post.values.get(m)) for m in CSV_METRICS], "" if rate is None else f"{rate:.6f}"]
+            )  # fmt: skip
+        return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.12g}"
+
+
+def analytics(app: App, persona_id: str | None = None) -> Analytics:
+    with read_scope(app.engine) as session:
+        # Nine plain columns, no ORM objects: 70,000 rows for 10,000 posts read in tens of ms.
+        query = (
+            sa.select(
+                *(col(c) for c in (Post.id, Post.persona_id, Post.slot_utc, Post.timezone, Post.pillar,
+                                   Post.format, Metric.metric, Metric.value, Metric.source))
+            )
+            .join(Metric, col(Metric.post_id) == col(Post.id))
+            .where(col(Metric.checkpoint) == LATEST)
+        )  # fmt: skip
+        if persona_id is not None:
+            query = query.where(col(Post.persona_id) == persona_id)
+        rows = session.execute(query).all()
+        accounts = select(Metric.checkpoint, Metric.value).where(
+            Metric.subject == "account", Metric.metric == "followers"
+        )
+        if persona_id is not None:
+            accounts = accounts.where(Metric.persona_id == persona_id)
+        followers_rows = session.exec(accounts).all()
+        posts: dict[int, PostResult] = {}
+        sources: set[str] = set()
+        zones: dict[str, ZoneInfo] = {}
+        for post_id, persona, slot, zone, pillar, fmt, metric, value, source in rows:
+            sources.add(source)
+            found = posts.get(post_id)
+            if found is None:
+                slot = slot if slot.tzinfo is not None else slot.replace(tzinfo=UTC)
+                local = slot.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
+                found = posts[post_id] = PostResult(post_id, persona, slot, local, pillar, fmt, {})
+            found.values[metric] = value
+        ranked = sorted(posts.values(), key=lambda p: -(p.engagement_rate or 0))
+        shown = [p.post_id for p in ranked[:5] + ranked[-5:]]
+        thumbnails: dict[int, int] = {}
+        if shown:
+            for media_id, post_id in session.exec(
+                select(MediaAsset.id, MediaAsset.post_id)
+                .where(col(MediaAsset.post_id).in_(shown), col(MediaAsset.kind).in_(("image", "cover")))
+                .order_by(col(MediaAsset.position).desc())
+            ).all():
+                if media_id is not None:
+                    thumbnails[post_id] = media_id
+    per_day: dict[str, float] = defaultdict(float)
+    for checkpoint, value in followers_rows:
+        if checkpoint.startswith("day:") and value is not None:
+            per_day[checkpoint[4:]] += value  # every persona's followers, summed per day
+    return Analytics(
+        persona_id,
+        "simulated" in sources,
+        list(posts.values()),
+        sorted(per_day.items()),
+        thumbnails,
+    )

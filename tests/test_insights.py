@@ -1,0 +1,121 @@
+"""Insights: the Graph API's documented flow and errors (a retired metric, #10), checkpoints
+collected once across restarts, the hourly call budget, the simulated audience of the
+outbox, and the planner fed from what was measured."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, func, select
+
+from bot.context import App
+from bot.insights import collect, outcomes_for, report
+from storage.db import session_scope
+from storage.models import InsightsCall, Metric, Post
+from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
+from tests.support.cli import cli_here
+from tests.support.insights import PUBLISHED_AT, published_posts
+from tests.support.personas import make_app, write_persona
+
+GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with fake_graph() as fake:
+        yield fake
+
+
+@pytest.fixture
+def graph_app(tmp_path: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch) -> App:
+    monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
+    monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
+    home = tmp_path / "home"
+    write_persona(home / "personas", account=GRAPH_ACCOUNT)
+    base = make_app(home, f"sqlite:///{home / 'vibot.db'}")
+    return App(base.settings.model_copy(update={"graph_api_url": graph.url, "graph_api_version": VERSION}))
+
+
+def rows(app: App) -> list[tuple[str, str, str, float | None]]:
+    with session_scope(app.engine) as session:
+        found = session.exec(select(Metric).order_by(col(Metric.id))).all()
+        return [(m.subject, m.metric, m.checkpoint, m.value) for m in found]
+
+
+def test_graph_insights_at_each_checkpoint_once_with_retired_and_unavailable_metrics(
+    graph_app: App, graph: FakeGraph
+) -> None:
+    ids = published_posts(graph_app, 3, "instagram", graph)
+    graph.retired_metrics |= {"shares"}  # Meta retires one of the metrics vibot asks for
+    graph.too_few_viewers.add(graph.published[1]["id"])
+    first = collect(graph_app, now=PUBLISHED_AT + timedelta(hours=25))  # +1 h and +24 h are due
+    assert first.measured == 3 * 2 + 1 and first.retired == ["shares"] and first.waiting == 0
+    stored = rows(graph_app)
+    post = f"post:{ids[0]}"
+    assert (post, "reach", "24h", 437.0) in stored and (
+        post,
+        "ig_reels_avg_watch_time",
+        "24h",
+        4200.0,
+    ) in stored
+    assert not any(metric == "shares" and checkpoint != "retired" for _, metric, checkpoint, _ in stored)
+    assert ("account", "shares", "retired", None) in stored
+    # Error #10: "not available", recorded as such, not a failure.
+    assert all(value is None for subject, _, _, value in stored if subject == f"post:{ids[1]}")
+    assert ("account", "followers", f"day:{(PUBLISHED_AT + timedelta(hours=25)).date()}", 5000.0) in stored
+
+    calls, requests = len(graph.calls), len(graph.insight_requests)
+    again = collect(graph_app, now=PUBLISHED_AT + timedelta(hours=26))  # a restart: nothing new is due
+    assert again.measured == 0 and rows(graph_app) == stored and len(graph.calls) == calls
+    later = collect(graph_app, now=PUBLISHED_AT + timedelta(days=8))  # +72 h and +7 d, a new day
+    assert later.measured == 3 * 2 + 1
+    later_requests = graph.insight_requests[requests:]
+    assert later_requests and not any("shares" in metrics for metrics in later_requests)  # remembered
+
+
+def test_the_hourly_call_budget_holds_across_passes(graph_app: App, graph: FakeGraph) -> None:
+    graph_app = App(graph_app.settings.model_copy(update={"insights_calls_per_hour": 4}))
+    published_posts(graph_app, 6, "instagram", graph)
+    now = PUBLISHED_AT + timedelta(hours=2)
+    first = collect(graph_app, now=now)
+    assert first.measured == 4 and first.waiting == 2
+    assert collect(graph_app, now=now + timedelta(minutes=10)).measured == 0  # the hour is spent
+    with session_scope(graph_app.engine) as session:
+        assert session.exec(select(func.count()).select_from(InsightsCall)).one() == 4
+    resumed = collect(graph_app, now=now + timedelta(hours=1, minutes=1))
+    assert resumed.measured == 3  # the two that waited, and the account's day
+
+
+def test_the_outbox_audience_is_simulated_and_feeds_the_planner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    write_persona(home / "personas", schedule={"adapt": {"pillars": True}})
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}")
+    published_posts(app, 12, "instagram")
+    collected = collect(app, now=PUBLISHED_AT + timedelta(days=8))
+    assert collected.measured == 12 * 4 + 1
+    with session_scope(app.engine) as session:
+        assert set(session.exec(select(Metric.source).distinct()).all()) == {"simulated"}
+    persona = app.personas["tess"]
+    outcomes = outcomes_for(app, persona)
+    assert len(outcomes) == 12 and all(0 < o.value < 1 for o in outcomes)  # engagement rates
+    assert {o.pillar for o in outcomes} == {"travel", "food"}
+
+    found = report(app, persona)
+    assert found["simulated"] is True and found["posts_measured"] == 12
+    assert set(found["by_pillar"]) == {"travel", "food"} and len(found["top"]) == 3
+
+    shown = cli_here(monkeypatch, home, "insights", "report", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)[0]["posts_measured"] == 12
+    text = cli_here(monkeypatch, home, "insights", "report")
+    assert "SIMULATED" in text.stdout and "median engagement" in text.stdout
+    planned = cli_here(monkeypatch, home, "plan", "--days", "14")
+    assert planned.returncode == 0
+    with session_scope(app.engine) as session:
+        reasons = session.exec(select(Post.plan_reason).where(col(Post.plan_reason).is_not(None))).all()
+    assert reasons and all("× the others' median engagement rate over" in r for r in reasons if r)
