@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,11 +34,7 @@ class PostResult:
     pillar: str
     format: str
     values: dict[str, float | None]
-
-    @property
-    def engagement_rate(self) -> float | None:
-        reach, interactions = self.values.get("reach"), self.values.get("total_interactions")
-        return interactions / reach if interactions is not None and reach else None
+    engagement_rate: float | None  # interactions / reach, computed once on read
 
 
 @dataclass
@@ -48,6 +44,7 @@ class Analytics:
     posts: list[PostResult]
     followers: list[tuple[str, float]] = field(default_factory=list)  # (day, followers)
     thumbnails: dict[int, int] = field(default_factory=dict)  # post id → its first media id
+    _summary: dict[str, Any] | None = field(default=None, repr=False)
 
     def series(self) -> dict[str, list[Any]]:
         """Per day: the mean engagement rate and the total reach of the posts of that day."""
@@ -93,6 +90,12 @@ class Analytics:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """What the page shows (computed once: an Analytics is cached until metrics change)."""
+        if self._summary is None:
+            self._summary = self._summarised()
+        return self._summary
+
+    def _summarised(self) -> dict[str, Any]:
         ranked = self.ranked()
 
         def brief(post: PostResult) -> dict[str, Any]:
@@ -137,16 +140,45 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.12g}"
 
 
+_CACHE: OrderedDict[tuple[str, str | None, tuple[Any, ...]], Analytics] = OrderedDict()
+_CACHE_SIZE = 16
+
+
 def analytics(app: App, persona_id: str | None = None) -> Analytics:
+    """The numbers, computed again only when a metric was written since (the key is the
+    metrics' row count, last id and last write: a few milliseconds to read, where the
+    computation over 10,000 posts takes ~0.3 s)."""
     with read_scope(app.engine) as session:
-        # Nine plain columns, no ORM objects: 70,000 rows for 10,000 posts read in tens of ms.
+        version = tuple(
+            session.execute(
+                sa.select(sa.func.count(), sa.func.max(col(Metric.id)), sa.func.max(col(Metric.measured_at)))
+            ).one()
+        )
+    key = (str(app.engine.url), persona_id, version)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    found = _computed(app, persona_id)
+    _CACHE[key] = found
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return found
+
+
+def _computed(app: App, persona_id: str | None) -> Analytics:
+    with read_scope(app.engine) as session:
+        # One row a post: its latest metrics pivoted in SQL (a query returning a row per
+        # metric, through the ORM's type processing, took 0.8 s for 10,000 posts).
+        columns = [
+            sa.func.max(sa.case((col(Metric.metric) == name, col(Metric.value)))).label(name)
+            for name in CSV_METRICS
+        ]
         query = (
-            sa.select(
-                *(col(c) for c in (Post.id, Post.persona_id, Post.slot_utc, Post.timezone, Post.pillar,
-                                   Post.format, Metric.metric, Metric.value, Metric.source))
-            )
+            sa.select(col(Post.id), col(Post.persona_id), col(Post.slot_utc), col(Post.timezone),
+                      col(Post.pillar), col(Post.format), sa.func.max(col(Metric.source)), *columns)
             .join(Metric, col(Metric.post_id) == col(Post.id))
             .where(col(Metric.checkpoint) == LATEST)
+            .group_by(col(Post.id))
         )  # fmt: skip
         if persona_id is not None:
             query = query.where(col(Post.persona_id) == persona_id)
@@ -160,14 +192,14 @@ def analytics(app: App, persona_id: str | None = None) -> Analytics:
         posts: dict[int, PostResult] = {}
         sources: set[str] = set()
         zones: dict[str, ZoneInfo] = {}
-        for post_id, persona, slot, zone, pillar, fmt, metric, value, source in rows:
+        for post_id, persona, slot, zone, pillar, fmt, source, *numbers in rows:
             sources.add(source)
-            found = posts.get(post_id)
-            if found is None:
-                slot = slot if slot.tzinfo is not None else slot.replace(tzinfo=UTC)
-                local = slot.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
-                found = posts[post_id] = PostResult(post_id, persona, slot, local, pillar, fmt, {})
-            found.values[metric] = value
+            slot = slot if slot.tzinfo is not None else slot.replace(tzinfo=UTC)
+            local = slot.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
+            values = dict(zip(CSV_METRICS, numbers, strict=True))
+            reach, interactions = values["reach"], values["total_interactions"]
+            rate = interactions / reach if interactions is not None and reach else None
+            posts[post_id] = PostResult(post_id, persona, slot, local, pillar, fmt, values, rate)
         ranked = sorted(posts.values(), key=lambda p: -(p.engagement_rate or 0))
         shown = [p.post_id for p in ranked[:5] + ranked[-5:]]
         thumbnails: dict[int, int] = {}

@@ -32,8 +32,7 @@ def analytics_persona(request: Request, persona_id: str) -> HTMLResponse:
 
 
 def _page(request: Request, persona_id: str | None) -> HTMLResponse:
-    found = analytics(vibot(request).app, persona_id)
-    data = found.as_dict()
+    data = analytics(vibot(request).app, persona_id).as_dict()
     # </script> cannot end the data island early: "<" is escaped inside the JSON.
     island = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c")
     return page(request, "analytics.html", data=data, island=island, chosen=persona_id)
