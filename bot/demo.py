@@ -6,20 +6,55 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.context import App
+from bot.insights import collect, outcomes_for
 from bot.planning import plan_persona
 from bot.prepare import prepare_post, recover_interrupted
 from bot.review import count_by_status, get_post, list_posts
+from content.persona import Persona
+from storage.db import session_scope
 from storage.locks import hold_lock
-from storage.status import PostStatus
+from storage.models import Post, Publication
+from storage.status import PostStatus, PublicationStatus
 
 DEMO_DAYS = 7
+SIMULATED_WEEKS = 6
+SIMULATED_NOTE = "simulated history (vibot demo): never generated nor sent; a simulated audience measured it"
+
+
+def simulate_weeks(app: App, persona: Persona, now: datetime, weeks: int = SIMULATED_WEEKS) -> int:
+    """Weeks of history before `now`, for the analytics page and the adaptive planner to
+    have something to show: each week planned (adapting to the weeks before, if the persona
+    does), its posts marked published without media, and the outbox's simulated audience
+    measuring them. Every such post says so in its note. Returns how many posts."""
+    adapt = persona.schedule.adapt
+    made = 0
+    for week in range(weeks, 0, -1):
+        start = now - timedelta(weeks=week)
+        outcomes = outcomes_for(app, persona, adapt.metric) if adapt is not None else []
+        posts = plan_persona(app, persona, start, 7, outcomes)
+        with session_scope(app.engine) as session:
+            for post in posts:
+                row = session.get(Post, post.id)
+                assert row is not None and row.id is not None
+                row.status, row.review_note = PostStatus.PUBLISHED, SIMULATED_NOTE
+                session.add(row)
+                session.add(
+                    Publication(
+                        post_id=row.id, platform=persona.platform.name, publisher="outbox",
+                        status=PublicationStatus.PUBLISHED, remote_id=f"simulated-{row.id}",
+                        updated_at=row.slot_utc,
+                    )
+                )  # fmt: skip
+        made += len(posts)
+        collect(app, [persona], now=min(now, start + timedelta(days=14)))
+    return made
 
 
 def run_demo(app: App, console: Console, posts_per_persona: int = 2) -> None:
@@ -28,7 +63,13 @@ def run_demo(app: App, console: Console, posts_per_persona: int = 2) -> None:
     console.print(f"vibot demo — data in {home}")
     now = datetime.now(UTC)
     for persona in app.personas.values():
-        added = plan_persona(app, persona, now, DEMO_DAYS)
+        if persona.targets[0].publisher == "outbox":
+            made = simulate_weeks(app, persona, now)
+            console.print(
+                f"  SIMULATED {SIMULATED_WEEKS} past weeks for {persona.name}: {made} posts marked published "
+                "and measured by a simulated audience (Analytics page, vibot insights report)"
+            )
+        added = plan_persona(app, persona, now, DEMO_DAYS, outcomes_for(app, persona))
         console.print(f"  planned {len(added)} new slot(s) for {persona.name} ({persona.id})")
     with hold_lock(app.engine, "prepare", wait_s=5):
         recover_interrupted(app)
@@ -69,6 +110,9 @@ def run_demo(app: App, console: Console, posts_per_persona: int = 2) -> None:
     console.print(f"  {env} web add-user NAME && {env} web   # review in a browser: http://127.0.0.1:8080")
     console.print(f"  {env} publish --until 2100-01-01   # publish approved posts now")
     console.print(f"  published posts land in {app.settings.outbox_dir.resolve() / 'published.jsonl'}")
+    console.print(
+        f"  {env} insights report          # what the (simulated) audience did; also the Analytics page"
+    )
     if app.settings.llm_model is None:
         console.print("\nCaptions came from the personas' templates. To have a language model write them,")
         console.print("set VIBOT_LLM_MODEL and, for OpenAI, OPENAI_API_KEY — or point OPENAI_BASE_URL at any")

@@ -67,6 +67,7 @@ def post_json(
         "slot_local": post.slot_utc.astimezone(ZoneInfo(post.timezone)).isoformat(),
         "pillar": post.pillar,
         "scene": post.scene,
+        "plan_reason": post.plan_reason,  # why the adaptive planner chose the slot, or null
         "caption": post.caption,
         "caption_variants": json.loads(post.caption_variants) if post.caption_variants else {},
         "alt_text": post.alt_text,

@@ -144,6 +144,13 @@ def test_demo_runs_offline_and_leaves_posts_in_review(
     def vibot(*args: str) -> subprocess.CompletedProcess[str]:  # what the user runs next
         return cli_here(monkeypatch, home, *args, VIBOT_PERSONAS_DIR=str(REPO / "personas"))
 
+    # Six simulated weeks stand behind the analytics page, labelled so wherever shown.
+    measured = json.loads(vibot("insights", "report", "--json").stdout)
+    assert {r["persona"] for r in measured} == {"mara", "kai"}
+    assert all(r["simulated"] and r["posts_measured"] >= 18 for r in measured)
+    assert "SIMULATED" in result.stdout
+    planned = json.loads(vibot("queue", "list", "--json", "--status", "planned").stdout)
+    assert any("× the others' median" in (p["plan_reason"] or "") for p in planned if p["persona"] == "mara")
     in_review = json.loads(vibot("queue", "list", "--json", "--status", "in_review").stdout)
     assert {p["persona"] for p in in_review} == {"mara", "kai"} and len(in_review) == 2
     for post in in_review:
