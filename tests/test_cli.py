@@ -40,6 +40,7 @@ def test_plan_prepare_review_publish_through_the_cli(home: Path, monkeypatch: py
         "slot_local",
         "pillar",
         "scene",
+        "plan_reason",
         "caption",
         "caption_variants",
         "alt_text",
