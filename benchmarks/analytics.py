@@ -10,19 +10,15 @@ in bulk; logs in and measures the page for the persona, for all personas, and th
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import sqlalchemy as sa
 
-from benchmarks.web import PASSWORD, PERSONA, free_port, logged_in, report, timed
+from benchmarks.web import PASSWORD, PERSONA, logged_in, report, timed, web_server
 from bot.context import App
 from bot.insights import LATEST, POST_METRICS
 from bot.settings import Settings
@@ -76,22 +72,7 @@ def main() -> None:
         app.engine.dispose()
         took = time.perf_counter() - started
         print(f"set-up: {args.posts} published posts with their metrics in {took:.1f} s")
-        port = free_port()
-        env = {**os.environ, "VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(home / "personas")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "bot", "web", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/healthz").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        with web_server(home) as url:
             client = logged_in(url)
             assert 'id="analytics-data"' in client.get("/analytics/bench").text
             report("analytics page, one persona", timed(client, "/analytics/bench", args.requests))
@@ -100,9 +81,6 @@ def main() -> None:
                 "analytics CSV, one persona",
                 timed(client, "/analytics.csv?persona=bench", args.requests // 4),
             )
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":

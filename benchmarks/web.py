@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,11 +128,36 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def logged_in(url: str) -> httpx.Client:
+@contextmanager
+def web_server(home: Path) -> Iterator[str]:
+    """`vibot web` on `home` as a separate process (as in production), once it answers: its URL."""
+    port = free_port()
+    env = {**os.environ, "VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(home / "personas")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "web", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/healthz").raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def logged_in(url: str, name: str = "bench") -> httpx.Client:
     client = httpx.Client(base_url=url, timeout=30)
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
     assert token is not None
-    response = client.post("/login", data={"name": "bench", "password": PASSWORD, "csrf": token.group(1)})
+    response = client.post("/login", data={"name": name, "password": PASSWORD, "csrf": token.group(1)})
     assert response.status_code == 303, response.text
     return client
 
@@ -170,25 +197,12 @@ def main() -> None:
         app = App(settings)
         started = time.perf_counter()
         build(app, args.posts)
-        add_user(app, "bench", PASSWORD)
+        # One reviewer per concurrent client: a login ends the same reviewer's other sessions.
+        for name in ["bench", *(f"bench{i}" for i in range(args.concurrency))]:
+            add_user(app, name, PASSWORD)
         app.engine.dispose()
         print(f"set-up: {args.posts} posts in review in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        env = {**os.environ, "VIBOT_HOME": str(home), "VIBOT_PERSONAS_DIR": str(home / "personas")}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "bot", "web", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/healthz").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+        with web_server(home) as url:
             client = logged_in(url)
             first = client.get("/queue").text
             assert first.count('class="card"') == 20, "the first page should hold 20 cards"
@@ -204,7 +218,7 @@ def main() -> None:
             report("queue, page 251 (keyset cursor)", timed(client, path, args.requests))
             report("queue, filtered by persona", timed(client, "/queue?persona=bench", args.requests))
             report("post page", timed(client, f"/posts/{post_id.group(1)}", args.requests))
-            clients = [logged_in(url) for _ in range(args.concurrency)]
+            clients = [logged_in(url, f"bench{i}") for i in range(args.concurrency)]
             per_client = max(1, args.requests // args.concurrency)
             wall = time.perf_counter()
             with ThreadPoolExecutor(args.concurrency) as pool:
@@ -213,9 +227,6 @@ def main() -> None:
             together = [ms for result in results for ms in result]
             report(f"queue, {args.concurrency} clients at once", together)
             print(f"throughput with {args.concurrency} clients: {len(together) / wall:.0f} pages/s")
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 if __name__ == "__main__":
