@@ -14,6 +14,9 @@ the statistics come in, a seeded generator draws.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import math
 import random
 import statistics
@@ -79,6 +82,7 @@ def arm_stats(outcomes: Sequence[Outcome], arm_of: str) -> dict[str, ArmStats]:
     return stats
 
 
+@functools.lru_cache(maxsize=1024)
 def hour_arm(window: int, hour: int) -> str:
     return f"window {window + 1}, {hour:02d}:00"
 
@@ -147,9 +151,11 @@ def apportion(allocation: Allocation, count: int, rng: random.Random, turn: int 
     offset steps by the golden ratio from one `turn` (week) to the next, so the fractions
     a week rounds away add up over the weeks instead of falling on the same arms."""
     arms = list(allocation.weights)
-    edges = np.cumsum([allocation.weights[a] for a in arms])
-    edges /= edges[-1]
-    points = ((turn * GOLDEN) % 1.0 + np.arange(count)) / count
-    picked = [arms[i] for i in np.minimum(np.searchsorted(edges, points), len(arms) - 1).tolist()]
+    edges = list(itertools.accumulate(allocation.weights[a] for a in arms))
+    edges = [edge / edges[-1] for edge in edges]
+    offset = (turn * GOLDEN) % 1.0
+    last = len(arms) - 1
+    # Plain Python: a week has a handful of slots, where numpy's per-call cost dominates.
+    picked = [arms[min(bisect.bisect_left(edges, (offset + i) / count), last)] for i in range(count)]
     rng.shuffle(picked)
     return picked

@@ -16,7 +16,7 @@ import bisect
 import random
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -207,7 +207,9 @@ def _adapted(
             times[i] = _time_in_hour(persona, candidates[i].day, window, by_arm[arm], rng)
             reasons[i].append(plays.reason(allocation, arm, adapt.metric))
     adapted = [
-        replace(c, pillar=pillars[i], slot_utc=times[i], reason="; ".join(reasons[i]))
+        _Candidate(
+            times[i], c.format, pillars[i], c.scene_pick, c.seed, c.day, c.window, "; ".join(reasons[i])
+        )
         for i, c in enumerate(candidates)
     ]
     return sorted(adapted, key=lambda c: c.slot_utc)
