@@ -90,6 +90,7 @@ def test_the_hourly_call_budget_holds_across_passes(graph_app: App, graph: FakeG
     assert resumed.measured == 3  # the two that waited, and the account's day
 
 
+@pytest.mark.slow  # three CLI runs
 def test_the_outbox_audience_is_simulated_and_feeds_the_planner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 from PIL import Image
 from sqlmodel import select
 
@@ -99,6 +100,7 @@ def test_a_stripped_reencoded_copy_leads_to_the_published_post(site: Site, clien
     }
 
 
+@pytest.mark.slow  # 100 timed uploads
 def test_anything_but_a_published_post_looks_exactly_like_no_watermark(
     site: Site, client: httpx.Client
 ) -> None:
