@@ -19,6 +19,8 @@ from sqlmodel import col, select
 
 from bot.context import App
 from bot.insights import LATEST
+from content.adapt import Outcome
+from content.persona import Persona
 from storage.db import read_scope
 from storage.models import MediaAsset, Metric, Post
 
@@ -222,3 +224,66 @@ def _computed(app: App, persona_id: str | None) -> Analytics:
         sorted(per_day.items()),
         thumbnails,
     )
+
+
+# --- what the planner and `vibot insights report` read ------------------------------------
+
+
+def outcomes_for(app: App, persona: Persona) -> list[Outcome]:
+    """What the persona's measured posts did by its `schedule.adapt.metric`, as the adaptive
+    planner reads it; nothing for a persona that does not adapt."""
+    adapt = persona.schedule.adapt
+    if adapt is None:
+        return []
+    found = analytics(app, persona.id)
+    followers = found.followers[-1][1] if found.followers else None
+    outcomes = []
+    for post in found.posts:
+        views = post.values.get("views")
+        value = {
+            **post.values,
+            "engagement_rate": post.engagement_rate,
+            "views_per_follower": views / followers if views is not None and followers else None,
+        }.get(adapt.metric)
+        if value is not None and value > 0:
+            outcomes.append(
+                Outcome(post.pillar, post.local.hour, _window_of(persona, post.local), float(value))
+            )
+    return outcomes
+
+
+def _window_of(persona: Persona, local: datetime) -> int:
+    minute = local.hour * 60 + local.minute
+    for index, window in enumerate(persona.schedule.windows):
+        start = window.start.hour * 60 + window.start.minute
+        if local.weekday() in window.days and start <= minute < start + window.minutes():
+            return index
+    return 0
+
+
+def report(app: App, persona: Persona) -> dict[str, Any]:
+    """The numbers `vibot insights report` shows: per pillar, per format, the best and worst."""
+    found = analytics(app, persona.id)
+    ranked = found.ranked()
+
+    def brief(post: PostResult) -> dict[str, Any]:
+        return {"post": post.post_id, "pillar": post.pillar, "format": post.format,
+                "reach": post.values.get("reach"), "engagement_rate": post.engagement_rate}  # fmt: skip
+
+    def grouped(key: str) -> dict[str, dict[str, Any]]:
+        return {
+            row["name"]: {"posts": row["posts"], "median_engagement_rate": row["median_engagement_rate"]}
+            for row in found.by(key)
+            if row["median_engagement_rate"] is not None
+        }
+
+    return {
+        "persona": persona.id,
+        "simulated": found.simulated,
+        "posts_measured": len(found.posts),
+        "followers": found.followers[-1][1] if found.followers else None,
+        "by_pillar": grouped("pillar"),
+        "by_format": grouped("format"),
+        "top": [brief(p) for p in ranked[:3]],
+        "bottom": [brief(p) for p in ranked[-3:][::-1]] if len(ranked) > 3 else [],
+    }

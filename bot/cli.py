@@ -222,16 +222,13 @@ def plan(
     persona: Annotated[str | None, typer.Option(help="only this persona id")] = None,
 ) -> None:
     """Plan calendar slots for the next N days."""
-    from bot.insights import outcomes_for
     from bot.planning import plan_persona
 
     context = _app()
     chosen = [context.persona(persona)] if persona else list(context.personas.values())
     horizon = days or context.settings.plan_days
     for item in chosen:
-        adapt = item.schedule.adapt
-        outcomes = outcomes_for(context, item, adapt.metric) if adapt is not None else []
-        added = plan_persona(context, item, datetime.now(UTC), horizon, outcomes)
+        added = plan_persona(context, item, datetime.now(UTC), horizon)
         out.print(f"{item.id}: {len(added)} new slot(s) over {horizon} days")
 
 
@@ -583,7 +580,7 @@ def insights_report(
     json_output: Annotated[bool, typer.Option("--json", help="stable JSON output")] = False,
 ) -> None:
     """Engagement by pillar and format, and the best and worst posts."""
-    from bot.insights import report
+    from bot.analytics import report
 
     context = _app()
     chosen = [context.persona(persona)] if persona else list(context.personas.values())

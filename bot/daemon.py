@@ -24,7 +24,6 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
 from bot.context import App
-from bot.insights import outcomes_for
 from bot.planning import plan_persona
 from bot.prepare import posts_to_prepare, recover_interrupted, skip_missed_planned
 from bot.publishing import publish_pass
@@ -81,9 +80,7 @@ class Daemon:
 
     def plan_job(self, persona_id: str) -> None:
         persona = self.app.persona(persona_id)
-        adapt = persona.schedule.adapt
-        outcomes = outcomes_for(self.app, persona, adapt.metric) if adapt is not None else []
-        added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days, outcomes)
+        added = plan_persona(self.app, persona, datetime.now(UTC), self.app.settings.plan_days)
         log.info("planned", persona=persona_id, new_slots=len(added))
         if added and self.scheduler.running:
             # New slots may already be within the lead time: prepare now, not at the next interval.

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bot.context import App
-from bot.insights import collect, outcomes_for
+from bot.insights import collect
 from bot.planning import plan_persona
 from bot.prepare import prepare_post, recover_interrupted
 from bot.review import count_by_status, get_post, list_posts
@@ -33,12 +33,10 @@ def simulate_weeks(app: App, persona: Persona, now: datetime, weeks: int = SIMUL
     have something to show: each week planned (adapting to the weeks before, if the persona
     does), its posts marked published without media, and the outbox's simulated audience
     measuring them. Every such post says so in its note. Returns how many posts."""
-    adapt = persona.schedule.adapt
     made = 0
     for week in range(weeks, 0, -1):
         start = now - timedelta(weeks=week)
-        outcomes = outcomes_for(app, persona, adapt.metric) if adapt is not None else []
-        posts = plan_persona(app, persona, start, 7, outcomes)
+        posts = plan_persona(app, persona, start, 7)
         with session_scope(app.engine) as session:
             for post in posts:
                 row = session.get(Post, post.id)
@@ -69,7 +67,7 @@ def run_demo(app: App, console: Console, posts_per_persona: int = 2) -> None:
                 f"  SIMULATED {SIMULATED_WEEKS} past weeks for {persona.name}: {made} posts marked published "
                 "and measured by a simulated audience (Analytics page, vibot insights report)"
             )
-        added = plan_persona(app, persona, now, DEMO_DAYS, outcomes_for(app, persona))
+        added = plan_persona(app, persona, now, DEMO_DAYS)
         console.print(f"  planned {len(added)} new slot(s) for {persona.name} ({persona.id})")
     with hold_lock(app.engine, "prepare", wait_s=5):
         recover_interrupted(app)

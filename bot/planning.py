@@ -31,10 +31,14 @@ def _existing_slots(app: App, persona: Persona, start: datetime, end: datetime) 
 
 
 def plan_persona(
-    app: App, persona: Persona, start: datetime, days: int, outcomes: Sequence[Outcome] = ()
+    app: App, persona: Persona, start: datetime, days: int, outcomes: Sequence[Outcome] | None = None
 ) -> list[Post]:
-    """Plan and store new slots. `outcomes` (what the persona's published posts did) feed a
-    persona with `schedule.adapt`; each slot keeps the planner's reason."""
+    """Plan and store new slots. A persona with `schedule.adapt` is fed what its published
+    posts did (`outcomes`, or else what insights measured); each slot keeps its reason."""
+    from bot.analytics import outcomes_for  # the web page's module, not needed to plan otherwise
+
+    if outcomes is None:
+        outcomes = outcomes_for(app, persona)
     end = start + timedelta(days=days)
     existing = _existing_slots(app, persona, start, end)
     slots = plan_slots(persona, start, days, existing, seed=app.settings.plan_seed, outcomes=outcomes)

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
+from bot.analytics import outcomes_for, report
 from bot.context import App
-from bot.insights import collect, outcomes_for, report
+from bot.insights import collect
 from storage.db import session_scope
 from storage.models import InsightsCall, Metric, Post
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
