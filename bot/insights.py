@@ -30,9 +30,13 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
+from bot.accounts import PauseKind, account_pause
 from bot.context import App
+from content.errors import PublishError
 from content.persona import Persona
 from storage.db import session_scope
 from storage.models import InsightsCall, Metric, Post, Publication
@@ -154,6 +158,95 @@ def _error_of(response: httpx.Response) -> tuple[int, str] | None:
     return int(error.get("code") or response.status_code), str(error.get("message") or "")
 
 
+# --- instagrapi: Instagram's private API ---------------------------------------------------
+
+PRIVATE = "instagrapi"  # the source label of what it measured
+
+
+class PrivateInsights:
+    """instagrapi's `insights_media`: the private API's ads/graphql query behind the app's
+    Insights screen (`instagram_post_by_igid`). Counts sit on the media (likes, comments,
+    saves), the rest under `inline_insights_node.metrics`: reach, impressions (what Graph
+    calls views since 2025) and shares to feed. Only professional accounts have them; for
+    other accounts, and for a post Instagram has nothing on yet, instagrapi raises
+    MediaError, stored as "not available". It has no reel watch time. The account's day is
+    its follower count (`user_info_v1`); the private account-insights payload is not read."""
+
+    def __init__(self, publisher: Any, spend: Callable[[], None]) -> None:
+        self.publisher, self.spend = publisher, spend  # a PrivatePublisher: its saved session
+
+    def close(self) -> None:
+        self.publisher.close()
+
+    def _client(self) -> Any:
+        try:
+            return self.publisher.client()  # logs in once, reusing the saved session
+        except PublishError as error:  # held, asked to wait, refused: the publisher's words
+            raise InsightsError(str(error)) from None
+
+    def post_insights(
+        self, post: Post, remote_id: str, checkpoint: str, retired: set[str]
+    ) -> tuple[Measured, set[str]]:
+        from instagrapi.exceptions import ClientError, MediaError
+
+        wanted = [
+            m for m in (*POST_METRICS, *(REEL_METRICS if post.format == "reel" else ())) if m not in retired
+        ]
+        client = self._client()
+        self.spend()
+        try:
+            node = client.insights_media(remote_id)
+        except MediaError:
+            return Measured(dict.fromkeys(wanted), PRIVATE), set()
+        except ClientError as error:
+            raise InsightsError(f"Instagram refused the insights call ({type(error).__name__})") from None
+        values = private_post_values(node, reel=post.format == "reel")
+        return Measured({m: values.get(m) for m in wanted}, PRIVATE), set()
+
+    def account_insights(self, day: datetime, retired: set[str]) -> tuple[Measured, set[str]]:
+        from instagrapi.exceptions import ClientError
+
+        client = self._client()
+        self.spend()
+        try:
+            user = client.user_info_v1(str(client.user_id))
+        except ClientError as error:
+            raise InsightsError(f"Instagram refused the profile call ({type(error).__name__})") from None
+        return Measured({"followers": float(user.follower_count)}, PRIVATE), set()
+
+
+def private_post_values(node: dict[str, Any], reel: bool) -> dict[str, float | None]:
+    """vibot's metrics (Graph's names) from one `instagram_post_by_igid` node."""
+    metrics = (node.get("inline_insights_node") or {}).get("metrics") or {}
+
+    def number(*path: str, within: dict[str, Any] = metrics) -> float | None:
+        found: Any = within
+        for key in path:
+            found = found.get(key) if isinstance(found, dict) else None
+        return float(found) if isinstance(found, int | float) and not isinstance(found, bool) else None
+
+    def first(*values: float | None) -> float | None:
+        return next((v for v in values if v is not None), None)
+
+    counts = {
+        "likes": number("like_count", within=node),
+        "comments": number("comment_count", within=node),
+        "saved": number("save_count", within=node),
+        "shares": number("share_count", "post", "value"),
+    }
+    played = number("video_view_count", within=node) if reel else None
+    values = {
+        "reach": first(number("reach_count"), number("reach", "value")),
+        "views": first(played, number("impression_count"), number("impressions", "value")),
+        **counts,
+        # Graph's total_interactions is the same sum: likes, comments, saves and shares.
+        "total_interactions": None if None in counts.values() else sum(v or 0.0 for v in counts.values()),
+    }
+    if reel:
+        values["ig_reels_avg_watch_time"] = None
+    return values
+
+
 # --- the simulated audience (outbox) -------------------------------------------------------
 
 
@@ -218,19 +311,20 @@ class SimulatedAudience:
 # --- storage -------------------------------------------------------------------------------
 
 
-def upsert(session: Session, **row: Any) -> None:
-    """One value of (persona, platform, subject, metric, checkpoint): written, or replaced."""
-    key = {k: row[k] for k in ("persona_id", "platform", "subject", "metric", "checkpoint")}
-    existing = session.exec(select(Metric).where(*[getattr(Metric, k) == v for k, v in key.items()])).first()
-    if existing is None:
-        session.add(Metric(**row))
-    else:
-        existing.value, existing.measured_at, existing.source = (
-            row["value"],
-            row["measured_at"],
-            row["source"],
-        )
-        session.add(existing)
+METRIC_KEY = ("persona_id", "platform", "subject", "metric", "checkpoint")
+
+
+def upsert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Values of (persona, platform, subject, metric, checkpoint): written, or replaced. One
+    INSERT … ON CONFLICT DO UPDATE for the whole batch (SQLite and PostgreSQL share the
+    syntax): a select per value made collection for a hundred accounts crawl."""
+    if not rows:
+        return
+    # The two dialects' inserts have the same on-conflict API (not a common type).
+    insert: Any = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Metric).values(list(rows))
+    changed = {k: statement.excluded[k] for k in ("value", "measured_at", "source", "post_id")}
+    session.execute(statement.on_conflict_do_update(index_elements=list(METRIC_KEY), set_=changed))
 
 
 def calls_this_hour(session: Session, persona_id: str, platform: str, now: datetime) -> int:
@@ -267,9 +361,20 @@ def _simulated_source(app: App, persona: Persona, account: Any, spend: Callable[
     return SimulatedAudience(persona)
 
 
+def _private_source(app: App, persona: Persona, account: Any, spend: Callable[[], None]) -> InsightsSource:
+    from bot.publishers import private
+
+    return PrivateInsights(private.build(account, persona, app.settings, _no_urls), spend)
+
+
+def _no_urls(post_id: int, sha256: str) -> str:
+    raise AssertionError("insights upload nothing")  # the private API takes bytes, never URLs
+
+
 # publisher name → its insights source; a publisher not listed has none yet (its posts wait).
 SOURCES: dict[str, Callable[[App, Persona, Any, Callable[[], None]], InsightsSource]] = {
     "graph": _graph_source,
+    "instagrapi": _private_source,
     "outbox": _simulated_source,
 }
 
@@ -319,18 +424,25 @@ def _write(
     app: App, persona: Persona, platform: str, subject: str, checkpoint: str, measured: Measured,
     retired: set[str], post_id: int | None, now: datetime,
 ) -> None:  # fmt: skip
+    common = {"persona_id": persona.id, "platform": platform, "measured_at": now, "source": measured.source}
+    kept = (checkpoint, LATEST) if post_id is not None else (checkpoint,)
+    rows = [
+        {**common, "subject": subject, "post_id": post_id, "metric": metric, "checkpoint": at, "value": value}
+        for metric, value in measured.values.items()
+        for at in kept
+    ] + [
+        {
+            **common,
+            "subject": "account",
+            "post_id": None,
+            "metric": name,
+            "checkpoint": RETIRED,
+            "value": None,
+        }
+        for name in retired
+    ]
     with session_scope(app.engine) as session:
-        for metric, value in measured.values.items():
-            for kept in (checkpoint, LATEST) if post_id is not None else (checkpoint,):
-                upsert(
-                    session, persona_id=persona.id, platform=platform, subject=subject, post_id=post_id,
-                    metric=metric, checkpoint=kept, value=value, measured_at=now, source=measured.source,
-                )  # fmt: skip
-        for metric in retired:
-            upsert(
-                session, persona_id=persona.id, platform=platform, subject="account", post_id=None,
-                metric=metric, checkpoint=RETIRED, value=None, measured_at=now, source=measured.source,
-            )  # fmt: skip
+        upsert(session, rows)
 
 
 def collect(
@@ -344,6 +456,13 @@ def collect(
         for account in persona.targets:
             platform, maker = account.spec().name, SOURCES.get(account.publisher)
             if maker is None:
+                continue
+            pause = account_pause(app, persona.id, platform, now)
+            if pause is not None and pause.kind in (PauseKind.HELD, PauseKind.COOLING):
+                # Asking would mean logging in to an account a person or the platform holds.
+                log.info(
+                    "insights wait for the account", persona=persona.id, platform=platform, why=pause.reason
+                )
                 continue
             budget = app.settings.insights_calls_per_hour
 

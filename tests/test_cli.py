@@ -133,10 +133,13 @@ def test_demo_runs_offline_and_leaves_posts_in_review(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = tmp_path / "demo"
+    # In this process: what the demo does is the subject here (it still builds its tiny model
+    # on first use), not a Python start-up and a torch import (~12 s).
     # One post per persona: still Mara's feed post and Kai's reel, at half the cost of `make demo`.
-    result = cli(
-        tmp_path, "demo", "--home", str(home), "--posts", "1", personas=REPO / "personas", HF_HUB_OFFLINE="1"
-    )
+    result = cli_here(
+        monkeypatch, tmp_path, "demo", "--home", str(home), "--posts", "1",
+        VIBOT_PERSONAS_DIR=str(REPO / "personas"), HF_HUB_OFFLINE="1",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Next:" in result.stdout and "vibot queue approve ID" in result.stdout
     # The face guard runs on the example personas; the tiny model draws no faces.

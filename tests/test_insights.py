@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
+from bot.accounts import hold
 from bot.analytics import outcomes_for, report
 from bot.context import App
 from bot.insights import collect
@@ -20,6 +21,7 @@ from storage.models import InsightsCall, Metric, Post
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.cli import cli_here
 from tests.support.insights import PUBLISHED_AT, published_posts
+from tests.support.instagrapi import BoundaryClient, PrivateApi, insights_node
 from tests.support.personas import make_app, write_persona
 
 GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
@@ -32,12 +34,13 @@ def graph() -> Iterator[FakeGraph]:
 
 
 @pytest.fixture
-def graph_app(tmp_path: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch) -> App:
+def graph_app(tmp_path: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch, database_url: str) -> App:
+    """On both databases: values are written with each one's INSERT … ON CONFLICT."""
     monkeypatch.setenv("TESS_IG_USER_ID", graph.ig_user_id)
     monkeypatch.setenv("TESS_IG_TOKEN", graph.token)
     home = tmp_path / "home"
     write_persona(home / "personas", account=GRAPH_ACCOUNT)
-    base = make_app(home, f"sqlite:///{home / 'vibot.db'}")
+    base = make_app(home, database_url)
     return App(base.settings.model_copy(update={"graph_api_url": graph.url, "graph_api_version": VERSION}))
 
 
@@ -78,6 +81,7 @@ def test_graph_insights_at_each_checkpoint_once_with_retired_and_unavailable_met
     assert later_requests and not any("shares" in metrics for metrics in later_requests)  # remembered
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the database does not matter here
 def test_the_hourly_call_budget_holds_across_passes(graph_app: App, graph: FakeGraph) -> None:
     graph_app = App(graph_app.settings.model_copy(update={"insights_calls_per_hour": 4}))
     published_posts(graph_app, 6, "instagram", graph)
@@ -89,6 +93,57 @@ def test_the_hourly_call_budget_holds_across_passes(graph_app: App, graph: FakeG
         assert session.exec(select(func.count()).select_from(InsightsCall)).one() == 4
     resumed = collect(graph_app, now=now + timedelta(hours=1, minutes=1))
     assert resumed.measured == 3  # the two that waited, and the account's day
+
+
+def test_instagrapi_insights_come_from_its_media_insights_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TESS_IG_USERNAME", "tess.test")
+    monkeypatch.setenv("TESS_IG_PASSWORD", "pw-not-shown")
+    monkeypatch.setattr("instagrapi.Client", BoundaryClient)  # the publisher's own Client()
+    home = tmp_path / "home"
+    account = {
+        "publisher": "instagrapi",
+        "username_env": "TESS_IG_USERNAME",
+        "password_env": "TESS_IG_PASSWORD",
+    }
+    write_persona(home / "personas", account=account)
+    app = make_app(home, f"sqlite:///{home / 'vibot.db'}")
+    ids = published_posts(app, 3, "instagram")
+    reel, photo, fresh = "17900000000000001", "17900000000000002", "17900000000000003"
+    api = PrivateApi(
+        insights={
+            reel: insights_node(reel, reach=900, impressions=1500, likes=80, comments=6, saves=9, shares=5),
+            photo: insights_node(photo, reach=437, impressions=610, likes=31, comments=2, saves=4, shares=1),
+            fresh: None,  # Instagram has no insights for it (too new, or not a professional account)
+        }
+    )
+    monkeypatch.setattr(BoundaryClient, "api", api)
+
+    day = f"day:{(PUBLISHED_AT + timedelta(hours=25)).date()}"
+    first = collect(app, now=PUBLISHED_AT + timedelta(hours=25))
+    assert first.measured == 3 * 2 + 1 and first.waiting == 0
+    stored = rows(app)
+    photo_post, reel_post = f"post:{ids[1]}", f"post:{ids[0]}"
+    expected = {"reach": 437, "views": 610, "likes": 31, "comments": 2, "saved": 4, "shares": 1,
+                "total_interactions": 31 + 2 + 4 + 1}  # fmt: skip
+    for metric, value in expected.items():
+        assert (photo_post, metric, "24h", float(value)) in stored
+    assert (reel_post, "reach", "24h", 900.0) in stored
+    assert (reel_post, "ig_reels_avg_watch_time", "24h", None) in stored  # the private API has none
+    assert all(value is None for subject, _, _, value in stored if subject == f"post:{ids[2]}")
+    assert ("account", "followers", day, 4321.0) in stored
+    with session_scope(app.engine) as session:
+        assert set(session.exec(select(Metric.source).distinct()).all()) == {"instagrapi"}
+    # Through instagrapi's own request path: one insights query per post and checkpoint.
+    assert api.requests.count("POST /api/v1/ads/graphql/") == 3 * 2
+    assert api.requests.count("GET /api/v1/users/123/info/") == 1
+
+    # An account held for a person is not logged into for insights either.
+    hold(app, "tess", "instagram", "ChallengeRequired")
+    asked = len(api.requests)
+    held = collect(app, now=PUBLISHED_AT + timedelta(days=8))
+    assert held.measured == 0 and len(api.requests) == asked
 
 
 @pytest.mark.slow  # three CLI runs
