@@ -21,6 +21,7 @@ from storage.db import session_scope
 from storage.lifecycle import add_planned
 from storage.models import Post
 from storage.status import PostStatus
+from tests.support.forked import Zygote
 from tests.support.posts import approved_copies, outbox_lines
 
 POSTS = 20  # enough for 15+ kills to land between a platform call and its commit
@@ -66,32 +67,36 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(sqlite_app: App
         "VIBOT_DATABASE_URL": app.settings.db_url,
         "VIBOT_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "bot", "publish", "--until", "2100-01-01T00:00"]
+    publish = ["publish", "--until", "2100-01-01T00:00"]
     rng = random.Random(1234)
     killed_in_flight = 0
     outbox = app.settings.outbox_dir / "published.jsonl"
-    for round_number in range(KILLS):
-        lines_before = len(outbox.read_bytes().splitlines()) if outbox.exists() else 0
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if round_number % 3 == 2:
-            time.sleep(rng.uniform(0.0, 1.1))  # start-up, migrations, reconciliation
-        else:
-            # Right after the n-th platform call of this run, give or take a few hundred µs:
-            # between the call and the database commit is the moment that matters.
-            target = lines_before + rng.randint(1, 3)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and process.poll() is None:
-                if outbox.exists() and len(outbox.read_bytes().splitlines()) >= target:
-                    break
-                time.sleep(0.0005)
-            time.sleep(rng.uniform(0.0, 0.004))
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        after = statuses(app)
-        if process.returncode == -signal.SIGKILL and after["publishing"]:
-            killed_in_flight += 1  # died between "publishing" and "published": the hard case
-        if after["published"] == POSTS:
-            break
+    with Zygote(env) as zygote:  # each run a process of its own, forked after vibot's imports
+        for round_number in range(KILLS):
+            lines_before = len(outbox.read_bytes().splitlines()) if outbox.exists() else 0
+            process = zygote.start(*publish)
+            if round_number % 3 == 2:
+                time.sleep(rng.uniform(0.0, 0.5))  # settings, migrations, reconciliation, the first post
+            else:
+                # Right after the n-th platform call of this run, give or take a few hundred µs:
+                # between the call and the database commit is the moment that matters.
+                target = lines_before + rng.randint(1, 3)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and process.poll() is None:
+                    if outbox.exists() and len(outbox.read_bytes().splitlines()) >= target:
+                        break
+                    time.sleep(0.0005)
+                time.sleep(rng.uniform(0.0, 0.004))
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+            after = statuses(app)
+            if process.returncode == -signal.SIGKILL and after["publishing"]:
+                killed_in_flight += 1  # died between "publishing" and "published": the hard case
+            if after["published"] == POSTS:
+                break
+    print(f"{round_number + 1} runs killed, {killed_in_flight} of them while a post was publishing")
+    # The last run is a fresh interpreter, as a user starts it.
+    command = [sys.executable, "-m", "bot", *publish]
     final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     published = Counter(line["post_id"] for line in outbox_lines(app))

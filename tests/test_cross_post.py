@@ -67,8 +67,8 @@ def everywhere(
     persona.write_text(yaml.safe_dump(data))
     with ExitStack() as stack:
         fakes = Platforms(
-            stack.enter_context(fake_graph(names=INSTAGRAM, polls_in_progress=0)),
-            stack.enter_context(fake_graph(names=THREADS, polls_in_progress=0)),
+            stack.enter_context(fake_graph(names=INSTAGRAM)),
+            stack.enter_context(fake_graph(names=THREADS)),
             stack.enter_context(fake_tiktok(requests_per_minute=1000)),
             stack.enter_context(fake_youtube()),
         )

@@ -36,6 +36,7 @@ from storage.models import AccountState, Post, PublishAttempt, utcnow
 from storage.status import PostStatus
 from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
+from tests.support.forked import Zygote
 from tests.support.personas import make_app, write_persona
 from tests.support.posts import approved_copies, publish_request, ready_post
 from tests.support.serving import free_port, serving
@@ -128,7 +129,6 @@ def test_each_format_goes_out_with_the_exact_signed_bytes(
     served_posts: tuple[App, dict[str, int]], graph: FakeGraph, fmt: str
 ) -> None:
     served, posts = served_posts
-    graph.polls_in_progress = 0  # polling has its own test; here it would only sleep 2 s a container
     post_id = posts[fmt]
     approve(served, post_id, "tester")
     report = publish_pass(served, until=datetime.now(UTC) + timedelta(days=1))
@@ -370,24 +370,25 @@ def test_sigkill_at_random_moments_with_the_graph_publisher(served: App, graph: 
         "VIBOT_GRAPH_API_VERSION": VERSION,
         "VIBOT_LOG_LEVEL": "WARNING",
     }
-    graph.polls_in_progress = 0
-    command = [sys.executable, "-m", "bot", "publish", "--until", "2100-01-01T00:00"]
+    publish = ["publish", "--until", "2100-01-01T00:00"]
     rng = random.Random(99)
     killed_in_flight = 0
-    for _ in range(30):
-        before = len(graph.published)
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and process.poll() is None and len(graph.published) <= before:
-            time.sleep(0.0005)
-        time.sleep(rng.uniform(0.0, 0.02))  # between Meta's answer and vibot's commit, give or take
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        with session_scope(served.engine) as session:
-            states = Counter(str(p.status) for p in session.exec(select(Post)))
-        killed_in_flight += bool(states["publishing"])
-        if states["published"] == count:
-            break
+    with Zygote(env) as zygote:  # each run a process of its own, forked after vibot's imports
+        for _ in range(30):
+            before = len(graph.published)
+            process = zygote.start(*publish)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and process.poll() is None and len(graph.published) <= before:
+                time.sleep(0.0005)
+            time.sleep(rng.uniform(0.0, 0.02))  # between Meta's answer and vibot's commit, give or take
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=60)
+            with session_scope(served.engine) as session:
+                states = Counter(str(p.status) for p in session.exec(select(Post)))
+            killed_in_flight += bool(states["publishing"])
+            if states["published"] == count:
+                break
+    command = [sys.executable, "-m", "bot", *publish]  # the last run: a fresh interpreter
     final = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     captions = Counter(m["caption"] for m in graph.published)
@@ -440,7 +441,6 @@ def test_two_posts_with_one_caption_each_go_out_once_whatever_dies_when(
     template, (first, second) = twin_posts
     home = tmp_path / "home"
     shutil.copytree(template, home)
-    graph.polls_in_progress = 0
     port = free_port()
     app = served_app(home, graph, monkeypatch, port)
     with serving(app, port):

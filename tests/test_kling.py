@@ -203,6 +203,7 @@ def test_a_kling_reel_reaches_review_with_every_disclosure_layer(
         check=True,
     )
     kling.video = clip.read_bytes()
+    kling.polls_to_finish = 0  # polling has its own tests; here it would only sleep the first 2 s
     app = kling_app(tmp_path, tiny_model, kling)
     post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3), "reel")
     assert prepare_post(app, post_id)

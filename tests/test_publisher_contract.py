@@ -94,7 +94,7 @@ def media_server(files: dict[str, Path]) -> Iterator[str]:
 @contextmanager
 def meta_harness(names: Names, publisher_class: type[GraphPublisher], reel: Reel) -> Iterator[Harness]:
     """Meta's container protocol, as Instagram's Graph API or as Threads names it."""
-    with fake_graph(names=names, polls_in_progress=0) as meta, media_server(reel.files) as media:
+    with fake_graph(names=names) as meta, media_server(reel.files) as media:
         config = GraphConfig(meta.url, names.version, meta.ig_user_id, meta.token)
         publisher = publisher_class(config, lambda post_id, sha: f"{media}/{sha}", sleep=lambda _: None)
         disclosure = BASE_PERSONA["disclosure"]["caption_line"]

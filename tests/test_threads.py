@@ -23,7 +23,7 @@ from tests.support.web import SiteBuilder, copy_with_persona, home_app
 
 @pytest.fixture
 def threads() -> Iterator[FakeGraph]:
-    with fake_graph(names=THREADS, polls_in_progress=0) as fake:
+    with fake_graph(names=THREADS) as fake:
         yield fake
 
 

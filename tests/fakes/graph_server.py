@@ -73,7 +73,9 @@ class FakeGraph:
     url: str = ""
     quota_total: int = 25
     quota_usage: int = 0
-    polls_in_progress: int = 2
+    # IN_PROGRESS answers before FINISHED. Polling has its own tests, which set it; elsewhere
+    # each one would only cost the publisher's first 2 s poll interval of real sleep.
+    polls_in_progress: int = 0
     container_outcome: str = "FINISHED"
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # call name → statuses to answer first
     token_expired: bool = False
