@@ -3,7 +3,9 @@
     python benchmarks/suite_timeline.py FILE
 
 prints each worker's busy time, its idle gaps, when it finished, and what ran last: a
-worker that ends long before the other is time the split left on the table."""
+worker that ends long before the other is time the split left on the table. Then the tests
+that used the most CPU (their process and the subprocesses they waited for): on two busy
+cores the suite's wall time follows its CPU seconds, not the seconds tests spend waiting."""
 
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ from pathlib import Path
 
 def main(path: Path) -> None:
     runs: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    cpu: dict[str, float] = {}
     for line in path.read_text().splitlines():
-        worker, start, end, nodeid = line.split("\t", 3)
+        worker, start, end, nodeid, *used = line.split("\t")
         runs[worker].append((float(start), float(end), nodeid))
+        if used:
+            cpu[nodeid] = float(used[0])
     first = min(start for tests in runs.values() for start, _, _ in tests)
     last = max(end for tests in runs.values() for _, end, _ in tests)
     print(f"from the first test's start to the last one's end: {last - first:.1f} s")
@@ -33,6 +38,10 @@ def main(path: Path) -> None:
             print(f"    {gap:5.1f} s idle after {before}")
         for start, end, nodeid in tests[-3:]:
             print(f"    last: +{start - first:6.1f}..+{end - first:6.1f} s {nodeid}")
+    if cpu:
+        print(f"CPU seconds of all tests: {sum(cpu.values()):.0f}; the most:")
+        for nodeid, seconds in sorted(cpu.items(), key=lambda item: -item[1])[:25]:
+            print(f"    {seconds:6.1f} s {nodeid}")
 
 
 if __name__ == "__main__":

@@ -169,12 +169,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     timeline = os.environ.get("VIBOT_TEST_TIMELINE")
     if not timeline:
         return (yield)
+    import resource
     import time
 
-    started = time.time()
+    def cpu_seconds() -> float:  # this process and the children it has waited for
+        mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+
+    started, cpu = time.time(), cpu_seconds()
     try:
         return (yield)
     finally:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         with open(timeline, "a") as out:
-            out.write(f"{worker}\t{started:.3f}\t{time.time():.3f}\t{item.nodeid}\n")
+            out.write(f"{worker}\t{started:.3f}\t{time.time():.3f}\t{item.nodeid}\t{cpu_seconds() - cpu:.2f}\n")
