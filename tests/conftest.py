@@ -173,8 +173,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     import time
 
     def cpu_seconds() -> float:  # this process and the children it has waited for
-        mine, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return mine.ru_utime + mine.ru_stime + children.ru_utime + children.ru_stime
+        used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        return sum(u.ru_utime + u.ru_stime for u in used)
 
     started, cpu = time.time(), cpu_seconds()
     try:
@@ -182,4 +182,5 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         with open(timeline, "a") as out:
-            out.write(f"{worker}\t{started:.3f}\t{time.time():.3f}\t{item.nodeid}\t{cpu_seconds() - cpu:.2f}\n")
+            ended = time.time()
+            out.write(f"{worker}\t{started:.3f}\t{ended:.3f}\t{item.nodeid}\t{cpu_seconds() - cpu:.2f}\n")
