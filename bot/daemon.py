@@ -3,8 +3,9 @@
 APScheduler 3 with an in-memory job store: the database is the truth, so
 jobs are rebuilt from it at every start and a restart loses nothing. Media
 generation runs in a worker process that keeps its models loaded between
-posts; the daemon itself never imports torch. One daemon per database: a
-second one refuses to start.
+posts; the daemon itself never imports torch. One active daemon per database: on
+SQLite a second one refuses to start; on PostgreSQL it stands by and takes over when the
+active one stops or dies.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -219,12 +223,51 @@ class Daemon:
         log.info("stopping after the current step", signal=signal.Signals(signum).name)
         self.stop.set()
 
+    @contextmanager
+    def _daemon_lock(self) -> Iterator[bool]:
+        """The daemon lock, held for the block: True once held, False when told to stop first.
+
+        SQLite: a short wait (the web UI's health page probes this lock for a moment), then
+        LockHeldError: one daemon per database file. PostgreSQL: a daemon that finds the lock
+        taken stands by, asking every `standby_poll_s`, and takes over when the active one
+        stops or dies (the server drops a dead session's advisory lock with its connection)."""
+        engine = self.app.engine
+        if engine.dialect.name != "postgresql":
+            with hold_lock(engine, "daemon", wait_s=2):
+                yield True
+            return
+        with ExitStack() as held:
+            waiting_since: float | None = None
+            while True:
+                try:
+                    held.enter_context(hold_lock(engine, "daemon", wait_s=0))
+                    break
+                except LockHeldError:
+                    if waiting_since is None:
+                        waiting_since = time.monotonic()
+                        log.warning(
+                            "standing by: another vibot daemon is active on this database; "
+                            "this one takes over when it stops",
+                            poll_s=self.app.settings.standby_poll_s,
+                        )
+                    if self.stop.wait(self.app.settings.standby_poll_s):
+                        yield False
+                        return
+            if waiting_since is not None:
+                log.warning(
+                    "taking over: the active daemon is gone",
+                    stood_by_s=round(time.monotonic() - waiting_since, 1),
+                )
+            yield True
+
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
-            # A short wait: the web UI's health page probes this lock for a moment.
-            with hold_lock(self.app.engine, "daemon", wait_s=2):
+            with self._daemon_lock() as held:
+                if not held:
+                    log.info("daemon stopped", standby=True)
+                    return
                 log.info(
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )

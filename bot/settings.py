@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     web_host: str = Field(default="127.0.0.1", description="where vibot's web server listens")
     web_port: int = Field(default=8080, ge=0, le=65535, description="0: any free port")
     web_enabled: bool = Field(default=True, description="the daemon serves the web UI")
+    standby_poll_s: float = Field(
+        default=2.0, gt=0, le=60,
+        description="PostgreSQL: how often a standby daemon asks for the daemon lock (takeover time)",
+    )  # fmt: skip
     web_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     # None: Secure cookies exactly when the request came over HTTPS (directly or, through a
     # trusted proxy, by X-Forwarded-Proto).

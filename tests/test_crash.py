@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -18,37 +17,13 @@ from sqlmodel import select
 from bot.context import App
 from storage.audit import verify_log
 from storage.db import session_scope
-from storage.lifecycle import add_planned
 from storage.models import Post
 from storage.status import PostStatus
 from tests.support.forked import Zygote
-from tests.support.posts import approved_copies, outbox_lines
+from tests.support.posts import due_approved_posts, outbox_lines
 
 POSTS = 20  # enough for 15+ kills to land between a platform call and its commit
 KILLS = 40
-
-
-def approved_posts(app: App, count: int) -> list[int]:
-    now = datetime.now(UTC)
-    with session_scope(app.engine) as session:
-        posts = add_planned(
-            session,
-            [
-                {
-                    "persona_id": "tess",
-                    "slot_utc": now - timedelta(minutes=30) + timedelta(seconds=i),
-                    "timezone": "Europe/Berlin",
-                    "format": "photo",
-                    "pillar": "travel",
-                    "scene": "harbour",
-                    "seed": i,
-                }
-                for i in range(count)
-            ],
-        )
-    ids = [p.id for p in posts if p.id is not None]
-    approved_copies(app, ids, by="crash-test")
-    return ids
 
 
 def statuses(app: App) -> Counter[str]:
@@ -59,7 +34,7 @@ def statuses(app: App) -> Counter[str]:
 @pytest.mark.slow
 def test_sigkill_at_random_moments_never_loses_or_doubles_a_post(sqlite_app: App) -> None:
     app = sqlite_app
-    ids = approved_posts(app, POSTS)
+    ids = due_approved_posts(app, POSTS)
     env = {
         **os.environ,
         "VIBOT_HOME": str(app.settings.home),

@@ -1,10 +1,10 @@
 """`vibot` runs forked from one process that imported vibot once, for the crash tests.
 
-They kill dozens of `vibot publish` runs with SIGKILL. A fresh interpreter spends ~1.2 s
-of each importing before the first step that matters, and the tests' random moments
+They kill dozens of `vibot` runs with SIGKILL. A fresh interpreter spends ~1.2 s of CPU
+on each importing before the first step that matters, and the tests' random moments
 would mostly land there. Each run here is still a process of its own, started from the
-same clean state (nothing opened before the fork) and killed by a real SIGKILL; the
-final run of each test stays a fresh interpreter."""
+same clean state (nothing opened before the fork) and killed by a real SIGKILL; each
+test's final run stays a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -15,40 +15,56 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 
-# The forking process: reads one JSON argument list a line, forks a run of `vibot ARGS`,
-# answers its pid, then its exit code (negative: the signal that ended it).
+# The forking process. Each request line is {"args": [...], "log": path or null}; it forks
+# a run of `vibot ARGS` (stderr to the log, or nowhere) and answers "started PID", and
+# "ended PID CODE" when that run ends (CODE negative: the signal that ended it). Several
+# runs may be alive at once.
 ZYGOTE = r"""
-import atexit, json, os, sys
+import atexit, json, os, signal, sys
 from bot.cli import main
 
-answers = os.fdopen(os.dup(1), "w", buffering=1)
+answers = os.dup(1)  # written with os.write: one atomic pipe write a line, safe in the handler
+
+def reap(*_):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        os.write(answers, f"ended {pid} {os.waitstatus_to_exitcode(status)}\n".encode())
+
+signal.signal(signal.SIGCHLD, reap)
 for line in sys.stdin:
-    args = json.loads(line)
+    request = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the run reaps its own children
         quiet = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(quiet, fd)
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND) if request["log"] else quiet
+        for fd, target in ((0, quiet), (1, quiet), (2, log)):
+            os.dup2(target, fd)
         code = 0
         try:
-            main(args)
+            main(request["args"])
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         except BaseException:
             code = 1
         atexit._run_exitfuncs()
         os._exit(code)
-    answers.write(f"{pid}\n")
-    _, status = os.waitpid(pid, 0)
-    answers.write(f"{os.waitstatus_to_exitcode(status)}\n")
+    os.write(answers, f"started {pid}\n".encode())
 """
 
 
 class Zygote:
-    """Starts `vibot ARGS` runs in the environment `env`, one at a time."""
+    """Starts `vibot ARGS` runs in the environment `env`."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.process = subprocess.Popen(
@@ -57,6 +73,8 @@ class Zygote:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests, self.answers = self.process.stdin, self.process.stdout.fileno()
         self.pending = b""
+        self.started: list[int] = []
+        self.ended: dict[int, int] = {}
 
     def __enter__(self) -> Zygote:
         return self
@@ -65,26 +83,41 @@ class Zygote:
         self.close()
 
     def close(self) -> None:
+        for pid in self.started:
+            if pid not in self.ended:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         with self.process:  # closes both pipes and waits
             self.process.kill()
 
-    def start(self, *args: str) -> Run:
-        self.requests.write(json.dumps(list(args)).encode() + b"\n")
+    def start(self, *args: str, log: Path | None = None) -> Run:
+        request = {"args": list(args), "log": str(log) if log else None}
+        self.requests.write(json.dumps(request).encode() + b"\n")
         self.requests.flush()
-        return Run(self, int(self.line(timeout=60)))
+        count = len(self.started)
+        deadline = time.monotonic() + 60
+        while len(self.started) == count:
+            if not self.read(deadline - time.monotonic()):
+                raise RuntimeError("the forking process did not start the run")
+        return Run(self, self.started[-1])
 
-    def line(self, timeout: float | None) -> str | None:
-        """The next answer; None when none came within `timeout` seconds."""
-        while b"\n" not in self.pending:
-            ready, _, _ = select.select([self.answers], [], [], timeout)
-            if not ready:
-                return None
-            chunk = os.read(self.answers, 4096)
-            if not chunk:
-                raise RuntimeError(f"the forking process exited ({self.process.wait()})")
-            self.pending += chunk
-        line, self.pending = self.pending.split(b"\n", 1)
-        return line.decode()
+    def read(self, timeout: float) -> bool:
+        """Take in the answers that come within `timeout` seconds; False if none came."""
+        ready, _, _ = select.select([self.answers], [], [], max(timeout, 0))
+        if not ready:
+            return False
+        chunk = os.read(self.answers, 4096)
+        if not chunk:
+            raise RuntimeError(f"the forking process exited ({self.process.wait()})")
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        for line in lines:
+            kind, pid, *code = line.decode().split()
+            if kind == "started":
+                self.started.append(int(pid))
+            else:
+                self.ended[int(pid)] = int(code[0])
+        return True
 
 
 class Run:
@@ -92,24 +125,25 @@ class Run:
 
     def __init__(self, zygote: Zygote, pid: int) -> None:
         self.zygote, self.pid = zygote, pid
-        self.returncode: int | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.zygote.ended.get(self.pid)
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            answer = self.zygote.line(timeout=0)
-            self.returncode = int(answer) if answer is not None else None
+        while self.returncode is None and self.zygote.read(0):
+            pass
         return self.returncode
 
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            answer = self.zygote.line(timeout)
-            if answer is None:
-                raise subprocess.TimeoutExpired(f"vibot run {self.pid}", timeout or 0)
-            self.returncode = int(answer)
+    def wait(self, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while self.returncode is None:
+            if not self.zygote.read(deadline - time.monotonic()) and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"vibot run {self.pid}", timeout)
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
-        if self.returncode is None:
+        if self.poll() is None:
             with contextlib.suppress(ProcessLookupError):  # ended meanwhile: its code is on its way
                 os.kill(self.pid, signum)
 

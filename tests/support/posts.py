@@ -108,3 +108,22 @@ def approved_copies(app: App, post_ids: list[int], by: str = "tester") -> None:
             )  # fmt: skip
     for post_id in post_ids:
         approve(app, post_id, by)
+
+
+def due_approved_posts(app: App, count: int, by: str = "crash-test") -> list[int]:
+    """`count` approved photo posts of tess whose slots passed half an hour ago, a second
+    apart: due for the next publish pass (made with `approved_copies`)."""
+    now = datetime.now(UTC)
+    with session_scope(app.engine) as session:
+        posts = add_planned(
+            session,
+            [
+                {"persona_id": "tess", "slot_utc": now - timedelta(minutes=30) + timedelta(seconds=i),
+                 "timezone": "Europe/Berlin", "format": "photo", "pillar": "travel", "scene": "harbour",
+                 "seed": i}
+                for i in range(count)
+            ],
+        )  # fmt: skip
+    ids = [p.id for p in posts if p.id is not None]
+    approved_copies(app, ids, by=by)
+    return ids
