@@ -45,7 +45,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,dev]" $(TORCH)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[local,postgres,s3,ray,dev]" $(TORCH)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps "invisible-watermark==0.2.0"
 	# moviepy 2.2.1 declares pillow<12 but runs on the Pillow 13 that instagrapi needs; its
 	# real needs are in pyproject's dependencies.
