@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from bot.context import App
 from bot.publishing import publish_pass
 from bot.settings import Settings
-from storage.media import MediaStore, sha256_text
+from storage.media import DiskMediaStore, sha256_text
 from storage.models import Approval, MediaAsset, Post
 
 PERSONA = """\
@@ -42,7 +42,7 @@ def build(app: App, total: int, due: int) -> None:
     now = datetime.now(UTC)
     sample = app.settings.home / "sample.jpg"
     sample.write_bytes(b"\xff\xd8" + b"x" * 200_000 + b"\xff\xd9")
-    stored = MediaStore(app.settings.media_dir).add(sample)
+    stored = DiskMediaStore(app.settings.media_dir).add(sample)
     rows = []
     for i in range(total):
         if i < due:

@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from bot.context import App
 from bot.settings import Settings
 from bot.web.auth import add_user
-from storage.media import MediaStore
+from storage.media import DiskMediaStore
 from storage.models import MediaAsset, Post
 
 PERSONA = """\
@@ -76,7 +76,7 @@ def build(app: App, total: int) -> None:
     now = datetime.now(UTC)
     sample = app.settings.home / "sample.jpg"
     sample.write_bytes(b"\xff\xd8" + b"x" * 50_000 + b"\xff\xd9")
-    stored = MediaStore(app.settings.media_dir).add(sample)
+    stored = DiskMediaStore(app.settings.media_dir).add(sample)
     record = json.dumps([RECORD])
     posts = [
         {

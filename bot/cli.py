@@ -49,6 +49,9 @@ disclosure_app = typer.Typer(no_args_is_help=True, help="AI disclosure and prove
 account_app = typer.Typer(no_args_is_help=True, help="Publishing accounts: states and limits.")
 web_app = typer.Typer(help="The approval web UI and its reviewers.")
 insights_app = typer.Typer(no_args_is_help=True, help="What the audience did: collect and report insights.")
+media_app = typer.Typer(
+    no_args_is_help=True, help="The media store: files on disk, or in S3-compatible storage."
+)
 audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail (VIBOT_HOME/audit.jsonl).")
 app.add_typer(persona_app, name="persona")
 app.add_typer(queue_app, name="queue")
@@ -57,6 +60,7 @@ app.add_typer(disclosure_app, name="disclosure")
 app.add_typer(account_app, name="account")
 app.add_typer(web_app, name="web")
 app.add_typer(audit_app, name="audit")
+app.add_typer(media_app, name="media")
 app.add_typer(insights_app, name="insights")
 out = Console(highlight=False, soft_wrap=True)
 out_err = Console(stderr=True, highlight=False)  # progress bars: stdout stays for results
@@ -781,6 +785,31 @@ def audit_export(
     context.write_audit()
     for line in export_lines(context.settings.audit_file, _parse_time(since, "--since")):
         sys.stdout.write(line + "\n")
+
+
+@media_app.command("migrate")
+def media_migrate(
+    to: Annotated[str, typer.Option("--to", help="the S3 location, like s3://my-bucket/vibot")],
+) -> None:
+    """Copy every media file to S3-compatible storage, each checked by its SHA-256. Stopped
+    midway, run it again: what is already there is skipped."""
+    from storage.media import DiskMediaStore, S3Location, S3MediaStore, migrate, s3_client
+
+    settings = _app().settings
+    source = DiskMediaStore(settings.media_dir)
+    target = S3MediaStore(
+        S3Location.parse(to, "--to"), settings.media_dir, s3_client(settings.s3_endpoint_url)
+    )
+    sent = kept = 0
+    for _, uploaded in migrate(source, target):
+        sent, kept = sent + uploaded, kept + (not uploaded)
+    out.print(
+        f"{sent} file(s) copied to {target.location}, {kept} already there; each checked by its SHA-256"
+    )
+    out.print(
+        f"Next: set VIBOT_MEDIA_STORE={target.location} (and VIBOT_S3_ENDPOINT_URL unless it is AWS), "
+        "then restart vibot"
+    )
 
 
 @app.command()

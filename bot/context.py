@@ -14,7 +14,7 @@ from content.errors import NotFoundError
 from content.persona import Persona, load_personas, persona_files
 from storage.audit import write_log
 from storage.db import make_engine, upgrade
-from storage.media import MediaStore
+from storage.media import MediaStore, open_store
 
 
 @dataclass
@@ -30,7 +30,8 @@ class App:
 
     @cached_property
     def media(self) -> MediaStore:
-        return MediaStore(self.settings.media_dir)
+        settings = self.settings
+        return open_store(settings.media_store, settings.media_dir, settings.s3_endpoint_url)
 
     @cached_property
     def signing(self) -> SigningMaterial:

@@ -24,6 +24,7 @@ from sqlmodel import select
 from bot.context import App
 from bot.signing import b64, key_file, mac, unb64
 from storage.db import session_scope
+from storage.media import PRESIGNED_URL_S, DiskMediaStore
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
 
@@ -69,6 +70,16 @@ def read_token(key: bytes, token: str, now: float | None = None) -> MediaToken |
 
 
 def public_url(app: App, post_id: int, sha256: str) -> str:
+    """Where a platform fetches one of a post's files: the media store's own URL (a
+    presigned S3 GET), else vibot's public media server."""
+    if not isinstance(app.media, DiskMediaStore):
+        with session_scope(app.engine) as session:
+            asset = session.exec(
+                select(MediaAsset).where(MediaAsset.post_id == post_id, MediaAsset.sha256 == sha256)
+            ).first()
+        direct = app.media.url(asset.path, PRESIGNED_URL_S) if asset is not None else None
+        if direct is not None:
+            return direct
     base = app.settings.public_base_url
     if base is None:
         from content.errors import ConfigError

@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     web_verify_per_minute: int = Field(default=10, ge=1, le=10_000, description="/verify lookups per address")
     public_base_url: str | None = Field(default=None, description="where Meta can reach vibot's web server")
     public_url_secret: SecretStr | None = Field(default=None, description="HMAC key of public media URLs")
+    media_store: str | None = Field(
+        default=None,
+        description="s3://bucket/prefix: media in S3-compatible storage (default: files on disk)",
+    )
+    s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible server (default: AWS)")
 
     # A webhook for a person (Slack or Discord incoming-webhook URL): failures, held accounts,
     # posts that need reconciling. A secret: the URL itself grants posting.

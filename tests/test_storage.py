@@ -14,7 +14,7 @@ from content.errors import ConflictError, IllegalTransitionError, LockHeldError,
 from storage.db import make_engine, session_scope, upgrade
 from storage.lifecycle import add_planned, current_status, transition
 from storage.locks import hold_lock
-from storage.media import MediaStore, sha256_file
+from storage.media import DiskMediaStore, sha256_file
 from storage.models import AccountState, Event, Post, Publication, PublishAttempt
 from storage.status import TRANSITIONS, PostStatus
 
@@ -238,7 +238,7 @@ def test_a_lock_is_exclusive_and_released(database_url: str) -> None:
 
 
 def test_media_store_is_content_addressed_and_refuses_escapes(tmp_path: Path) -> None:
-    store = MediaStore(tmp_path / "media")
+    store = DiskMediaStore(tmp_path / "media")
     source = tmp_path / "a.JPG"
     source.write_bytes(b"hello")
     first, second = store.add(source), store.add(source)
