@@ -803,12 +803,13 @@ def media_migrate(
     sent = kept = 0
     for _, uploaded in migrate(source, target):
         sent, kept = sent + uploaded, kept + (not uploaded)
-    out.print(
-        f"{sent} file(s) copied to {target.location}, {kept} already there; each checked by its SHA-256"
-    )
+    done = f"{sent} file(s) copied to {target.location}, {kept} already there; each checked by its SHA-256"
+    out.print(done, soft_wrap=True, markup=False)
     out.print(
         f"Next: set VIBOT_MEDIA_STORE={target.location} (and VIBOT_S3_ENDPOINT_URL unless it is AWS), "
-        "then restart vibot"
+        "then restart vibot",
+        soft_wrap=True,
+        markup=False,
     )
 
 
