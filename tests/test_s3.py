@@ -148,7 +148,7 @@ def test_the_graph_api_fetches_media_through_a_presigned_url(
     bucket: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    template = site_templates(("photo",))
+    template = site_templates(("photo", "carousel", "reel"))  # the run's shared one
     home = copy_with_persona(template, tmp_path / "home", account=GRAPH_ACCOUNT)
     location = f"s3://{bucket}/vibot"
     moved = cli_here(monkeypatch, home, "media", "migrate", "--to", location, VIBOT_S3_ENDPOINT_URL=s3_server)
@@ -167,7 +167,7 @@ def test_the_graph_api_fetches_media_through_a_presigned_url(
             media_store=location,
             s3_endpoint_url=s3_server,
         )  # no VIBOT_PUBLIC_BASE_URL: the platform fetches from the bucket
-        (post_id,) = template.posts.values()
+        post_id = template.posts["photo"]
         approve(app, post_id, "tester")
         report = publish_pass(app, until=datetime.now(UTC) + timedelta(days=1))
         assert report.published == [post_id], report
@@ -188,7 +188,7 @@ def test_a_migration_killed_midway_resumes_and_copies_everything_once(
     (home / "personas").mkdir(parents=True)
     store = open_store(None, home / "media", None)
     files = []
-    for number in range(120):
+    for number in range(60):
         source = tmp_path / f"{number}.jpg"
         source.write_bytes(os.urandom(40_000))
         files.append(store.add(source))
@@ -205,12 +205,12 @@ def test_a_migration_killed_midway_resumes_and_copies_everything_once(
         return int(listed.get("KeyCount", 0))
 
     deadline = time.monotonic() + 60
-    while copied() < 10 and migration.poll() is None and time.monotonic() < deadline:
+    while copied() < 5 and migration.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     migration.send_signal(signal.SIGKILL)
     _, errors = migration.communicate(timeout=30)
     before = copied()
-    assert migration.returncode == -signal.SIGKILL and 10 <= before < len(files), errors
+    assert migration.returncode == -signal.SIGKILL and 5 <= before < len(files), errors
 
     resumed = cli_here(
         monkeypatch, home, "media", "migrate", "--to", location, VIBOT_S3_ENDPOINT_URL=s3_server

@@ -68,7 +68,7 @@ def test_a_standby_takes_over_after_each_sigkill_and_every_post_goes_out_once(
         "VIBOT_DATABASE_URL": database_url,
         "VIBOT_LOG_LEVEL": "INFO",
         "VIBOT_LOG_FORMAT": "json",
-        "VIBOT_PUBLISH_INTERVAL_S": "0.5",
+        "VIBOT_PUBLISH_INTERVAL_S": "0.2",
         "VIBOT_STANDBY_POLL_S": "0.1",
         "VIBOT_WEB_ENABLED": "false",
     }
