@@ -28,7 +28,7 @@ from tests.support.personas import make_app, write_persona
 from tests.support.posts import due_approved_posts, outbox_lines
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-POSTS = 40
+POSTS = 24
 KILLS = 20
 TAKEOVER_LIMIT_S = 15.0
 
