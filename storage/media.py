@@ -225,6 +225,16 @@ class S3MediaStore:
             )
         os.replace(out.name, local)
 
+    def problem(self) -> str | None:
+        """Why the bucket cannot be used now (the health page), or None."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.location.bucket)
+        except (ClientError, BotoCoreError) as err:
+            return f"{self.location} cannot be reached ({_code(err)})"
+        return None
+
     def url(self, relative_path: str, expires_s: int) -> str | None:
         return str(
             self.client.generate_presigned_url(

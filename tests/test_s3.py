@@ -24,13 +24,13 @@ import httpx
 import pytest
 
 from bot.publishing import publish_pass
-from bot.review import approve
+from bot.review import approve, get_post
 from content.errors import NotFoundError, StorageError
 from storage.media import S3MediaStore, open_store
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.cli import cli_here
 from tests.support.serving import free_port
-from tests.support.web import SiteBuilder, copy_with_persona, home_app
+from tests.support.web import SiteBuilder, copy_with_persona, home_app, login, running
 
 GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
 
@@ -178,6 +178,16 @@ def test_the_graph_api_fetches_media_through_a_presigned_url(
     assert abs(expires - (time.time() + 6 * 3600)) < 120  # presigned for 6 h
     asset_sha = container.fetched_sha256[0]
     assert asset_sha in url and (home / "media" / asset_sha[:2]).is_dir()  # fetched by its hash
+
+    # The review UI streams what only the bucket has, and its health page checks the bucket.
+    reel = get_post(app, template.posts["reel"]).media[0]
+    assert not (home / "media" / reel.path).exists()
+    with running(app, template.posts) as site, httpx.Client(base_url=site.url) as reviewer:
+        assert login(reviewer).status_code == 303
+        streamed = reviewer.get(f"/media/{reel.id}")
+        assert streamed.status_code == 200 and hashlib.sha256(streamed.content).hexdigest() == reel.sha256
+        health = reviewer.get("/health").text
+    assert f"{location} reachable" in health and "for the media cache" in health
 
 
 @pytest.mark.slow

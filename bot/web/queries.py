@@ -29,6 +29,7 @@ from content.models import KNOWN_MODELS
 from content.platforms import PlatformSpec, platforms
 from content.platforms.instagram import OutboxAccount
 from storage.db import read_scope
+from storage.media import S3MediaStore
 from storage.models import Event, MediaAsset, Post, Publication, PublishAttempt, utcnow
 from storage.status import PostStatus, PublicationStatus
 
@@ -550,5 +551,10 @@ def health(app: App, now: datetime | None = None) -> list[Check]:
     media_dir = app.settings.media_dir
     media_dir.mkdir(parents=True, exist_ok=True)
     free_gb = shutil.disk_usage(media_dir).free / 1e9
-    checks.append(Check("disk", free_gb >= 5, f"{free_gb:.1f} GB free for the media store ({media_dir})"))
+    store = app.media
+    if isinstance(store, S3MediaStore):
+        problem = store.problem()
+        checks.append(Check("media store", problem is None, problem or f"{store.location} reachable"))
+    what = "cache" if isinstance(store, S3MediaStore) else "store"
+    checks.append(Check("disk", free_gb >= 5, f"{free_gb:.1f} GB free for the media {what} ({media_dir})"))
     return checks
