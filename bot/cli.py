@@ -120,7 +120,7 @@ def persona_check(files: Annotated[list[Path], typer.Argument(help="persona YAML
 @persona_app.command("faces")
 def persona_faces(persona_id: Annotated[str, typer.Argument(help="persona id")]) -> None:
     """Each reference photo's distance to the persona's face, outliers, and a suggested limit."""
-    from bot.prepare import reference_folder
+    from bot.generation import reference_folder
     from content.identity import load_references
 
     persona = _app().persona(persona_id)

@@ -28,10 +28,10 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
 from bot.context import App
+from bot.generation import worker_generate, worker_init
 from bot.planning import plan_persona
-from bot.prepare import posts_to_prepare, recover_interrupted, skip_missed_planned
+from bot.prepare import claim, failing, finish, posts_to_prepare, recover_interrupted, skip_missed_planned
 from bot.publishing import publish_pass
-from bot.settings import Settings
 from content.errors import LockHeldError, VibotError
 from storage.db import session_scope
 from storage.locks import hold_lock
@@ -39,25 +39,6 @@ from storage.models import Post
 from storage.status import PostStatus
 
 log = structlog.get_logger(__name__)
-_worker_app: App | None = None
-
-
-def _worker_init(settings_data: dict[str, Any]) -> None:
-    """Runs once in the worker process: ignore Ctrl-C (the daemon decides when to stop)."""
-    global _worker_app
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from bot.log import configure_logging
-
-    settings = Settings.model_validate(settings_data)
-    configure_logging(settings.log_level, settings.log_format)
-    _worker_app = App(settings)
-
-
-def _worker_prepare(post_id: int) -> bool:
-    from bot.prepare import prepare_post
-
-    assert _worker_app is not None
-    return prepare_post(_worker_app, post_id)
 
 
 class Daemon:
@@ -98,7 +79,15 @@ class Daemon:
                 if self.stop.is_set():
                     return
                 try:
-                    self._worker().submit(_worker_prepare, post_id).result()
+                    # Claim and caption here, generate in the worker (which has no database),
+                    # then disclose, store and move to review here.
+                    claimed = claim(self.app, post_id)
+                    if claimed is None:
+                        continue
+                    with failing(self.app, post_id, unless=(BrokenProcessPool,)):
+                        future = self._worker().submit(worker_generate, claimed.persona, claimed.post)
+                        made = future.result()
+                    finish(self.app, claimed, made)
                 except BrokenProcessPool:
                     # The worker died (out of memory, a driver crash): start a fresh one next
                     # run; the post it held is sent round again by recover_interrupted.
@@ -137,7 +126,7 @@ class Daemon:
             self.worker = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init,
+                initializer=worker_init,
                 initargs=(self.app.settings.model_dump(mode="json"),),
             )
         return self.worker

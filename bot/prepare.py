@@ -14,42 +14,23 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from PIL import Image
 from sqlmodel import col, select
 
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
-from bot.reeling import ClipJob, make_reel
-from content.disclosure import burn_label, watermark
+from bot.generation import Generated, MadeFile, PostBrief, generate
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
-from content.identity import References, load_references, reference_images, references_in
-from content.identity import score as identity_score
-from content.images import (
-    REEL_SIZE,
-    PhotoRequest,
-    PhotoResult,
-    Upscaler,
-    generate_photo,
-    pick_device,
-    save_lossless,
-)
-from content.images.realism import Realism
 from content.persona import Persona
-from content.post import Look, ReelPlan
-from content.reels import FPS
-from content.reels.encode import read_frames
-from content.reels.kinds import ReelBackend
-from content.reels.local import LocalVideo
-from content.tiny import ensure_model
 from storage import audit
 from storage.db import session_scope
 from storage.lifecycle import set_fields, transition
@@ -59,253 +40,12 @@ from storage.status import PostStatus
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class MadeFile:
-    path: Path
-    kind: str  # image | video | cover
-    mime: str
-    width: int
-    height: int
-    duration_s: float | None = None
-
-
-def _upscaler(app: App, persona: Persona) -> Upscaler:
-    upscale = persona.pipeline.upscale
-    return Upscaler(model=upscale.model, tile=upscale.tile, device=pick_device(app.settings.device))
-
-
-def _photo(
-    app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int]
-) -> PhotoResult:
-    image_cfg = persona.pipeline.image
-    look = persona.appearance
-    result = generate_photo(
-        PhotoRequest(
-            model=image_cfg.model,
-            location=ensure_model(persona.pipeline.image.model, app.settings.models_dir),
-            prompt=prompt,
-            seed=seed,
-            steps=image_cfg.steps,
-            guidance=image_cfg.guidance,
-            width=size[0],
-            height=size[1],
-            device=app.settings.device,
-            memory=app.settings.memory(),
-            speed=app.settings.speed(),
-            upscaler=_upscaler(app, persona),
-            lora_adapter=persona.id if look.lora else None,
-            lora=look.lora,
-            lora_scale=look.lora_scale,
-            realism=Realism(
-                noise_strength=image_cfg.noise_injection.strength,
-                noise_at=tuple(image_cfg.noise_injection.at),
-                detail=image_cfg.detail,
-                grain=image_cfg.grain,
-                grain_size=image_cfg.grain_size,
-            ),
-        )
-    )
-    log.info(
-        "photo generated",
-        post=post.id,
-        seconds=round(result.seconds, 3),
-        generated=f"{result.generated_size[0]}x{result.generated_size[1]}",
-    )
-    return result
-
-
-def _reel(
-    app: App,
-    persona: Persona,
-    post: Post,
-    workdir: Path,
-    records: list[dict[str, Any]],
-    flags: list[str],
-) -> list[MadeFile]:
-    """Stills → clips (the persona's backend) → post-production → the Reels spec, and a cover."""
-    assert post.prompt is not None and post.id is not None
-    reel, finish, settings = persona.pipeline.reel, persona.pipeline.post, app.settings
-    stills = []
-    for index in range(reel.stills):
-        generated = guarded_photo(app, persona, post, post.prompt, post.seed + index, REEL_SIZE, flags)
-        records.append(generated.record)
-        stills.append(save_lossless(generated.image, workdir / f"still-{index}.png"))
-    upscaler = _upscaler(app, persona)
-    local = None
-    if reel.backend == ReelBackend.LOCAL:
-        local = LocalVideo(
-            location=ensure_model(reel.model, settings.models_dir),
-            width=reel.size.width,
-            height=reel.size.height,
-            fps=reel.fps,
-            steps=reel.steps,
-            guidance=reel.guidance,
-            device=settings.device,
-            memory=settings.memory(),
-        )
-    plan = ReelPlan(
-        segments=[],
-        seconds=reel.seconds,
-        label=persona.disclosure.label,
-        label_style=persona.disclosure.label_style,
-        transition=finish.transition,
-        transition_s=finish.transition_seconds,
-        look=Look(
-            lut=finish.lut,
-            brightness=finish.brightness,
-            contrast=finish.contrast,
-            saturation=finish.saturation,
-            grain=persona.pipeline.image.grain,
-        ),
-        text=overlay_text(persona, post),
-        music=finish.music,
-        loudness_lufs=finish.loudness,
-        seed=post.seed,
-        watermark=watermark.payload_for(post.id),  # marked while rendering: disclose finds it
-    )
-    job = ClipJob(
-        backend=reel.backend,
-        prompt=post.motion_brief or post.scene,
-        seed=post.seed,
-        task_prefix=f"vibot-{persona.id}-{post.id}-{post.seed}",
-        local=local,
-        upscaler=upscaler,
-    )
-    video = workdir / "reel.mp4"
-    record = make_reel(settings, stills, job, plan, video, workdir)
-    frames = round(reel.seconds * FPS)
-    if reel.backend != ReelBackend.MOTION and persona.expects_face(post.pillar):
-        record["identity"] = _check_reel_frames(persona, video, frames, flags)
-    records.append(record)
-    log.info("reel rendered", post=post.id, backend=reel.backend, seconds=record["render_seconds"])
-    with Image.open(stills[0]) as first:
-        disclosure = persona.disclosure
-        cover = save_lossless(
-            burn_label(first, disclosure.label, disclosure.label_style), workdir / "cover.png"
-        )
-    return [
-        MadeFile(video, "video", "video/mp4", *REEL_SIZE, frames / FPS),
-        MadeFile(cover, "cover", "image/jpeg", *REEL_SIZE),
-    ]
-
-
-def overlay_text(persona: Persona, post: Post) -> str | None:
-    template = persona.pipeline.post.text
-    if not template:
-        return None
-    return template.format(
-        scene=post.scene, pillar=post.pillar, pillar_title=post.pillar.title(), name=persona.name
-    )
-
-
-RETRY_SEED_STEP = 7919  # a retry's seed: far from the seeds of a carousel's other items
-
-
-@lru_cache(maxsize=8)
-def _references(folder: Path, strict: bool, signature: tuple[tuple[str, int, int], ...]) -> References | None:
-    """A persona's reference faces, embedded once per process and again when a file changes.
-    Strict (a folder of references): every photo must show a face. Otherwise (the LoRA's
-    training photos) the photos without one clear face are skipped."""
-    return load_references(folder) if strict else references_in(folder)
-
-
-def reference_folder(persona: Persona) -> Path | None:
-    """Where the persona's reference faces are: appearance.identity.references, else the
-    photos its LoRA was trained on; None when there are neither."""
-    from content.training.train import trained_on
-
-    identity = persona.appearance.identity
-    if identity is not None and identity.references is not None:
-        return identity.references
-    lora = persona.appearance.lora
-    return trained_on(lora) if lora is not None else None
-
-
-def persona_references(persona: Persona, folder: Path | None = None) -> References | None:
-    """The persona's reference faces (in `folder` when the caller has resolved it with
-    `reference_folder`), or None: the guard then checks only for a face."""
-    folder = folder or reference_folder(persona)
-    if folder is None:
-        return None
-    identity = persona.appearance.identity
-    strict = identity is not None and identity.references == folder
-    files = reference_images(folder)
-    return _references(folder, strict, tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-
-
-def guarded_photo(
-    app: App, persona: Persona, post: Post, prompt: str, seed: int, size: tuple[int, int], flags: list[str]
-) -> PhotoResult:
-    """A photo whose largest face is the persona's: made again with another seed when the face
-    is missing or too far from the references, up to `retries` times; after that it goes to
-    review with a flag and its score, never silently."""
-    identity = persona.appearance.identity
-    if identity is None or not persona.expects_face(post.pillar):
-        return _photo(app, persona, post, prompt, seed, size)
-    references = persona_references(persona)
-    attempts = []
-    for attempt in range(identity.retries + 1):
-        tried = seed + attempt * RETRY_SEED_STEP
-        generated = _photo(app, persona, post, prompt, tried, size)
-        checked = identity_score(generated.image, references, identity.max_distance)
-        attempts.append({"seed": tried, **checked.as_record()})
-        log.info("identity checked", post=post.id, seed=tried, distance=checked.distance, ok=checked.ok)
-        if checked.ok:
-            break
-    generated.record["identity"] = {**checked.as_record(), "attempts": attempts}
-    if not checked.ok:
-        flags.append(f"{checked.describe()} after {len(attempts)} image(s)")
-    return generated
-
-
-def _check_reel_frames(persona: Persona, video: Path, frames: int, flags: list[str]) -> dict[str, Any]:
-    """One frame a second of a reel whose clips a model animated (local or Kling): a face can
-    turn away or change on the way. Flagged for review, not remade (a clip costs minutes or
-    money); the stills it started from were checked already."""
-    identity = persona.appearance.identity
-    assert identity is not None
-    references = persona_references(persona)
-    checks = [
-        (index // FPS, identity_score(image, references, identity.max_distance))
-        for index, image in read_frames(video, REEL_SIZE, list(range(0, frames, FPS)))
-    ]
-    off = [checked for _, checked in checks if not checked.ok]
-    if off:
-        found = [checked.distance for checked in off if checked.distance is not None]
-        worst = f"worst {max(found):.2f}" if found else "no face"
-        limit = f"limit {identity.max_distance:.2f}"
-        flags.append(f"identity: {len(off)} of {len(checks)} reel frames off ({worst}, {limit})")
-    return {
-        "limit": identity.max_distance,
-        "frames": [{"second": second, **checked.as_record()} for second, checked in checks],
-    }
-
-
-def make_media(
-    app: App,
-    persona: Persona,
-    post: Post,
-    workdir: Path,
-    records: list[dict[str, Any]],
-    flags: list[str] | None = None,
-) -> list[MadeFile]:
-    """Run the media stages for one post; files land in `workdir`. What a reviewer should
-    look at (a face that failed the identity guard) is added to `flags`."""
-    assert post.prompt is not None
-    flags = flags if flags is not None else []
-    label = persona.disclosure.label
-    if post.format == "reel":
-        return _reel(app, persona, post, workdir, records, flags)
-    size = (persona.pipeline.image.size.width, persona.pipeline.image.size.height)
-    count = persona.pipeline.carousel.items if post.format == "carousel" else 1
-    made = []
-    for index in range(count):
-        generated = guarded_photo(app, persona, post, post.prompt, post.seed + index, size, flags)
-        records.append(generated.record)
-        image = burn_label(generated.image, label, persona.disclosure.label_style)
-        path = save_lossless(image, workdir / f"photo-{index}.png")
-        made.append(MadeFile(path, "image", "image/jpeg", *size))
-    return made
+def brief_of(post: Post) -> PostBrief:
+    assert post.id is not None
+    return PostBrief(
+        id=post.id, format=post.format, prompt=post.prompt, seed=post.seed, scene=post.scene,
+        pillar=post.pillar, motion_brief=post.motion_brief,
+    )  # fmt: skip
 
 
 def disclosure_job(persona: Persona, post_id: int) -> DisclosureJob:
@@ -348,20 +88,30 @@ def _with_media_flags(post: Post | None, media_flags: list[str]) -> str | None:
     return json.dumps(flags) if flags else None
 
 
-def prepare_post(app: App, post_id: int) -> bool:
-    """Take one planned post through the stages into review. False if another process took it."""
+@dataclass(frozen=True)
+class Claimed:
+    """A post this process claimed and captioned: what generation needs, and when it began."""
+
+    persona: Persona
+    post: PostBrief
+    started: float
+
+
+def claim(app: App, post_id: int) -> Claimed | None:
+    """Steps 1 and 2: claim a planned post and write its caption; None if another process
+    took it. A failure marks the post failed with the reason, and is raised again."""
     started = time.perf_counter()
     with session_scope(app.engine) as session:
         post = session.get(Post, post_id)
         if post is None or post.status != PostStatus.PLANNED:
-            return False
+            return None
         persona = app.persona(post.persona_id)
         # 1. Claim it.
         try:
             transition(session, post_id, PostStatus.PLANNED, PostStatus.DRAFTING)
         except ConflictError:
-            return False
-    try:
+            return None
+    with failing(app, post_id):
         # 2. Caption (LLM or templates), alt text and the image brief that becomes the prompt —
         # unless a person asked for new media only: then the caption they reviewed stays.
         if post.keep_caption and post.caption and post.prompt:
@@ -374,55 +124,91 @@ def prepare_post(app: App, post_id: int) -> bool:
                 transition(session, post_id, PostStatus.DRAFTING, PostStatus.GENERATING, **fields)
                 record_usage(session, post_id, persona.id, result)
             post.caption, post.prompt = fields["caption"], fields["prompt"]
+    return Claimed(persona, brief_of(post), started)
+
+
+def finish(app: App, claimed: Claimed, made: Generated) -> bool:
+    """Steps 4 and 5: the disclosure layers on every file (the signing key stays in this
+    process), then the store, and review, in one transaction. False when the post has
+    moved on meanwhile (a person regenerated or failed it): its late media are dropped."""
+    post_id, persona = claimed.post.id, claimed.persona
+    with failing(app, post_id), tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
+        job = disclosure_job(persona, post_id)
+        files = []
+        for item in made.files:
+            path = Path(workdir) / item.name
+            path.write_bytes(item.data)
+            disclosed = disclose(path, job, app.signing, final_suffix=".jpg")
+            files.append(MadeFile(disclosed, item.kind, item.mime, item.width, item.height, item.duration_s))
+        assets = _store(app, post_id, files)
+        try:
+            with session_scope(app.engine) as session:
+                # New media replaces the old (regeneration); the old files stay in the store.
+                session.execute(sa.delete(MediaAsset).where(col(MediaAsset.post_id) == post_id))
+                session.add_all(assets)
+                # keep_caption lasts until the new media is in: a crash before keeps the caption.
+                set_fields(
+                    session,
+                    post_id,
+                    PostStatus.GENERATING,
+                    generation=json.dumps(made.records),
+                    keep_caption=False,
+                    review_flags=_with_media_flags(session.get(Post, post_id), made.flags),
+                )
+                transition(
+                    session,
+                    post_id,
+                    PostStatus.GENERATING,
+                    PostStatus.IN_REVIEW,
+                    note=f"prepared in {time.perf_counter() - claimed.started:.1f} s",
+                )
+                audit.record(
+                    session,
+                    "generated",
+                    post_id,
+                    "vibot",
+                    **generated(claimed.post.format, assets, made.records),
+                )
+        except ConflictError:
+            log.warning("late media dropped: the post moved on while it was generated", post=post_id)
+            return False
+    app.write_audit()
+    log.info(
+        "post ready for review",
+        post=post_id,
+        persona=persona.id,
+        format=claimed.post.format,
+        seconds=round(time.perf_counter() - claimed.started, 2),
+    )
+    return True
+
+
+def prepare_post(app: App, post_id: int) -> bool:
+    """Take one planned post through the stages into review, in this process. False if
+    another process took it."""
+    claimed = claim(app, post_id)
+    if claimed is None:
+        return False
+    with failing(app, post_id):
         # 3. Media, with the visible label, at its final size.
-        with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post_id}-") as workdir:
-            records: list[dict[str, Any]] = []
-            media_flags: list[str] = []
-            made = make_media(app, persona, post, Path(workdir), records, media_flags)
-            # 4. Disclosure layers on every file: watermark, XMP, then the C2PA signature.
-            job = disclosure_job(persona, post_id)
-            made = [
-                replace(item, path=disclose(item.path, job, app.signing, final_suffix=".jpg"))
-                for item in made
-            ]
-            # 5. Into the store, and to review in one transaction.
-            assets = _store(app, post_id, made)
-        with session_scope(app.engine) as session:
-            # New media replaces the old (regeneration); the old files stay in the store.
-            session.execute(sa.delete(MediaAsset).where(col(MediaAsset.post_id) == post_id))
-            session.add_all(assets)
-            # keep_caption lasts until the new media is in: a crash before keeps the caption too.
-            set_fields(
-                session,
-                post_id,
-                PostStatus.GENERATING,
-                generation=json.dumps(records),
-                keep_caption=False,
-                review_flags=_with_media_flags(session.get(Post, post_id), media_flags),
-            )
-            transition(
-                session,
-                post_id,
-                PostStatus.GENERATING,
-                PostStatus.IN_REVIEW,
-                note=f"prepared in {time.perf_counter() - started:.1f} s",
-            )
-            audit.record(session, "generated", post_id, "vibot", **generated(post.format, assets, records))
+        made = generate(app.settings, claimed.persona, claimed.post)
+    return finish(app, claimed, made)
+
+
+@contextmanager
+def failing(app: App, post_id: int, unless: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """A failure in the block marks the post failed with the reason, and is raised again;
+    one of `unless` is only raised again (the caller has its own plan for it)."""
+    try:
+        yield
+    except unless:
+        raise
     except VibotError as err:
         _fail(app, post_id, str(err))
         raise
     except Exception as err:
         _fail(app, post_id, f"{type(err).__name__}: {err}")
         raise
-    app.write_audit()
-    log.info(
-        "post ready for review",
-        post=post_id,
-        persona=persona.id,
-        format=post.format,
-        seconds=round(time.perf_counter() - started, 2),
-    )
-    return True
 
 
 def generated(fmt: str, assets: list[MediaAsset], records: list[dict[str, Any]]) -> dict[str, Any]:

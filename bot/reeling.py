@@ -11,12 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from PIL import Image
 
-from bot.context import App
 from bot.settings import Settings
 from content.disclosure import watermark
 from content.disclosure.apply import DisclosureJob, disclose
@@ -30,6 +29,9 @@ from content.reels.local import LocalVideo, animate_local
 from content.reels.motion import pick_move
 from content.reels.spec import ensure_reel_spec
 from content.tiny import ensure_model
+
+if TYPE_CHECKING:  # generation imports this module and must not import storage
+    from bot.context import App
 
 log = structlog.get_logger(__name__)
 

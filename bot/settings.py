@@ -10,7 +10,6 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from content.images.loading import Memory, Speed
-from storage.db import sqlite_url
 
 
 class Settings(BaseSettings):
@@ -152,6 +151,8 @@ class Settings(BaseSettings):
 
     @property
     def db_url(self) -> str:
+        from storage.db import sqlite_url  # here, not at the top: generation reads settings only
+
         return self.database_url or sqlite_url(self.home)
 
     @property

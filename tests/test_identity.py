@@ -259,7 +259,7 @@ def test_without_references_only_a_face_counts() -> None:
 
 
 def test_the_references_default_to_the_photos_the_lora_was_trained_on(tmp_path: Path) -> None:
-    from bot.prepare import persona_references, reference_folder
+    from bot.generation import persona_references, reference_folder
     from content.persona import load_personas
 
     photos = tmp_path / "photos"

@@ -35,7 +35,7 @@ def face_jpeg(path: Path) -> bytes | None:
 
 def reference_face_jpeg(persona: Persona) -> bytes | None:
     """The persona's most typical reference face (nearest the centroid)."""
-    from bot.prepare import persona_references, reference_folder
+    from bot.generation import persona_references, reference_folder
     from content.identity import closest_reference
 
     folder = reference_folder(persona)  # reads the LoRA's training record: once
