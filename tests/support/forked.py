@@ -27,6 +27,7 @@ from types import TracebackType
 ZYGOTE = r"""
 import atexit, json, os, signal, sys
 from bot.cli import main
+import bot.daemon, bot.publishing  # what the runs import anyway: once, here
 
 answers = os.dup(1)  # written with os.write: one atomic pipe write a line, safe in the handler
 
