@@ -7,6 +7,10 @@ Each status move is a compare-and-swap, so two preparers never make the same
 post. Media is written to the content-addressed store and recorded in the
 same transaction that puts the post in review: a crash in between leaves no
 half-recorded post, and `recover_interrupted` sends it round again.
+
+Three steps, so that generation can run where there is no database: `claim`
+(claim and caption, here), `bot.generation.generate` (here, or in a worker),
+`finish` (disclosure with the signing key, the store, review, here).
 """
 
 from __future__ import annotations
