@@ -318,15 +318,11 @@ def make_media(
 
 @dataclass(frozen=True)
 class GeneratedFile:
-    """One file of a post's media, as bytes: what a worker hands back (no shared disk)."""
+    """One file of a post's media, as bytes: what a worker hands back (no shared disk).
+    `made.path` is where the worker had it; only its name (the suffix) still matters."""
 
-    name: str  # its file name in the work folder (the suffix says the format)
+    made: MadeFile
     data: bytes
-    kind: str  # image | video | cover
-    mime: str
-    width: int
-    height: int
-    duration_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -342,11 +338,7 @@ def generate(settings: Settings, persona: Persona, post: PostBrief) -> Generated
         records: list[dict[str, Any]] = []
         flags: list[str] = []
         made = make_media(settings, persona, post, Path(workdir), records, flags)
-        files = [
-            GeneratedFile(item.path.name, item.path.read_bytes(), item.kind, item.mime, item.width,
-                          item.height, item.duration_s)
-            for item in made
-        ]  # fmt: skip
+        files = [GeneratedFile(item, item.path.read_bytes()) for item in made]
     return Generated(files, records, flags)
 
 

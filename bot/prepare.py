@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,10 +140,9 @@ def finish(app: App, claimed: Claimed, made: Generated) -> bool:
         job = disclosure_job(persona, post_id)
         files = []
         for item in made.files:
-            path = Path(workdir) / item.name
+            path = Path(workdir) / item.made.path.name
             path.write_bytes(item.data)
-            disclosed = disclose(path, job, app.signing, final_suffix=".jpg")
-            files.append(MadeFile(disclosed, item.kind, item.mime, item.width, item.height, item.duration_s))
+            files.append(replace(item.made, path=disclose(path, job, app.signing, final_suffix=".jpg")))
         assets = _store(app, post_id, files)
         try:
             with session_scope(app.engine) as session:

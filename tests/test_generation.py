@@ -36,7 +36,7 @@ def test_media_that_come_back_after_the_post_moved_on_are_dropped(sqlite_app: Ap
     claimed = claim(app, post_id)
     assert claimed is not None and get_post(app, post_id).post.status == PostStatus.GENERATING
     made = generate(app.settings, claimed.persona, claimed.post)  # as a worker would, by value
-    assert [f.kind for f in made.files] == ["image"] and made.files[0].data[:4] == b"\x89PNG"
+    assert [f.made.kind for f in made.files] == ["image"] and made.files[0].data[:4] == b"\x89PNG"
     with session_scope(app.engine) as session:  # meanwhile a person failed it
         transition(session, post_id, PostStatus.GENERATING, PostStatus.FAILED, note="stopped by a person")
     assert finish(app, claimed, made) is False
