@@ -92,8 +92,9 @@ def _at(moment: datetime) -> str:
     return f"{moment:%H:%M} UTC"
 
 
-def account_pause(app: App, persona_id: str, platform: str, now: datetime) -> Pause | None:
-    """Why this persona's account on this platform must not publish now, or None."""
+def held_or_cooling(app: App, persona_id: str, platform: str, now: datetime) -> Pause | None:
+    """The account's own state, when it keeps vibot off the platform: held for a person, or
+    cooling down at the platform's request (insights also wait for these)."""
     state = state_of(app, persona_id, platform)
     if state.state == "held":
         return Pause(
@@ -106,6 +107,14 @@ def account_pause(app: App, persona_id: str, platform: str, now: datetime) -> Pa
         reason = f"cooling down until {state.until:%Y-%m-%d %H:%M} UTC: {state.reason}"
         short = f"cooling down until {_at(state.until)} ({(state.reason or '')[:60]})"
         return Pause(PauseKind.COOLING, reason, state.until, short)
+    return None
+
+
+def account_pause(app: App, persona_id: str, platform: str, now: datetime) -> Pause | None:
+    """Why this persona's account on this platform must not publish now, or None."""
+    paused = held_or_cooling(app, persona_id, platform, now)
+    if paused is not None:
+        return paused
     account = app.persona(persona_id).target(platform)
     with session_scope(app.engine) as session:
         published = (

@@ -10,7 +10,7 @@ import io
 import statistics
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -196,7 +196,6 @@ def _computed(app: App, persona_id: str | None) -> Analytics:
         zones: dict[str, ZoneInfo] = {}
         for post_id, persona, slot, zone, pillar, fmt, source, *numbers in rows:
             sources.add(source)
-            slot = slot if slot.tzinfo is not None else slot.replace(tzinfo=UTC)
             local = slot.astimezone(zones.setdefault(zone, ZoneInfo(zone)))
             values = dict(zip(CSV_METRICS, numbers, strict=True))
             reach, interactions = values["reach"], values["total_interactions"]

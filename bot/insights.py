@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
-from bot.accounts import PauseKind, account_pause
+from bot.accounts import held_or_cooling
 from bot.context import App
 from content.errors import PublishError
 from content.persona import Persona
@@ -400,15 +400,11 @@ def _due(session: Session, persona: Persona, platform: str, now: datetime) -> li
     )
     due = []
     for post, publication in published:
-        published_at = _aware(publication.updated_at)
+        published_at = publication.updated_at  # aware UTC: the column type sees to it
         for checkpoint, after in CHECKPOINTS.items():
             if published_at + after <= now and (f"post:{post.id}", checkpoint) not in measured:
                 due.append((post, publication.remote_id or "", checkpoint))
     return due
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _retired(session: Session, persona: Persona, platform: str) -> set[str]:
@@ -457,8 +453,8 @@ def collect(
             platform, maker = account.spec().name, SOURCES.get(account.publisher)
             if maker is None:
                 continue
-            pause = account_pause(app, persona.id, platform, now)
-            if pause is not None and pause.kind in (PauseKind.HELD, PauseKind.COOLING):
+            pause = held_or_cooling(app, persona.id, platform, now)
+            if pause is not None:
                 # Asking would mean logging in to an account a person or the platform holds.
                 log.info(
                     "insights wait for the account", persona=persona.id, platform=platform, why=pause.reason
