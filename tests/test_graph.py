@@ -37,7 +37,7 @@ from storage.status import PostStatus
 from tests.fakes import serve
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.forked import Zygote
-from tests.support.personas import make_app, write_persona
+from tests.support.personas import GRAPH_ACCOUNT, make_app, write_persona
 from tests.support.posts import approved_copies, publish_request, ready_post
 from tests.support.serving import free_port, serving
 from tests.support.web import SiteBuilder, SiteTemplate, copy_with_persona, home_app
@@ -47,9 +47,6 @@ from tests.support.web import SiteBuilder, SiteTemplate, copy_with_persona, home
 def graph() -> Iterator[FakeGraph]:
     with fake_graph() as fake:
         yield fake
-
-
-GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
 
 
 def served_app(home: Path, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch, port: int) -> App:
@@ -413,7 +410,7 @@ KILL_POINTS = [
 def twin_posts(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> tuple[Path, list[int]]:
     """A home with two approved photo posts whose captions are identical, generated once."""
     home = tmp_path_factory.mktemp("twins") / "home"
-    account = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+    account = GRAPH_ACCOUNT
     write_persona(home / "personas", account=account, pipeline={"image": {"steps": 2, "size": "320x400"}})
     app = make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
     now = datetime.now(UTC)

@@ -22,9 +22,7 @@ from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.cli import cli_here
 from tests.support.insights import PUBLISHED_AT, published_posts
 from tests.support.instagrapi import BoundaryClient, PrivateApi, insights_node
-from tests.support.personas import make_app, write_persona
-
-GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+from tests.support.personas import GRAPH_ACCOUNT, make_app, write_persona
 
 
 @pytest.fixture

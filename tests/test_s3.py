@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,13 +25,12 @@ import pytest
 from bot.publishing import publish_pass
 from bot.review import approve, get_post
 from content.errors import NotFoundError, StorageError
-from storage.media import S3MediaStore, open_store
+from storage.media import S3MediaStore, open_store, s3_client
 from tests.fakes.graph_server import VERSION, FakeGraph, fake_graph
 from tests.support.cli import cli_here
+from tests.support.personas import GRAPH_ACCOUNT
 from tests.support.serving import free_port
 from tests.support.web import SiteBuilder, copy_with_persona, home_app, login, running
-
-GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +62,8 @@ def bucket(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "vibot-test-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     name = f"vibot-{uuid.uuid4().hex[:12]}"
-    client(s3_server).create_bucket(Bucket=name)
+    s3_client(s3_server).create_bucket(Bucket=name)
     return name
-
-
-def client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint)
 
 
 def sha256_base64(data: bytes) -> str:
@@ -88,7 +80,7 @@ def test_a_file_goes_up_by_its_hash_and_comes_back_the_same_on_another_machine(
     assert isinstance(store, S3MediaStore)
     stored = store.add(source)
     assert stored.relative_path == f"{stored.sha256[:2]}/{stored.sha256}.jpg"
-    head = client(s3_server).head_object(
+    head = s3_client(s3_server).head_object(
         Bucket=bucket, Key=f"vibot/{stored.relative_path}", ChecksumMode="ENABLED"
     )
     assert head["ContentLength"] == len(data) and head["ChecksumSHA256"] == sha256_base64(data)
@@ -114,7 +106,7 @@ def test_an_object_whose_bytes_do_not_match_its_hash_is_refused(
     source.write_bytes(os.urandom(50_000))
     stored = open_store(f"s3://{bucket}", tmp_path / "one", s3_server).add(source)
     # Someone replaces the object in the bucket.
-    client(s3_server).put_object(Bucket=bucket, Key=stored.relative_path, Body=b"not the photo")
+    s3_client(s3_server).put_object(Bucket=bucket, Key=stored.relative_path, Body=b"not the photo")
     fresh = open_store(f"s3://{bucket}", tmp_path / "two", s3_server)
     with pytest.raises(StorageError, match="do not match its SHA-256 name — refused"):
         fresh.path(stored.relative_path)
@@ -211,7 +203,7 @@ def test_a_migration_killed_midway_resumes_and_copies_everything_once(
     )  # fmt: skip
 
     def copied() -> int:
-        listed = client(s3_server).list_objects_v2(Bucket=bucket, Prefix="moved/")
+        listed = s3_client(s3_server).list_objects_v2(Bucket=bucket, Prefix="moved/")
         return int(listed.get("KeyCount", 0))
 
     deadline = time.monotonic() + 60
@@ -229,7 +221,7 @@ def test_a_migration_killed_midway_resumes_and_copies_everything_once(
     sent, kept = (int(word) for word in resumed.stdout.split() if word.isdigit())
     # What was there is kept (give or take the upload the kill cut off), the rest is sent.
     assert before - 1 <= kept <= before + 1 and sent + kept == len(files)
-    s3 = client(s3_server)
+    s3 = s3_client(s3_server)
     for stored in files:
         head = s3.head_object(Bucket=bucket, Key=f"moved/{stored.relative_path}", ChecksumMode="ENABLED")
         assert head["ChecksumSHA256"] == base64.b64encode(bytes.fromhex(stored.sha256)).decode()

@@ -41,6 +41,10 @@ BASE_PERSONA: dict[str, Any] = {
 }
 
 
+# tess publishing through the Graph API; the tests set these two variables (the fake's ids).
+GRAPH_ACCOUNT = {"publisher": "graph", "user_id_env": "TESS_IG_USER_ID", "token_env": "TESS_IG_TOKEN"}
+
+
 def persona_data(**overrides: Any) -> dict[str, Any]:
     """The base persona with nested overrides, e.g. persona_data(schedule={"posts_per_week": 3})."""
     data = copy.deepcopy(BASE_PERSONA)
