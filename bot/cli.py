@@ -242,23 +242,37 @@ def prepare(
     limit: Annotated[int | None, typer.Option(min=1, help="at most N posts")] = None,
 ) -> None:
     """Run the stages for planned posts within their lead time."""
-    from bot.prepare import posts_to_prepare, prepare_post, recover_interrupted
+    from bot.executors import open_executor
+    from bot.prepare import posts_to_prepare, prepare_batch, prepare_post, recover_interrupted
+    from bot.settings import ExecutorKind
     from storage.locks import hold_lock
 
     context = _app()
     failures = 0
+
+    def report(post_id: int, error: str | None) -> None:
+        nonlocal failures
+        failures += error is not None
+        out.print(f"post {post_id}: in review" if error is None else f"post {post_id}: failed: {error}")
+
     with hold_lock(context.engine, "prepare", wait_s=5):
         recover_interrupted(context)
         ids = posts_to_prepare(context, datetime.now(UTC), only=post, limit=limit)
         if post is not None and not ids:
             raise UserError(f"post {post} is not planned — see 'vibot queue show {post}'")
-        for post_id in ids:
+        if context.settings.executor == ExecutorKind.LOCAL:
+            for post_id in ids:  # in this process: no worker to start for a few posts
+                try:
+                    prepare_post(context, post_id)
+                    report(post_id, None)
+                except VibotError as err:
+                    report(post_id, str(err))
+        else:
+            executor = open_executor(context.settings)
             try:
-                prepare_post(context, post_id)
-                out.print(f"post {post_id}: in review")
-            except VibotError as err:
-                failures += 1
-                out.print(f"post {post_id}: failed: {err}")
+                prepare_batch(context, ids, executor, on_done=report)
+            finally:
+                executor.close()
     if failures:
         raise typer.Exit(1)
 

@@ -2,21 +2,19 @@
 
 APScheduler 3 with an in-memory job store: the database is the truth, so
 jobs are rebuilt from it at every start and a restart loses nothing. Media
-generation runs in a worker process that keeps its models loaded between
-posts; the daemon itself never imports torch. One active daemon per database: on
+generation runs in the executor's workers (bot/executors.py: a local process, or actors on
+a Ray cluster), which keep their models loaded between posts; the daemon itself never
+imports torch. One active daemon per database: on
 SQLite a second one refuses to start; on PostgreSQL it stands by and takes over when the
 active one stops or dies.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -28,9 +26,9 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import col, select
 
 from bot.context import App
-from bot.generation import worker_generate, worker_init
+from bot.executors import Executor, open_executor
 from bot.planning import plan_persona
-from bot.prepare import claim, failing, finish, posts_to_prepare, recover_interrupted, skip_missed_planned
+from bot.prepare import posts_to_prepare, prepare_batch, recover_interrupted, skip_missed_planned
 from bot.publishing import publish_pass
 from content.errors import LockHeldError, VibotError
 from storage.db import session_scope
@@ -54,7 +52,7 @@ class Daemon:
                 "misfire_grace_time": app.settings.misfire_grace_s,
             },
         )
-        self.worker: ProcessPoolExecutor | None = None
+        self.executor: Executor | None = None
 
     # -- jobs -------------------------------------------------------------------------
 
@@ -75,27 +73,19 @@ class Daemon:
         with hold_lock(self.app.engine, "prepare", wait_s=0):
             recover_interrupted(self.app)
             skip_missed_planned(self.app, datetime.now(UTC))
-            for post_id in posts_to_prepare(self.app, datetime.now(UTC)):
-                if self.stop.is_set():
-                    return
-                try:
-                    # Claim and caption here, generate in the worker (which has no database),
-                    # then disclose, store and move to review here.
-                    claimed = claim(self.app, post_id)
-                    if claimed is None:
-                        continue
-                    with failing(self.app, post_id, unless=(BrokenProcessPool,)):
-                        future = self._worker().submit(worker_generate, claimed.persona, claimed.post)
-                        made = future.result()
-                    finish(self.app, claimed, made)
-                except BrokenProcessPool:
-                    # The worker died (out of memory, a driver crash): start a fresh one next
-                    # run; the post it held is sent round again by recover_interrupted.
-                    log.error("the generation worker died", post=post_id)
-                    self.worker = None
-                    return
-                except Exception as err:  # the post is already marked failed with the reason
-                    log.error("prepare failed", post=post_id, error=str(err))
+            # Claim and caption here, generate in the executor's workers (which have no
+            # database), then disclose, store and move to review here.
+            batch = prepare_batch(
+                self.app, posts_to_prepare(self.app, datetime.now(UTC)), self._executor(), self.stop.is_set
+            )
+            if batch.ready or batch.failed or batch.dropped:
+                log.info(
+                    "prepare pass",
+                    ready=len(batch.ready),
+                    failed=len(batch.failed),
+                    dropped=len(batch.dropped),
+                    resent=batch.resent,
+                )
         self.schedule_publish_wakeups()
 
     def publish_job(self) -> None:
@@ -121,15 +111,10 @@ class Daemon:
 
     # -- wiring -----------------------------------------------------------------------
 
-    def _worker(self) -> ProcessPoolExecutor:
-        if self.worker is None:
-            self.worker = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=worker_init,
-                initargs=(self.app.settings.model_dump(mode="json"),),
-            )
-        return self.worker
+    def _executor(self) -> Executor:
+        if self.executor is None:
+            self.executor = open_executor(self.app.settings)
+        return self.executor
 
     def schedule_publish_wakeups(self) -> None:
         """A publish run at each upcoming slot, on top of the regular interval."""
@@ -261,6 +246,7 @@ class Daemon:
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
                 web = self.start_web()  # first: a taken port stops the start before any job runs
+                self._executor()  # a Ray cluster out of reach stops the start too
                 self.app.write_audit()  # lines a crash left unwritten go in before anything new
                 self.add_jobs()
                 self.scheduler.start()
@@ -269,8 +255,8 @@ class Daemon:
                 self.scheduler.shutdown(wait=True)  # lets the running job finish its step
                 if web is not None:
                     web.stop()
-                if self.worker is not None:
-                    self.worker.shutdown(wait=True)
+                if self.executor is not None:
+                    self.executor.close()
                 log.info("daemon stopped")
         except LockHeldError as err:
             raise LockHeldError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import signal
 import tempfile
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -330,16 +331,19 @@ class Generated:
     files: list[GeneratedFile]
     records: list[dict[str, Any]]  # how each image and reel was made (the generation record)
     flags: list[str] = field(default_factory=list)  # what a reviewer should look at
+    seconds: float = 0.0  # generating, in the worker
+    made_by: str = ""  # which worker, when it is not this machine's
 
 
 def generate(settings: Settings, persona: Persona, post: PostBrief) -> Generated:
     """The post's media, made in a folder of its own and returned as bytes."""
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"vibot-post-{post.id}-") as workdir:
         records: list[dict[str, Any]] = []
         flags: list[str] = []
         made = make_media(settings, persona, post, Path(workdir), records, flags)
         files = [GeneratedFile(item, item.path.read_bytes()) for item in made]
-    return Generated(files, records, flags)
+    return Generated(files, records, flags, seconds=time.perf_counter() - started)
 
 
 _worker_settings: Settings | None = None

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from sqlmodel import col, select
 
 from bot.captioning import caption_fields, record_usage, write_for
 from bot.context import App
+from bot.executors import Executor, WorkerLostError
 from bot.generation import Generated, MadeFile, PostBrief, generate
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConflictError, VibotError
@@ -163,7 +165,8 @@ def finish(app: App, claimed: Claimed, made: Generated) -> bool:
                     post_id,
                     PostStatus.GENERATING,
                     PostStatus.IN_REVIEW,
-                    note=f"prepared in {time.perf_counter() - claimed.started:.1f} s",
+                    note=f"prepared in {time.perf_counter() - claimed.started:.1f} s"
+                    + (f" by {made.made_by}" if made.made_by else ""),
                 )
                 audit.record(
                     session,
@@ -196,6 +199,137 @@ def prepare_post(app: App, post_id: int) -> bool:
         # 3. Media, with the visible label, at its final size.
         made = generate(app.settings, claimed.persona, claimed.post)
     return finish(app, claimed, made)
+
+
+@dataclass
+class Batch:
+    """What a prepare pass did, by post id."""
+
+    ready: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)  # the reason
+    dropped: list[int] = field(default_factory=list)  # moved on while generating: media discarded
+    made_by: dict[int, str] = field(default_factory=dict)  # the worker, when the executor says
+    resent: int = 0  # jobs sent again after their worker died or went out of reach
+
+
+# A worker that cannot be reached may be on a machine that is gone: Ray declares a node dead
+# after its health checks fail (~30 s by default), then restarts the actor elsewhere. Until
+# then the job is sent again every second, for at most this long before it counts as a death.
+UNREACHABLE_WAIT_S = 120.0
+
+
+@dataclass
+class _Job:
+    claimed: Claimed
+    lane: int
+    deaths: int = 0  # of the workers it was sent to
+    unreachable_since: float | None = None
+    send_at: float = 0.0  # monotonic; a job waiting to be sent again
+
+
+def prepare_batch(
+    app: App,
+    post_ids: list[int],
+    executor: Executor,
+    stop: Callable[[], bool] = lambda: False,
+    on_done: Callable[[int, str | None], None] | None = None,
+) -> Batch:
+    """Prepare these posts through `executor`, up to `executor.per_lane` at once on each of
+    its lanes: claimed and captioned here as a lane frees up, generated there, finished here
+    in the order they come back. A job whose worker died is sent again, up to
+    `generation_retries` times, then its post fails with the reason. Once `stop()` is true
+    nothing new is claimed, and the jobs under way are finished."""
+    with session_scope(app.engine) as session:
+        found = session.exec(select(Post.id, Post.persona_id).where(col(Post.id).in_(post_ids))).all()
+    persona_of = dict(found)
+    waiting = [post_id for post_id in post_ids if post_id in persona_of]
+    running: dict[Future[Generated], _Job] = {}
+    resend: list[_Job] = []
+    batch = Batch()
+
+    def done(post_id: int, error: str | None) -> None:
+        if error is not None:
+            batch.failed[post_id] = error
+        if on_done is not None:
+            on_done(post_id, error)
+
+    def send(job: _Job) -> None:
+        try:
+            with failing(app, job.claimed.post.id):
+                running[executor.submit(job.claimed.persona, job.claimed.post)] = job
+        except Exception as err:  # the post is already marked failed with the reason
+            done(job.claimed.post.id, str(err) or type(err).__name__)
+
+    def lost(job: _Job, err: WorkerLostError) -> None:
+        """The job's worker died or is out of reach: send the job again, or give up."""
+        post_id, now = job.claimed.post.id, time.monotonic()
+        if err.unreachable:
+            job.unreachable_since = job.unreachable_since or now
+            if now - job.unreachable_since < UNREACHABLE_WAIT_S:
+                if job.unreachable_since == now:
+                    log.warning("its worker cannot be reached: sending the post again", post=post_id)
+                    batch.resent += 1
+                job.send_at = now + 1.0
+                resend.append(job)
+                return
+        job.deaths += 1
+        job.unreachable_since = None
+        if job.deaths > app.settings.generation_retries:
+            reason = f"{err}; sent {job.deaths} times — see the worker's log"
+            _fail(app, post_id, reason)
+            done(post_id, reason)
+            return
+        log.warning(
+            "sending the post again: its worker died", post=post_id, error=str(err), deaths=job.deaths
+        )
+        batch.resent += 1
+        job.send_at = now  # Ray holds it until the actor is running again
+        resend.append(job)
+
+    def in_lane(lane: int) -> int:
+        return sum(1 for job in [*running.values(), *resend] if job.lane == lane)
+
+    while waiting or running or resend:
+        for job in [job for job in resend if job.send_at <= time.monotonic()]:
+            resend.remove(job)
+            send(job)
+        for post_id in [] if stop() else list(waiting):
+            lane = executor.lane(persona_of[post_id])
+            if in_lane(lane) >= executor.per_lane:
+                continue
+            waiting.remove(post_id)
+            try:
+                claimed = claim(app, post_id)
+            except Exception as err:  # the post is already marked failed with the reason
+                done(post_id, str(err) or type(err).__name__)
+                continue
+            if claimed is not None:
+                send(_Job(claimed, lane))
+        if stop():
+            waiting.clear()
+        if not running:
+            if resend:
+                time.sleep(max(0.0, min(job.send_at for job in resend) - time.monotonic()))
+            continue
+        timeout = max(0.0, min(job.send_at for job in resend) - time.monotonic()) if resend else None
+        finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in finished:
+            job = running.pop(future)
+            post_id = job.claimed.post.id
+            try:
+                with failing(app, post_id, unless=(WorkerLostError,)):
+                    made = future.result()
+                if finish(app, job.claimed, made):
+                    batch.ready.append(post_id)
+                    batch.made_by[post_id] = made.made_by
+                    done(post_id, None)
+                else:
+                    batch.dropped.append(post_id)
+            except WorkerLostError as err:
+                lost(job, err)
+            except Exception as err:  # the post is already marked failed with the reason
+                done(post_id, str(err) or type(err).__name__)
+    return batch
 
 
 @contextmanager

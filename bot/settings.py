@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,13 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from content.images.loading import Memory, Speed
+
+
+class ExecutorKind(StrEnum):
+    """Where posts are generated (bot/executors.py holds each one's code)."""
+
+    LOCAL = "local"  # one worker process beside the daemon
+    RAY = "ray"  # a pool of actors on a Ray cluster
 
 
 class Settings(BaseSettings):
@@ -119,6 +127,22 @@ class Settings(BaseSettings):
         description="s3://bucket/prefix: media in S3-compatible storage (default: files on disk)",
     )
     s3_endpoint_url: str | None = Field(default=None, description="an S3-compatible server (default: AWS)")
+
+    # Where generation runs: a worker process here, or actors on a Ray cluster (vibot[ray]).
+    executor: ExecutorKind = ExecutorKind.LOCAL
+    generation_retries: int = Field(
+        default=2, ge=0, le=10, description="times a post is sent again after its worker died"
+    )
+    ray_address: str = Field(default="auto", description="auto, host:port or ray://host:10001")
+    ray_actors: int | None = Field(
+        default=None, ge=1, le=4096, description="actors in the pool (default: one per GPU, else one)"
+    )
+    ray_actor_cpus: float = Field(
+        default=1.0, gt=0, le=256, description="CPUs per actor on a cluster without GPUs"
+    )
+    ray_asset_cache: Path = Field(
+        default=Path("~/.cache/vibot/assets"), description="where each worker machine keeps persona assets"
+    )
 
     # A webhook for a person (Slack or Discord incoming-webhook URL): failures, held accounts,
     # posts that need reconciling. A secret: the URL itself grants posting.

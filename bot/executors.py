@@ -1,0 +1,275 @@
+"""Executors: where a claimed post's media is generated (VIBOT_EXECUTOR).
+
+The prepare stage (bot/prepare.py) claims and captions a post, hands its brief and its
+persona to an executor, and discloses and stores what comes back. An executor runs
+`bot.generation.generate` somewhere with the models loaded:
+
+- `local`: one worker process beside the daemon;
+- `ray`: a pool of actors on a Ray cluster (vibot[ray]), each keeping its base model loaded
+  and switching LoRAs. A persona's posts always go to the same actor (its *lane*), so the
+  actor already has that persona's LoRA; each actor holds at most `per_lane` jobs, one
+  running and one waiting, so it never idles between posts. Persona files travel through
+  Ray's object store by content hash (bot/assets.py): the workers need no shared disk, no
+  database and no media store.
+
+A job's future gives its `Generated`, or the error generation raised, or `WorkerLostError`
+when the process (or the whole machine) running it died: the prepare stage then sends the
+post again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from bot.assets import Asset, AssetCache, Slot, persona_assets
+from bot.generation import Generated, PostBrief, generate, worker_generate, worker_init
+from bot.settings import ExecutorKind, Settings
+from content.errors import ConfigError, VibotError
+from content.persona import Persona
+
+log = structlog.get_logger(__name__)
+
+
+class WorkerLostError(VibotError):
+    """The worker generating a post died (killed, out of memory, its machine gone), or
+    cannot be reached for now (`unreachable`: its machine may be gone, and the cluster has
+    not noticed yet)."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+class Executor(Protocol):
+    """Runs generation jobs; see the module's docstring."""
+
+    per_lane: int  # jobs in flight on one lane
+
+    def lane(self, persona_id: str) -> int:
+        """The worker this persona's posts go to."""
+        ...
+
+    def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """Today's worker: one spawned process that keeps its models loaded between posts (the
+    daemon itself never imports torch). A dead worker is replaced at the next job."""
+
+    per_lane = 1
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool: ProcessPoolExecutor | None = None
+
+    def lane(self, persona_id: str) -> int:
+        return 0
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_init,
+                initargs=(self.settings.model_dump(mode="json"),),
+            )
+        return self.pool
+
+    def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]:
+        result: Future[Generated] = Future()
+
+        def done(job: Future[Generated]) -> None:
+            error = job.exception()
+            if isinstance(error, BrokenProcessPool):
+                self.pool = None  # the next job starts a fresh worker
+                error = WorkerLostError("the generation worker process died (out of memory? see the log)")
+            if error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(job.result())
+
+        try:
+            self._pool().submit(worker_generate, persona, post).add_done_callback(done)
+        except BrokenProcessPool:
+            self.pool = None
+            result.set_exception(WorkerLostError("the generation worker process died"))
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+
+
+# --- Ray -------------------------------------------------------------------------------
+
+
+class GenerationActor:
+    """A Ray actor: a worker process on some machine of the cluster, with its models loaded.
+    It has the settings and nothing else of the daemon's: no database, no media store, no
+    signing key."""
+
+    def __init__(self, settings_data: dict[str, Any]) -> None:
+        worker_init(settings_data)
+        self.settings = Settings.model_validate(settings_data)
+        self.cache = AssetCache(self.settings.ray_asset_cache.expanduser())
+        self.where = f"{socket.gethostname()} pid {os.getpid()}"
+
+    def node(self) -> str:
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
+    def generate(
+        self, persona: Persona, assets: dict[Slot, Asset], refs: dict[str, Any], post: PostBrief
+    ) -> Generated:
+        import ray
+
+        def fetch(sha256: str) -> bytes:
+            data: bytes = ray.get(refs[sha256])
+            return data
+
+        local = self.cache.localize(persona, assets, fetch)
+        made = generate(self.settings, local, post)
+        return replace(made, made_by=f"{self.where} node {ray.get_runtime_context().get_node_id()[:12]}")
+
+
+def _ray_error(error: BaseException) -> BaseException:
+    """What generation raised (Ray wraps it), or WorkerLostError when a process or node died."""
+    import ray.exceptions
+
+    if isinstance(error, ray.exceptions.RayTaskError):
+        cause = error.cause
+        return cause if isinstance(cause, BaseException) else RuntimeError(str(error).splitlines()[0])
+    lost = (
+        ray.exceptions.RayActorError,
+        ray.exceptions.WorkerCrashedError,
+        ray.exceptions.NodeDiedError,
+        ray.exceptions.ObjectLostError,
+        ray.exceptions.OwnerDiedError,
+    )
+    if isinstance(error, ray.exceptions.ActorUnavailableError):
+        return WorkerLostError("the Ray worker generating it cannot be reached", unreachable=True)
+    if isinstance(error, lost):
+        return WorkerLostError(f"the Ray worker generating it died ({type(error).__name__})")
+    return error
+
+
+class RayExecutor:
+    """A pool of `GenerationActor`s on a Ray cluster; see the module's docstring."""
+
+    per_lane = 2
+
+    def __init__(self, settings: Settings, connect: bool = True) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("VIBOT_EXECUTOR=ray needs Ray: pip install 'vibot[ray]'") from None
+        self.ray: Any = ray  # untyped: Ray's actor handles are not checked
+        if connect and not ray.is_initialized():
+            started = time.perf_counter()
+            try:
+                ray.init(
+                    address=settings.ray_address,
+                    namespace="vibot",
+                    configure_logging=False,
+                    log_to_driver=True,
+                )
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise ConfigError(
+                    f"cannot reach the Ray cluster at VIBOT_RAY_ADDRESS={settings.ray_address}: "
+                    f"{str(err).splitlines()[0]} — start it with 'ray start --head', or fix the address"
+                ) from None
+            log.info(
+                "connected to Ray",
+                address=settings.ray_address,
+                seconds=round(time.perf_counter() - started, 2),
+            )
+        gpus = int(self.ray.cluster_resources().get("GPU", 0))
+        count = settings.ray_actors or max(gpus, 1)
+        resources: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": settings.ray_actor_cpus}
+        actor_class = self.ray.remote(GenerationActor).options(
+            **resources,
+            max_restarts=-1,  # Ray starts a dead actor again, on any machine with room
+            max_task_retries=0,  # the prepare stage decides whether a post is sent again
+            scheduling_strategy="SPREAD",
+        )
+        settings_data = settings.model_dump(mode="json")
+        self.actors: list[Any] = [actor_class.remote(settings_data) for _ in range(count)]
+        self.lanes: dict[str, int] = {}
+        self.objects: dict[str, Any] = {}  # file hash -> its ref in the object store
+        log.info(
+            "Ray actor pool", actors=count, gpus_each=1 if gpus else 0, cpus_each=resources.get("num_cpus")
+        )
+
+    def lane(self, persona_id: str) -> int:
+        """Personas are spread over the actors as they come, and keep their actor."""
+        if persona_id not in self.lanes:
+            load = [0] * len(self.actors)
+            for taken in self.lanes.values():
+                load[taken] += 1
+            self.lanes[persona_id] = load.index(min(load))
+        return self.lanes[persona_id]
+
+    def _refs(self, assets: dict[Slot, tuple[Path, Asset]]) -> dict[str, Any]:
+        """Each file of the persona's assets in the object store, put there once."""
+        refs = {}
+        for path, asset in assets.values():
+            for item in asset.files:
+                if item.sha256 not in self.objects:
+                    source = path / item.name if asset.folder else path
+                    self.objects[item.sha256] = self.ray.put(source.read_bytes())
+                refs[item.sha256] = self.objects[item.sha256]
+        return refs
+
+    def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]:
+        assets = persona_assets(persona)
+        actor = self.actors[self.lane(persona.id)]
+        ref = actor.generate.remote(
+            persona, {slot: asset for slot, (_, asset) in assets.items()}, self._refs(assets), post
+        )
+        result: Future[Generated] = Future()
+
+        def done(job: Future[Generated]) -> None:
+            error = job.exception()
+            if error is not None:
+                result.set_exception(_ray_error(error))
+            else:
+                result.set_result(job.result())
+
+        ref.future().add_done_callback(done)
+        return result
+
+    def nodes(self) -> list[str]:
+        """The node each actor runs on (for tests and `vibot doctor`-like reports)."""
+        return [str(node) for node in self.ray.get([actor.node.remote() for actor in self.actors])]
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+        self.objects.clear()
+
+
+EXECUTORS: dict[ExecutorKind, Callable[[Settings], Executor]] = {
+    ExecutorKind.LOCAL: LocalExecutor,
+    ExecutorKind.RAY: RayExecutor,
+}
+assert set(EXECUTORS) == set(ExecutorKind), "every executor needs its entry here"
+
+
+def open_executor(settings: Settings) -> Executor:
+    return EXECUTORS[settings.executor](settings)
