@@ -20,10 +20,12 @@ from tests.support.posts import planned_post
 FORBIDDEN = ("storage", "sqlalchemy", "sqlmodel", "alembic", "psycopg", "bot.context")
 
 
-def test_generation_imports_neither_storage_nor_the_database() -> None:
-    # A fresh interpreter: in this one, other tests have imported everything already.
+def test_workers_import_neither_storage_nor_the_database() -> None:
+    """What a worker imports (the local worker: bot.generation; a Ray actor: bot.executors,
+    with bot.assets) never reaches the database. A fresh interpreter: in this one, other
+    tests have imported everything already."""
     code = (
-        "import sys, bot.generation\n"
+        "import sys, bot.generation, bot.executors, bot.assets\n"
         f"print(sorted({{m for m in sys.modules for f in {FORBIDDEN!r} if m == f or m.startswith(f + '.')}}))"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
