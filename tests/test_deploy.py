@@ -31,7 +31,9 @@ def test_compose_runs_postgres_the_daemon_a_ray_head_and_a_gpu_worker() -> None:
     compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())
     services = compose["services"]
     assert {"postgres", "daemon", "ray-head", "gpu-worker"} <= set(services)
-    assert services["daemon"]["command"] == "vibot daemon"
+    # The daemon's container joins the cluster as a node without CPUs, then runs the daemon.
+    assert services["daemon"]["command"].endswith("exec vibot daemon")
+    assert "ray start --address=ray-head:6379 --num-cpus=0" in services["daemon"]["command"]
     assert services["daemon"]["environment"]["VIBOT_EXECUTOR"] == "ray"
     gpu = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"] and "--num-gpus=1" in services["gpu-worker"]["command"]

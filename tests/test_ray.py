@@ -136,13 +136,13 @@ def ray_app(tmp_path: Path, tiny_model: Path, cluster: RayCluster, monkeypatch: 
     return make_app(home, f"sqlite:///{home / 'vibot.db'}", tiny_model)
 
 
-def plan_posts(app: App, each: int, first_seed: int = 0) -> list[int]:
+def plan_posts(app: App, each: int, first_seed: int = 0, personas: tuple[str, ...] = PERSONAS) -> list[int]:
     slot = datetime.now(UTC) + timedelta(hours=1)
     rows = [
         {"persona_id": persona_id, "slot_utc": slot + timedelta(minutes=10 * index), "timezone": "UTC",
          "format": "photo", "pillar": "travel", "scene": "harbour at dawn",
          "seed": first_seed + 100 * index + n}
-        for n, persona_id in enumerate(PERSONAS)
+        for n, persona_id in enumerate(personas)
         for index in range(each)
     ]  # fmt: skip
     with session_scope(app.engine) as session:
@@ -204,8 +204,13 @@ def test_two_nodes_prepare_three_personas_match_local_pixels_and_survive_losing_
             assert np.array_equal(remote, local)
         assert through_ray.records[0]["lora"]["file"].startswith(str(tmp_path / "node-cache"))  # its copy
 
-        # 3. The worker node dies (raylet and all) as soon as the next batch's first post is in.
-        more = plan_posts(app, 2, first_seed=10_000)
+        # 3. Three posts of a persona on the worker node's actor; the node dies (raylet and
+        # all) once the first is in, with the second under way and the third waiting.
+        import ray
+
+        head = ray.get_runtime_context().get_node_id()  # this driver's node
+        on_worker = next(p for p in PERSONAS if executor.nodes()[executor.lane(p)] != head)
+        more = plan_posts(app, 3, first_seed=10_000, personas=(on_worker,))
         killed: list[int] = []
 
         def kill_after_the_first(post_id: int, error: str | None) -> None:

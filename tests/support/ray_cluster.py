@@ -19,6 +19,7 @@ import psutil
 from tests.support.pg import _free_port
 
 RAY = Path(os.environ.get("VIRTUAL_ENV", Path(__file__).resolve().parents[2] / ".venv")) / "bin" / "ray"
+NODE_MEMORY = str(256 << 20)  # object store per node: plenty for tiny models' media
 ENV = {
     **os.environ,
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -28,8 +29,10 @@ ENV = {
     "RAY_health_check_period_ms": "500",
     "RAY_health_check_timeout_ms": "500",
     "RAY_health_check_failure_threshold": "3",
+    "RAY_prestart_worker_first_driver": "0",  # actors start their own workers: no idle ones
 }
-NODE_MEMORY = str(256 << 20)  # object store per node: plenty for tiny models' media
+# Worker logs stay in the session folder: no log monitor process per node to forward them.
+LEAN = ("--include-log-monitor=false", "--disable-usage-stats", f"--object-store-memory={NODE_MEMORY}")
 
 
 class RayCluster:
@@ -57,9 +60,8 @@ class RayCluster:
     def start(self, cpus: float = 1) -> RayCluster:
         self._ray(
             "start", "--head", "--node-ip-address=127.0.0.1", f"--port={self.port}",
-            f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", "--disable-usage-stats",
-            f"--temp-dir={self.temp}", f"--object-store-memory={NODE_MEMORY}",
-            f"--ray-client-server-port={_free_port()}",
+            f"--num-cpus={cpus}", "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={self.temp}",
+            f"--ray-client-server-port={_free_port()}", *LEAN,
         )  # fmt: skip
         return self
 
@@ -67,7 +69,7 @@ class RayCluster:
         """A worker node; its session (kill_node it and the node is gone)."""
         return self._ray(
             "start", f"--address={self.address}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
-            "--num-gpus=0", f"--object-store-memory={NODE_MEMORY}", "--disable-usage-stats",
+            "--num-gpus=0", *LEAN,
         )  # fmt: skip
 
     @staticmethod
