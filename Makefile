@@ -39,6 +39,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/web.py
 	$(BIN)/python benchmarks/identity.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/train.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/scale.py
 
 install: $(INSTALLED)
 

@@ -37,15 +37,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.context import App  # noqa: E402
-from bot.executors import RayExecutor  # noqa: E402
-from bot.prepare import brief_of, prepare_batch  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from storage.db import session_scope  # noqa: E402
-from storage.lifecycle import add_planned  # noqa: E402
-from storage.models import Post  # noqa: E402
-from tests.support.personas import persona_data  # noqa: E402
-from tests.support.ray_cluster import RayCluster  # noqa: E402
+from bot.context import App
+from bot.executors import RayExecutor
+from bot.prepare import brief_of, prepare_batch
+from bot.settings import Settings
+from storage.db import session_scope
+from storage.lifecycle import add_planned
+from storage.models import Post
+from tests.support.personas import persona_data
+from tests.support.ray_cluster import RayCluster
 
 PERSONAS = ("ava", "ben", "cleo", "dina")
 BUILD = """
@@ -72,8 +72,9 @@ def make_home(home: Path) -> None:
 def plan(app: App, count: int, first_seed: int) -> list[int]:
     slot = datetime.now(UTC) + timedelta(hours=1)
     rows = [
-        {"persona_id": PERSONAS[i % len(PERSONAS)], "slot_utc": slot + timedelta(minutes=i), "timezone": "UTC",
-         "format": "photo", "pillar": "travel", "scene": "harbour at dawn", "seed": first_seed + i}
+        {"persona_id": PERSONAS[i % len(PERSONAS)], "slot_utc": slot + timedelta(minutes=i),
+         "timezone": "UTC", "format": "photo", "pillar": "travel", "scene": "harbour at dawn",
+         "seed": first_seed + i}
         for i in range(count)
     ]  # fmt: skip
     with session_scope(app.engine) as session:
@@ -84,7 +85,9 @@ def throughput(app: App, actors: int, posts: int) -> dict[str, float]:
     settings = app.settings.model_copy(update={"ray_actors": actors})
     executor = RayExecutor(settings)
     try:
-        prepare_batch(app, plan(app, len(PERSONAS), first_seed=actors * 1000), executor)  # warm: models loaded
+        prepare_batch(
+            app, plan(app, len(PERSONAS), first_seed=actors * 1000), executor
+        )  # warm: models loaded
         ids = plan(app, posts, first_seed=actors * 1000 + 100)
         cpu, started = time.process_time(), time.perf_counter()
         batch = prepare_batch(app, ids, executor)
@@ -92,7 +95,10 @@ def throughput(app: App, actors: int, posts: int) -> dict[str, float]:
         assert len(batch.ready) == posts, batch.failed
     finally:
         executor.close()
-    return {"posts_per_min": round(posts / seconds * 60, 1), "daemon_cpu_ms_per_post": round(cpu / posts * 1000, 1)}
+    return {
+        "posts_per_min": round(posts / seconds * 60, 1),
+        "daemon_cpu_ms_per_post": round(cpu / posts * 1000, 1),
+    }
 
 
 def dispatch_overhead(app: App, jobs: int) -> dict[str, float]:
@@ -138,7 +144,9 @@ def projection(personas: int, photo_s: float, reel_s: float, reel_share: float) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--posts", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=20, help="jobs for the dispatch overhead")
     parser.add_argument("--photo-s", type=float, default=7.1, help="GPU seconds per feed photo")
@@ -178,8 +186,12 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     one, two = results["actors_1"], results["actors_2"]
-    print(f"posts/min, 1 actor : {one['posts_per_min']}  (daemon CPU {one['daemon_cpu_ms_per_post']} ms/post)")
-    print(f"posts/min, 2 actors: {two['posts_per_min']}  (daemon CPU {two['daemon_cpu_ms_per_post']} ms/post)")
+    print(
+        f"posts/min, 1 actor : {one['posts_per_min']}  (daemon CPU {one['daemon_cpu_ms_per_post']} ms/post)"
+    )
+    print(
+        f"posts/min, 2 actors: {two['posts_per_min']}  (daemon CPU {two['daemon_cpu_ms_per_post']} ms/post)"
+    )
     dispatch = results["dispatch"]
     print(f"dispatch overhead per job: median {dispatch['median_ms']} ms, p95 {dispatch['p95_ms']} ms")
     print(f"daemon peak RSS with Ray connected: {results['daemon_peak_rss_mb']} MB (torch imported: "

@@ -32,7 +32,7 @@ def test_compose_runs_postgres_the_daemon_a_ray_head_and_a_gpu_worker() -> None:
     services = compose["services"]
     assert {"postgres", "daemon", "ray-head", "gpu-worker"} <= set(services)
     # The daemon's container joins the cluster as a node without CPUs, then runs the daemon.
-    assert services["daemon"]["command"].endswith("exec vibot daemon")
+    assert "&& exec vibot daemon" in services["daemon"]["command"]
     assert "ray start --address=ray-head:6379 --num-cpus=0" in services["daemon"]["command"]
     assert services["daemon"]["environment"]["VIBOT_EXECUTOR"] == "ray"
     gpu = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"][0]
