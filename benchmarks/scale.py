@@ -39,11 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.context import App
 from bot.executors import RayExecutor
-from bot.prepare import brief_of, prepare_batch
+from bot.prepare import claim, prepare_batch
 from bot.settings import Settings
 from storage.db import session_scope
 from storage.lifecycle import add_planned
-from storage.models import Post
 from tests.support.personas import persona_data
 from tests.support.ray_cluster import RayCluster
 
@@ -105,11 +104,9 @@ def dispatch_overhead(app: App, jobs: int) -> dict[str, float]:
     """Jobs one at a time on one warm actor: round trip minus the actor's own seconds."""
     executor = RayExecutor(app.settings.model_copy(update={"ray_actors": 1}))
     try:
-        persona = app.persona(PERSONAS[0])
-        with session_scope(app.engine) as session:
-            post = session.get(Post, plan(app, 1, first_seed=9000)[0])
-            assert post is not None
-            brief = brief_of(post)
+        claimed = claim(app, plan(app, 1, first_seed=9000)[0])  # captioned: the brief has its prompt
+        assert claimed is not None
+        persona, brief = claimed.persona, claimed.post
         cold_started = time.perf_counter()
         first = executor.submit(persona, brief).result()
         cold_ms = (time.perf_counter() - cold_started - first.seconds) * 1000
