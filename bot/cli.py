@@ -260,7 +260,9 @@ def prepare(
         ids = posts_to_prepare(context, datetime.now(UTC), only=post, limit=limit)
         if post is not None and not ids:
             raise UserError(f"post {post} is not planned — see 'vibot queue show {post}'")
-        if context.settings.executor == ExecutorKind.LOCAL:
+        if not ids:
+            pass
+        elif context.settings.executor == ExecutorKind.LOCAL:
             for post_id in ids:  # in this process: no worker to start for a few posts
                 try:
                     prepare_post(context, post_id)

@@ -242,11 +242,11 @@ class Daemon:
                 if not held:
                     log.info("daemon stopped", standby=True)
                     return
+                self._executor()  # first: a Ray cluster out of reach stops the start
                 log.info(
                     "daemon started", personas=sorted(self.app.personas), home=str(self.app.settings.home)
                 )
-                web = self.start_web()  # first: a taken port stops the start before any job runs
-                self._executor()  # a Ray cluster out of reach stops the start too
+                web = self.start_web()  # a taken port stops the start before any job runs
                 self.app.write_audit()  # lines a crash left unwritten go in before anything new
                 self.add_jobs()
                 self.scheduler.start()

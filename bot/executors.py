@@ -168,6 +168,20 @@ def _ray_error(error: BaseException) -> BaseException:
     return error
 
 
+def _check_reachable(address: str) -> None:
+    """A head that does not answer: a one-line error now (Ray itself retries for minutes)."""
+    if address == "auto":
+        return  # Ray finds this machine's cluster, or says at once that there is none
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"cannot reach the Ray cluster at VIBOT_RAY_ADDRESS={address} ({err}) — start it with "
+            "'ray start --head', or set auto, HOST:PORT or ray://HOST:10001"
+        ) from None
+
+
 class RayExecutor:
     """A pool of `GenerationActor`s on a Ray cluster; see the module's docstring."""
 
@@ -181,6 +195,7 @@ class RayExecutor:
         self.ray: Any = ray  # untyped: Ray's actor handles are not checked
         if connect and not ray.is_initialized():
             started = time.perf_counter()
+            _check_reachable(settings.ray_address)
             try:
                 ray.init(
                     address=settings.ray_address,

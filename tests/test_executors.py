@@ -22,6 +22,7 @@ from content.persona import Persona
 from storage.db import session_scope
 from storage.models import MediaAsset, Post
 from storage.status import PostStatus
+from tests.support.cli import cli_here
 from tests.support.posts import planned_post
 
 
@@ -116,3 +117,22 @@ def test_a_stop_claims_nothing_new_and_finishes_what_is_under_way(sqlite_app: Ap
     # Two were sent before the first came back (two per lane); then the stop held the rest.
     assert len(batch.ready) == 2
     assert [status_of(app, i)[0] for i in ids].count(PostStatus.PLANNED) == 2
+
+
+def test_a_ray_cluster_out_of_reach_is_one_line_and_claims_nothing(
+    sqlite_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.pg import _free_port
+
+    app = sqlite_app
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3))
+    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    result = cli_here(
+        monkeypatch, app.settings.home, "prepare",
+        VIBOT_DATABASE_URL=app.settings.db_url, VIBOT_EXECUTOR="ray", VIBOT_RAY_ADDRESS=address,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot reach the Ray cluster at VIBOT_RAY_ADDRESS={address} (")
+    assert line.endswith("— start it with 'ray start --head', or set auto, HOST:PORT or ray://HOST:10001")
+    assert status_of(app, post_id)[0] == PostStatus.PLANNED  # nothing was claimed
