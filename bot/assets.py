@@ -22,10 +22,10 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from pathlib import Path
 
 from content.errors import GenerationError
+from content.hashing import file_sha256
 from content.persona import Persona
 
 
@@ -63,18 +63,8 @@ class Asset:
         return hashlib.sha256(listing.encode()).hexdigest()
 
 
-@lru_cache(maxsize=4096)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file(path: Path) -> AssetFile:
-    stat = path.stat()  # hashed again only when the file changes
-    return AssetFile(path.name, _sha256(str(path), stat.st_size, stat.st_mtime_ns), stat.st_size)
+    return AssetFile(path.name, file_sha256(path), path.stat().st_size)
 
 
 def describe(path: Path) -> Asset:

@@ -20,7 +20,8 @@ from bot.settings import Settings
 from content.disclosure import watermark
 from content.disclosure.apply import DisclosureJob, disclose
 from content.errors import ConfigError
-from content.images import file_sha256, pick_device
+from content.hashing import file_sha256
+from content.images import pick_device
 from content.images.upscale import Upscaler
 from content.post import Look, ReelPlan, Segment, pick_music, render_reel, segment_seconds
 from content.reels.kinds import ReelBackend, Transition

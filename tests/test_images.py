@@ -13,7 +13,8 @@ from PIL import Image, ImageFilter
 from safetensors.torch import save_file
 
 from content.errors import ConfigError, GenerationError
-from content.images import Memory, PhotoRequest, Speed, Upscaler, file_sha256, generate_photo, load_flux
+from content.hashing import file_sha256
+from content.images import Memory, PhotoRequest, Speed, Upscaler, generate_photo, load_flux
 from content.images.lora import make_test_lora
 from content.images.realism import Realism, detail_sigmas, film_grain, injection_steps
 from content.images.upscale import describe, load_upscaler, make_test_upscaler, run_tiled, upscale_to_cover

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from content.images.generate import (
         PhotoRequest,
         PhotoResult,
-        file_sha256,
         generate_photo,
         model_fingerprint,
         save_jpeg,
@@ -32,8 +31,7 @@ if TYPE_CHECKING:
 # Memory and Speed, and should not pay for numpy, PIL and the generation code at every start.
 _MODULE_OF = {
     **dict.fromkeys(
-        ("PhotoRequest", "PhotoResult", "file_sha256", "generate_photo", "model_fingerprint", "save_jpeg",
-         "save_lossless"),
+        ("PhotoRequest", "PhotoResult", "generate_photo", "model_fingerprint", "save_jpeg", "save_lossless"),
         "generate",
     ),
     **dict.fromkeys(("Memory", "Speed", "load_flux", "pick_device", "quiet_hugging_face"), "loading"),
@@ -59,7 +57,6 @@ __all__ = [
     "Realism",
     "Speed",
     "Upscaler",
-    "file_sha256",
     "fit_exact",
     "generate_photo",
     "generation_size",

@@ -7,12 +7,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from content.hashing import file_sha256
 from content.images.loading import Memory, Speed, compile_once, load_flux, pick_device, set_qkv_fusion
 from content.images.lora import use_lora
 from content.images.realism import Realism, detail_sigmas, film_grain, noise_callback
@@ -140,20 +140,6 @@ def _record(
         "dtype": str(pipeline.transformer.dtype).removeprefix("torch."),
         "seconds": round(seconds, 3),
     }
-
-
-@lru_cache(maxsize=32)
-def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    stat = path.stat()
-    return _cached_sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def model_fingerprint(location: str) -> str:
