@@ -220,9 +220,7 @@ def test_two_nodes_prepare_three_personas_match_local_pixels_and_survive_losing_
         batch = prepare_batch(app, more, executor, on_done=kill_after_the_first)
         assert killed and killed[0] > 0
         where = {i: batch.made_by.get(i, "-").rsplit(" node ", 1)[-1] for i in more}
-        print(
-            f"killed the worker node ({killed[0]} processes); {batch.resent} job(s) sent again; made on: {where}"
-        )
+        print(f"killed the worker node ({killed[0]} processes); {batch.resent} resent; by node: {where}")
         assert batch.resent >= 1, "the lost node's jobs were sent again"
         assert sorted(batch.ready) == sorted(more) and not batch.failed
         assert statuses(app) == {"in_review": len(post_ids) + len(more)}
