@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.context import App
 from bot.executors import EXECUTORS, LocalExecutor, WorkerLostError
 from bot.generation import Generated, PostBrief, generate
-from bot.prepare import prepare_batch
+from bot.prepare import claim, prepare_batch
 from bot.settings import ExecutorKind
 from content.persona import Persona
 from storage.db import session_scope
@@ -136,3 +136,27 @@ def test_a_ray_cluster_out_of_reach_is_one_line_and_claims_nothing(
     assert line.startswith(f"error: cannot reach the Ray cluster at VIBOT_RAY_ADDRESS={address} (")
     assert line.endswith("— start it with 'ray start --head', or set auto, HOST:PORT or ray://HOST:10001")
     assert status_of(app, post_id)[0] == PostStatus.PLANNED  # nothing was claimed
+
+
+def test_the_local_worker_process_killed_is_a_lost_worker_and_is_replaced(sqlite_app: App) -> None:
+    """A real spawned worker, SIGKILLed while it starts: the job reports a lost worker (which
+    the prepare stage sends again, as above), and the next job gets a fresh process."""
+    import os
+    import signal
+
+    app = sqlite_app
+    post_id = planned_post(app, datetime.now(UTC) + timedelta(hours=3))
+    claimed = claim(app, post_id)
+    assert claimed is not None
+    executor = LocalExecutor(app.settings)
+    try:
+        job = executor.submit(claimed.persona, claimed.post)
+        assert executor.pool is not None
+        first = executor.pool
+        (pid,) = first._processes  # the one worker process, still importing
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(WorkerLostError, match="the generation worker process died"):
+            job.result(timeout=60)
+        assert executor.pool is None  # the broken pool is dropped; the next submit starts one
+    finally:
+        executor.close()
