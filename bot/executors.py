@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -182,6 +183,13 @@ def _check_reachable(address: str) -> None:
         ) from None
 
 
+# The persona files the daemon keeps in Ray's object store between jobs. Each machine keeps
+# its own copies on disk (bot/assets.py) and fetches a file only when it lacks it, so a file
+# dropped here costs one local copy at its next job; 500 personas' LoRAs would otherwise all
+# stay in the daemon's object store.
+OBJECT_BUDGET = 2 << 30
+
+
 class RayExecutor:
     """A pool of `GenerationActor`s on a Ray cluster; see the module's docstring."""
 
@@ -225,7 +233,7 @@ class RayExecutor:
         settings_data = settings.model_dump(mode="json")
         self.actors: list[Any] = [actor_class.remote(settings_data) for _ in range(count)]
         self.lanes: dict[str, int] = {}
-        self.objects: dict[str, Any] = {}  # file hash -> its ref in the object store
+        self.objects: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # file hash -> (ref, bytes)
         log.info(
             "Ray actor pool", actors=count, gpus_each=1 if gpus else 0, cpus_each=resources.get("num_cpus")
         )
@@ -240,14 +248,19 @@ class RayExecutor:
         return self.lanes[persona_id]
 
     def _refs(self, assets: dict[Slot, tuple[Path, Asset]]) -> dict[str, Any]:
-        """Each file of the persona's assets in the object store, put there once."""
+        """Each file of the persona's assets in the object store, put there once while it is
+        among the most recently used `OBJECT_BUDGET` bytes. Dropping a ref here never
+        breaks a job: Ray keeps an object alive while a task that was handed it runs."""
         refs = {}
         for path, asset in assets.values():
             for item in asset.files:
                 if item.sha256 not in self.objects:
                     source = path / item.name if asset.folder else path
-                    self.objects[item.sha256] = self.ray.put(source.read_bytes())
-                refs[item.sha256] = self.objects[item.sha256]
+                    self.objects[item.sha256] = (self.ray.put(source.read_bytes()), item.bytes)
+                self.objects.move_to_end(item.sha256)
+                refs[item.sha256] = self.objects[item.sha256][0]
+        while len(self.objects) > 1 and sum(size for _, size in self.objects.values()) > OBJECT_BUDGET:
+            self.objects.popitem(last=False)
         return refs
 
     def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]:

@@ -6,13 +6,17 @@ real deaths are in tests/test_ray.py (a node killed) and tests/test_crash.py."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from sqlmodel import select
 
+from bot.assets import Slot
 from bot.context import App
 from bot.executors import EXECUTORS, LocalExecutor, WorkerLostError
 from bot.generation import Generated, PostBrief, generate
@@ -160,3 +164,30 @@ def test_the_local_worker_process_killed_is_a_lost_worker_and_is_replaced(sqlite
         assert executor.pool is None  # the broken pool is dropped; the next submit starts one
     finally:
         executor.close()
+
+
+def test_the_daemon_keeps_the_most_recent_persona_files_in_the_object_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Within its byte budget; an older file is put again when a job needs it."""
+    from bot.assets import describe
+    from bot.executors import RayExecutor
+
+    files = {}
+    for name in ("a", "b", "c"):
+        files[name] = tmp_path / f"{name}.safetensors"
+        files[name].write_bytes(name.encode() * 6)
+    put: list[bytes] = []
+    executor = RayExecutor.__new__(RayExecutor)  # its object store bookkeeping, without a cluster
+    executor.ray, executor.objects = SimpleNamespace(put=lambda data: put.append(data) or data), OrderedDict()
+    monkeypatch.setattr("bot.executors.OBJECT_BUDGET", 12)  # two files of 6 bytes
+
+    def refs_for(name: str) -> dict[str, Any]:
+        return executor._refs({Slot.LORA: (files[name], describe(files[name]))})
+
+    refs_for("a"), refs_for("b"), refs_for("a")  # a is the most recent again
+    assert put == [b"aaaaaa", b"bbbbbb"]
+    refs_for("c")  # over budget: b, the least recent, goes
+    assert list(executor.objects) == [describe(files[n]).key for n in ("a", "c")]
+    refs_for("b")
+    assert put[-1] == b"bbbbbb" and len(put) == 4
