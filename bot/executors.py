@@ -195,13 +195,13 @@ class RayExecutor:
 
     per_lane = 2
 
-    def __init__(self, settings: Settings, connect: bool = True) -> None:
+    def __init__(self, settings: Settings) -> None:
         try:
             import ray
         except ImportError:
             raise ConfigError("VIBOT_EXECUTOR=ray needs Ray: pip install 'vibot[ray]'") from None
         self.ray: Any = ray  # untyped: Ray's actor handles are not checked
-        if connect and not ray.is_initialized():
+        if not ray.is_initialized():
             started = time.perf_counter()
             _check_reachable(settings.ray_address)
             try:
