@@ -62,7 +62,7 @@ def test_assets_are_placed_once_by_content_and_checked(tmp_path: Path) -> None:
         AssetCache(tmp_path / "other").place(lying, lambda _: b"something else")
 
 
-def test_a_localized_persona_reads_only_the_workers_copies(tmp_path: Path, tiny_model: Path) -> None:
+def test_a_localized_persona_reads_only_the_workers_copies(tmp_path: Path) -> None:
     """Every path generation reads is rewritten, including the default references: the photos
     the LoRA was trained on, found through the record beside the LoRA."""
     from content.training.train import Paths, trained_on
