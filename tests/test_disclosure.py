@@ -12,6 +12,8 @@ import shutil
 import stat
 import subprocess
 import sys
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -389,3 +391,21 @@ def test_the_eu_ai_icon_is_drawn_at_the_labels_minimum_size_and_verified(
     assert report.ok, report.problems()  # the manifest names the style; verify draws the icon too
     with Image.open(path) as image:
         assert not label_present(image.convert("RGB"), "AI-generated")[0]  # it is not the text label
+
+
+def test_the_resident_exiftool_outlives_the_thread_that_first_needed_it(tmp_path: Path) -> None:
+    """PyExifTool asks the kernel to kill exiftool when the thread that started it ends; a
+    web request's worker thread or a prepare pass's thread ends long before vibot does."""
+    image = tmp_path / "plain.jpg"
+    Image.new("RGB", (32, 32), "teal").save(image)
+    if xmp_layer._resident.cache_info().currsize:  # start afresh: none running in this process
+        xmp_layer._resident().terminate()
+    xmp_layer._forget_in_child()
+    started = threading.Thread(target=xmp_layer.write, args=(image, "AI-generated: from a thread"))
+    started.start()
+    started.join()
+    resident = xmp_layer._resident()
+    time.sleep(0.3)  # the kernel's signal, had it been sent, has landed by now
+    assert resident._process.poll() is None, "exiftool died with the thread that started it"
+    assert xmp_layer.read(image).description == "AI-generated: from a thread"
+    assert xmp_layer._resident() is resident  # the same exiftool, not a restarted one

@@ -4,8 +4,10 @@ persona's files moved through Ray's object store by content hash."""
 from __future__ import annotations
 
 import io
+import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from bot.assets import Asset, AssetCache, Slot, describe, persona_assets
 from bot.context import App
 from bot.executors import RayExecutor
 from bot.generation import Generated, generate
-from bot.prepare import brief_of, prepare_batch
+from bot.prepare import Batch, brief_of, prepare_batch
 from content.errors import GenerationError
 from content.images.lora import make_test_lora
 from content.persona import load_persona
@@ -166,6 +168,21 @@ def persona_of(app: App, post_id: int) -> str:
         return post.persona_id
 
 
+def within(seconds: float, work: Callable[[], Batch]) -> Batch:
+    """`work()`, or a failed test after `seconds`: a cluster that hangs must not hang CI (the
+    thread is a daemon; the fixture's teardown then stops the cluster under it)."""
+    done: Future[Batch] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(work())
+        except BaseException as err:
+            done.set_exception(err)
+
+    threading.Thread(target=run, daemon=True).start()
+    return done.result(timeout=seconds)
+
+
 def pixels(made: Generated) -> list[np.ndarray]:  # type: ignore[type-arg]
     return [np.asarray(Image.open(io.BytesIO(item.data)).convert("RGB")) for item in made.files]
 
@@ -185,7 +202,7 @@ def test_two_nodes_prepare_three_personas_match_local_pixels_and_survive_losing_
 
         # 1. Three personas × four posts, on two nodes, all to review with one set of media each.
         post_ids = plan_posts(app, POSTS_EACH)
-        batch = prepare_batch(app, post_ids, executor)
+        batch = within(180, lambda: prepare_batch(app, post_ids, executor))
         assert sorted(batch.ready) == sorted(post_ids) and not batch.failed and not batch.dropped
         assert statuses(app) == {"in_review": len(post_ids)}
         assert media_rows(app) == dict.fromkeys(post_ids, 1)
@@ -217,7 +234,7 @@ def test_two_nodes_prepare_three_personas_match_local_pixels_and_survive_losing_
             if not killed:
                 killed.append(cluster.kill_node(worker))  # its actor has jobs under way
 
-        batch = prepare_batch(app, more, executor, on_done=kill_after_the_first)
+        batch = within(180, lambda: prepare_batch(app, more, executor, on_done=kill_after_the_first))
         assert killed and killed[0] > 0
         where = {i: batch.made_by.get(i, "-").rsplit(" node ", 1)[-1] for i in more}
         print(f"killed the worker node ({killed[0]} processes); {batch.resent} resent; by node: {where}")

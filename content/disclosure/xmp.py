@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,22 +47,36 @@ def exiftool() -> str:
     return found
 
 
+# PyExifTool starts exiftool with PR_SET_PDEATHSIG, which fires when the *thread* that
+# started it ends, not the process: started from a web request's worker thread (which
+# ends when idle) or a prepare pass's, exiftool was killed under vibot and started again
+# at the next call. It is started from this thread instead, which lasts as long as the
+# process, so exiftool still dies with vibot and only then.
+_parent: ThreadPoolExecutor | None = None
+
+
 @cache
 def _resident() -> Any:
     import exiftool as pyexiftool
 
+    global _parent
     helper = pyexiftool.ExifTool(executable=exiftool(), common_args=[], encoding="utf-8")
-    helper.run()
+    if _parent is None:
+        _parent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exiftool-parent")
+    _parent.submit(helper.run).result()
     atexit.register(helper.terminate)
     return helper
 
 
 def _forget_in_child() -> None:
     """A forked child must not talk to its parent's exiftool through the same pipes, nor stop
-    it at exit: it starts its own when it needs one."""
+    it at exit: it starts its own when it needs one (from a thread of its own: the parent's
+    starting thread does not exist in the child)."""
+    global _parent
     if _resident.cache_info().currsize:
         atexit.unregister(_resident().terminate)
     _resident.cache_clear()
+    _parent = None
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
