@@ -409,3 +409,20 @@ def test_the_resident_exiftool_outlives_the_thread_that_first_needed_it(tmp_path
     assert resident._process.poll() is None, "exiftool died with the thread that started it"
     assert xmp_layer.read(image).description == "AI-generated: from a thread"
     assert xmp_layer._resident() is resident  # the same exiftool, not a restarted one
+
+
+def test_exiftool_is_still_running_when_vibot_stops_it_at_exit(tmp_path: Path) -> None:
+    """Exit joins a thread pool's threads before the exit handlers run: exiftool started
+    from such a thread was killed first, and stopping it warned that it had died."""
+    image = tmp_path / "plain.jpg"
+    Image.new("RGB", (32, 32), "teal").save(image)
+    code = (
+        "import atexit, sys, threading, time\n"
+        "from content.disclosure import xmp\n"
+        f"worker = threading.Thread(target=xmp.write, args=({str(image)!r}, 'AI-generated'))\n"
+        "worker.start(); worker.join()\n"
+        "atexit.register(time.sleep, 0.3)  # runs before exiftool is stopped: a signal would land\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "ExifTool" not in done.stderr, done.stderr

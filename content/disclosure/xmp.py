@@ -13,11 +13,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import queue
 import shutil
 import subprocess
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -50,20 +52,38 @@ def exiftool() -> str:
 # PyExifTool starts exiftool with PR_SET_PDEATHSIG, which fires when the *thread* that
 # started it ends, not the process: started from a web request's worker thread (which
 # ends when idle) or a prepare pass's, exiftool was killed under vibot and started again
-# at the next call. It is started from this thread instead, which lasts as long as the
-# process, so exiftool still dies with vibot and only then.
-_parent: ThreadPoolExecutor | None = None
+# at the next call. It is started from one daemon thread instead, which waits for such
+# requests as long as the process lives (a daemon thread is not joined at exit, so exiftool
+# is still running when the exit handler stops it).
+_starts: queue.SimpleQueue[tuple[Callable[[], None], Future[None]]] | None = None
+
+
+def _starter(requests: queue.SimpleQueue[tuple[Callable[[], None], Future[None]]]) -> None:
+    while True:
+        start, done = requests.get()
+        try:
+            start()
+            done.set_result(None)
+        except BaseException as err:
+            done.set_exception(err)
+
+
+def _start_from_lasting_thread(start: Callable[[], None]) -> None:
+    global _starts
+    if _starts is None:
+        _starts = queue.SimpleQueue()
+        threading.Thread(target=_starter, args=(_starts,), name="exiftool-parent", daemon=True).start()
+    done: Future[None] = Future()
+    _starts.put((start, done))
+    done.result()
 
 
 @cache
 def _resident() -> Any:
     import exiftool as pyexiftool
 
-    global _parent
     helper = pyexiftool.ExifTool(executable=exiftool(), common_args=[], encoding="utf-8")
-    if _parent is None:
-        _parent = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exiftool-parent")
-    _parent.submit(helper.run).result()
+    _start_from_lasting_thread(helper.run)
     atexit.register(helper.terminate)
     return helper
 
@@ -72,11 +92,11 @@ def _forget_in_child() -> None:
     """A forked child must not talk to its parent's exiftool through the same pipes, nor stop
     it at exit: it starts its own when it needs one (from a thread of its own: the parent's
     starting thread does not exist in the child)."""
-    global _parent
+    global _starts
     if _resident.cache_info().currsize:
         atexit.unregister(_resident().terminate)
     _resident.cache_clear()
-    _parent = None
+    _starts = None
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
