@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from bot.generation import reference_folder
 from content.errors import GenerationError
 from content.hashing import file_sha256
 from content.persona import Persona
@@ -76,17 +77,14 @@ def describe(path: Path) -> Asset:
 
 def persona_paths(persona: Persona) -> dict[Slot, Path]:
     """The files and folders the persona's generation reads, by slot."""
-    from content.training.train import trained_on
-
     look, identity, finish = persona.appearance, persona.appearance.identity, persona.pipeline.post
     upscaler = persona.pipeline.upscale.model
+    references = reference_folder(persona) if identity is not None else None  # read by the guard only
+    own = identity is not None and identity.references is not None
     found: dict[Slot, Path | None] = {
         Slot.LORA: look.lora,
-        Slot.REFERENCES: identity.references if identity else None,
-        # Only read when there are no references of its own (bot/generation.reference_folder).
-        Slot.TRAINED_ON: trained_on(look.lora)
-        if identity is not None and identity.references is None and look.lora is not None
-        else None,
+        Slot.REFERENCES: references if own else None,
+        Slot.TRAINED_ON: None if own else references,
         Slot.LUT: finish.lut,
         Slot.MUSIC: finish.music,
         Slot.UPSCALER: Path(upscaler) if upscaler != "lanczos" else None,
@@ -150,8 +148,9 @@ class AssetCache:
             # Where `trained_on` looks: the record `vibot persona train` writes beside the LoRA.
             from content.training.train import Paths
 
-            record = Paths(lora).record
-            _write(record, json.dumps({"images": str(local[Slot.TRAINED_ON])}).encode())
+            record, text = Paths(lora).record, json.dumps({"images": str(local[Slot.TRAINED_ON])})
+            if not record.exists() or record.read_text(encoding="utf-8") != text:  # once per machine
+                _write(record, text.encode())
         upscale = pipeline.upscale
         if Slot.UPSCALER in local:
             upscale = upscale.model_copy(update={"model": str(local[Slot.UPSCALER])})

@@ -242,8 +242,8 @@ def prepare(
     limit: Annotated[int | None, typer.Option(min=1, help="at most N posts")] = None,
 ) -> None:
     """Run the stages for planned posts within their lead time."""
-    from bot.executors import open_executor
-    from bot.prepare import posts_to_prepare, prepare_batch, prepare_post, recover_interrupted
+    from bot.executors import InProcessExecutor, open_executor
+    from bot.prepare import posts_to_prepare, prepare_batch, recover_interrupted
     from bot.settings import ExecutorKind
     from storage.locks import hold_lock
 
@@ -260,17 +260,10 @@ def prepare(
         ids = posts_to_prepare(context, datetime.now(UTC), only=post, limit=limit)
         if post is not None and not ids:
             raise UserError(f"post {post} is not planned — see 'vibot queue show {post}'")
-        if not ids:
-            pass
-        elif context.settings.executor == ExecutorKind.LOCAL:
-            for post_id in ids:  # in this process: no worker to start for a few posts
-                try:
-                    prepare_post(context, post_id)
-                    report(post_id, None)
-                except VibotError as err:
-                    report(post_id, str(err))
-        else:
-            executor = open_executor(context.settings)
+        if ids:
+            # local: in this process, as starting a worker costs more than a few posts take
+            local = context.settings.executor == ExecutorKind.LOCAL
+            executor = InProcessExecutor(context.settings) if local else open_executor(context.settings)
             try:
                 prepare_batch(context, ids, executor, on_done=report)
             finally:

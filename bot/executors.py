@@ -66,6 +66,47 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+def _translated(
+    job: Future[Generated], error_of: Callable[[BaseException], BaseException]
+) -> Future[Generated]:
+    """`job`'s result, or its error as `error_of` says it (a dead worker: WorkerLostError)."""
+    result: Future[Generated] = Future()
+
+    def done(finished: Future[Generated]) -> None:
+        error = finished.exception()
+        if error is not None:
+            result.set_exception(error_of(error))
+        else:
+            result.set_result(finished.result())
+
+    job.add_done_callback(done)
+    return result
+
+
+class InProcessExecutor:
+    """Generation in the calling process, one post at a time: `vibot prepare` with the local
+    executor, where starting a worker would cost more than a few posts."""
+
+    per_lane = 1
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def lane(self, persona_id: str) -> int:
+        return 0
+
+    def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]:
+        result: Future[Generated] = Future()
+        try:
+            result.set_result(generate(self.settings, persona, post))
+        except Exception as err:
+            result.set_exception(err)
+        return result
+
+    def close(self) -> None:
+        pass
+
+
 class LocalExecutor:
     """Today's worker: one spawned process that keeps its models loaded between posts (the
     daemon itself never imports torch). A dead worker is replaced at the next job."""
@@ -89,25 +130,19 @@ class LocalExecutor:
             )
         return self.pool
 
+    def _lost(self, error: BaseException) -> BaseException:
+        if not isinstance(error, BrokenProcessPool):
+            return error
+        self.pool = None  # the next job starts a fresh worker
+        return WorkerLostError("the generation worker process died (out of memory? see the log)")
+
     def submit(self, persona: Persona, post: PostBrief) -> Future[Generated]:
-        result: Future[Generated] = Future()
-
-        def done(job: Future[Generated]) -> None:
-            error = job.exception()
-            if isinstance(error, BrokenProcessPool):
-                self.pool = None  # the next job starts a fresh worker
-                error = WorkerLostError("the generation worker process died (out of memory? see the log)")
-            if error is not None:
-                result.set_exception(error)
-            else:
-                result.set_result(job.result())
-
         try:
-            self._pool().submit(worker_generate, persona, post).add_done_callback(done)
-        except BrokenProcessPool:
-            self.pool = None
-            result.set_exception(WorkerLostError("the generation worker process died"))
-        return result
+            job = self._pool().submit(worker_generate, persona, post)
+        except BrokenProcessPool as err:
+            job = Future()
+            job.set_exception(err)
+        return _translated(job, self._lost)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -124,15 +159,15 @@ class GenerationActor:
     signing key."""
 
     def __init__(self, settings_data: dict[str, Any]) -> None:
-        worker_init(settings_data)
-        self.settings = Settings.model_validate(settings_data)
-        self.cache = AssetCache(self.settings.ray_asset_cache.expanduser())
-        self.where = f"{socket.gethostname()} pid {os.getpid()}"
-
-    def node(self) -> str:
         import ray
 
-        return str(ray.get_runtime_context().get_node_id())
+        self.settings = worker_init(settings_data)
+        self.cache = AssetCache(self.settings.ray_asset_cache.expanduser())
+        self.node_id = str(ray.get_runtime_context().get_node_id())  # a restart is a new actor
+        self.where = f"{socket.gethostname()} pid {os.getpid()} node {self.node_id[:12]}"
+
+    def node(self) -> str:
+        return self.node_id
 
     def generate(
         self, persona: Persona, assets: dict[Slot, Asset], refs: dict[str, Any], post: PostBrief
@@ -143,9 +178,8 @@ class GenerationActor:
             data: bytes = ray.get(refs[sha256])
             return data
 
-        local = self.cache.localize(persona, assets, fetch)
-        made = generate(self.settings, local, post)
-        return replace(made, made_by=f"{self.where} node {ray.get_runtime_context().get_node_id()[:12]}")
+        made = generate(self.settings, self.cache.localize(persona, assets, fetch), post)
+        return replace(made, made_by=self.where)
 
 
 def _ray_error(error: BaseException) -> BaseException:
@@ -269,17 +303,7 @@ class RayExecutor:
         ref = actor.generate.remote(
             persona, {slot: asset for slot, (_, asset) in assets.items()}, self._refs(assets), post
         )
-        result: Future[Generated] = Future()
-
-        def done(job: Future[Generated]) -> None:
-            error = job.exception()
-            if error is not None:
-                result.set_exception(_ray_error(error))
-            else:
-                result.set_result(job.result())
-
-        ref.future().add_done_callback(done)
-        return result
+        return _translated(ref.future(), _ray_error)
 
     def nodes(self) -> list[str]:
         """The node each actor runs on (for tests and `vibot doctor`-like reports)."""

@@ -349,7 +349,7 @@ def generate(settings: Settings, persona: Persona, post: PostBrief) -> Generated
 _worker_settings: Settings | None = None
 
 
-def worker_init(settings_data: dict[str, Any]) -> None:
+def worker_init(settings_data: dict[str, Any]) -> Settings:
     """Runs once in a generation worker process: its settings and logging; Ctrl-C is ignored
     (the daemon decides when to stop). The worker keeps its models loaded between posts."""
     global _worker_settings
@@ -358,6 +358,7 @@ def worker_init(settings_data: dict[str, Any]) -> None:
 
     _worker_settings = Settings.model_validate(settings_data)
     configure_logging(_worker_settings.log_level, _worker_settings.log_format)
+    return _worker_settings
 
 
 def worker_generate(persona: Persona, post: PostBrief) -> Generated:

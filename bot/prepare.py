@@ -258,17 +258,17 @@ def prepare_batch(
             with failing(app, job.claimed.post.id):
                 running[executor.submit(job.claimed.persona, job.claimed.post)] = job
         except Exception as err:  # the post is already marked failed with the reason
-            done(job.claimed.post.id, str(err) or type(err).__name__)
+            done(job.claimed.post.id, reason(err))
 
     def lost(job: _Job, err: WorkerLostError) -> None:
         """The job's worker died or is out of reach: send the job again, or give up."""
         post_id, now = job.claimed.post.id, time.monotonic()
         if err.unreachable:
-            job.unreachable_since = job.unreachable_since or now
+            if job.unreachable_since is None:
+                log.warning("its worker cannot be reached: sending the post again", post=post_id)
+                batch.resent += 1
+                job.unreachable_since = now
             if now - job.unreachable_since < UNREACHABLE_WAIT_S:
-                if job.unreachable_since == now:
-                    log.warning("its worker cannot be reached: sending the post again", post=post_id)
-                    batch.resent += 1
                 job.send_at = now + 1.0
                 resend.append(job)
                 return
@@ -301,17 +301,17 @@ def prepare_batch(
             try:
                 claimed = claim(app, post_id)
             except Exception as err:  # the post is already marked failed with the reason
-                done(post_id, str(err) or type(err).__name__)
+                done(post_id, reason(err))
                 continue
             if claimed is not None:
                 send(_Job(claimed, lane))
         if stop():
             waiting.clear()
-        if not running:
-            if resend:
-                time.sleep(max(0.0, min(job.send_at for job in resend) - time.monotonic()))
-            continue
+        # Until a job comes back, or the next one is due to be sent again.
         timeout = max(0.0, min(job.send_at for job in resend) - time.monotonic()) if resend else None
+        if not running:
+            time.sleep(timeout or 0.0)
+            continue
         finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in finished:
             job = running.pop(future)
@@ -328,7 +328,7 @@ def prepare_batch(
             except WorkerLostError as err:
                 lost(job, err)
             except Exception as err:  # the post is already marked failed with the reason
-                done(post_id, str(err) or type(err).__name__)
+                done(post_id, reason(err))
     return batch
 
 
@@ -340,12 +340,14 @@ def failing(app: App, post_id: int, unless: tuple[type[BaseException], ...] = ()
         yield
     except unless:
         raise
-    except VibotError as err:
-        _fail(app, post_id, str(err))
-        raise
     except Exception as err:
-        _fail(app, post_id, f"{type(err).__name__}: {err}")
+        _fail(app, post_id, reason(err))
         raise
+
+
+def reason(err: BaseException) -> str:
+    """A failure as a person reads it: vibot's own errors say it all; others add their type."""
+    return str(err) if isinstance(err, VibotError) else f"{type(err).__name__}: {err}"
 
 
 def generated(fmt: str, assets: list[MediaAsset], records: list[dict[str, Any]]) -> dict[str, Any]:
